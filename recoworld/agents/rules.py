@@ -1,0 +1,143 @@
+"""Rule baselines for conversational recommendation: random, max-entropy, abs-greedy.
+
+Every conversational agent acts on the base environment's observation and exposes
+``predict(obs) -> action`` (a base-env action dict) and ``action_dist(obs)`` (probabilities over
+the flat action set: one entry per question, then one for "recommend").
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from recoworld.agents.scoring import ItemScorer, PopularityScorer, top_items
+from recoworld.datasets.world import AttributeGraphWorld
+from recoworld.envs.conversational import ASK, RECOMMEND
+from recoworld.envs.crs_stats import question_entropy, reachable_questions
+
+__all__ = ["AbsGreedyAgent", "MaxEntropyAgent", "RandomAgent", "RuleAgent", "make_rule_agent"]
+
+
+class RuleAgent(ABC):
+    """Shared plumbing of the rule agents: candidate extraction, item ranking, actions."""
+
+    def __init__(
+        self,
+        world: AttributeGraphWorld,
+        scorer: ItemScorer | None = None,
+        rec_size: int = 10,
+        seed: int = 0,
+    ) -> None:
+        self.world = world
+        self.scorer = scorer or PopularityScorer(world)
+        self.rec_size = rec_size
+        self.rng = np.random.default_rng(seed)
+
+    @property
+    def n_actions(self) -> int:
+        """Size of the flat action set: every question plus "recommend"."""
+        return self.world.n_questions + 1
+
+    def ranked_items(self, obs: dict[str, Any]) -> npt.NDArray[np.int64]:
+        """The ``rec_size`` best candidates under the agent's scorer."""
+        cand = np.flatnonzero(obs["candidates"]).astype(np.int64)
+        s = self.scorer.scores(int(obs["user"]), obs["accepted"], obs["rejected"], cand)
+        return top_items(cand, s, self.rec_size)
+
+    def _reachable(self, obs: dict[str, Any]) -> npt.NDArray[np.bool_]:
+        cand = np.flatnonzero(obs["candidates"]).astype(np.int64)
+        return reachable_questions(self.world, cand, obs["asked"], obs["accepted"])
+
+    def to_action(self, flat: int, obs: dict[str, Any]) -> dict[str, Any]:
+        """Turn a flat action (question id, or ``n_questions`` = recommend) into an env action."""
+        if flat == self.world.n_questions:
+            items = self.ranked_items(obs)
+            padded = np.full(self.rec_size, items[-1] if items.size else 0, dtype=np.int64)
+            padded[: items.size] = items
+            return {"kind": RECOMMEND, "question": 0, "items": padded}
+        return {"kind": ASK, "question": int(flat), "items": np.zeros(self.rec_size, np.int64)}
+
+    @abstractmethod
+    def action_dist(self, obs: dict[str, Any]) -> npt.NDArray[np.float64]:
+        """Probabilities over the flat action set."""
+
+    def predict(self, obs: dict[str, Any]) -> dict[str, Any]:
+        """The env action to take (drawn from :meth:`action_dist`)."""
+        p = self.action_dist(obs)
+        support = np.flatnonzero(p)
+        flat = int(support[0]) if support.size == 1 else int(self.rng.choice(p.size, p=p))
+        return self.to_action(flat, obs)
+
+
+class RandomAgent(RuleAgent):
+    """Uniform over the reachable questions and "recommend" (items ranked by the scorer)."""
+
+    def action_dist(self, obs: dict[str, Any]) -> npt.NDArray[np.float64]:
+        """Uniform over reachable questions plus recommend."""
+        p = np.zeros(self.n_actions)
+        p[:-1] = self._reachable(obs)
+        p[-1] = 1.0
+        return p / p.sum()
+
+
+class MaxEntropyAgent(RuleAgent):
+    """Ask the reachable question of maximum entropy until at most ``rec_size`` candidates remain.
+
+    Then recommend. With no reachable question left it recommends the scorer's top items.
+    Ties between questions go to the smallest id.
+    """
+
+    def choose(self, obs: dict[str, Any]) -> int:
+        """The flat action this deterministic agent takes."""
+        cand = np.flatnonzero(obs["candidates"]).astype(np.int64)
+        if cand.size <= self.rec_size:
+            return self.world.n_questions
+        reachable = reachable_questions(self.world, cand, obs["asked"], obs["accepted"])
+        if not reachable.any():
+            return self.world.n_questions
+        h = question_entropy(self.world, cand)
+        h[~reachable] = -1.0
+        return int(np.argmax(h))
+
+    def action_dist(self, obs: dict[str, Any]) -> npt.NDArray[np.float64]:
+        """One-hot on :meth:`choose`."""
+        p = np.zeros(self.n_actions)
+        p[self.choose(obs)] = 1.0
+        return p
+
+    def predict(self, obs: dict[str, Any]) -> dict[str, Any]:
+        """Deterministic: the max-entropy question, or recommend."""
+        return self.to_action(self.choose(obs), obs)
+
+
+class AbsGreedyAgent(RuleAgent):
+    """Always recommend the scorer's top ``rec_size`` candidates."""
+
+    def action_dist(self, obs: dict[str, Any]) -> npt.NDArray[np.float64]:
+        """One-hot on "recommend"."""
+        p = np.zeros(self.n_actions)
+        p[-1] = 1.0
+        return p
+
+    def predict(self, obs: dict[str, Any]) -> dict[str, Any]:
+        """Recommend the top items."""
+        return self.to_action(self.world.n_questions, obs)
+
+
+_RULES: dict[str, type[RuleAgent]] = {
+    "random": RandomAgent,
+    "max-entropy": MaxEntropyAgent,
+    "abs-greedy": AbsGreedyAgent,
+}
+
+
+def make_rule_agent(name: str, world: AttributeGraphWorld, seed: int = 0) -> RuleAgent:
+    """Build the rule agent ``name`` (``random``, ``max-entropy``, ``abs-greedy``)."""
+    from recoworld.errors import ConfigError
+
+    if name not in _RULES:
+        raise ConfigError(f"unknown rule agent {name!r}; known: {sorted(_RULES)}")
+    return _RULES[name](world, seed=seed)

@@ -1,0 +1,108 @@
+"""The ``recoworld`` command line.
+
+Each sub-command has an ``_add_<name>`` function that declares its arguments and a ``_run_<name>``
+function that runs it; heavy imports happen inside the ``_run_`` functions so that ``--help`` is fast.
+With ``--json`` a command prints exactly one JSON object as the last line of stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["main"]
+
+_Runner = Callable[[argparse.Namespace], int]
+
+
+def _print_json(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+# --- evaluate -------------------------------------------------------------------------------------
+
+
+def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> _Runner:
+    p = sub.add_parser("evaluate", help="evaluate an agent on an environment")
+    p.add_argument("--env", required=True, help="environment id, e.g. recoworld/LastFM-CRS-v0")
+    p.add_argument("--agent", required=True, help="agent name (see --help of the env family)")
+    p.add_argument("--split", default="test", help="session split (conversational envs)")
+    p.add_argument("--sessions", type=int, default=None, help="evaluate only the first N sessions")
+    p.add_argument("--episodes", type=int, default=None, help="episodes (feed envs)")
+    p.add_argument("--checkpoint", default=None, help="path of a trained agent's checkpoint")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random draw")
+    p.add_argument("--data-dir", default=None, help="dataset root (default: $RECOWORLD_DATA)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    return _run_evaluate
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from recoworld.envs.registration import is_conversational
+
+    if is_conversational(args.env):
+        from recoworld.bench.crs_evaluation import run_evaluate_command
+
+        return run_evaluate_command(args)
+    from recoworld.errors import ConfigError
+
+    raise ConfigError(f"`--env` {args.env!r} is not a known RecoWorld environment id")
+
+
+# --- datasets -------------------------------------------------------------------------------------
+
+
+def _add_datasets(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> _Runner:
+    p = sub.add_parser("datasets", help="list the datasets, whether each is present, and where")
+    p.add_argument("--data-dir", default=None, help="dataset root (default: $RECOWORLD_DATA)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    return _run_datasets
+
+
+def _run_datasets(args: argparse.Namespace) -> int:
+    from recoworld.datasets.registry import dataset_status
+
+    rows = dataset_status(args.data_dir)
+    if args.json:
+        _print_json({r["name"]: r for r in rows})
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        mark = "present" if r["present"] else "absent "
+        print(f"{r['name']:<{width}}  {mark}  {r['path']}  {r['description']}")
+    return 0
+
+
+# --- registry of sub-commands ---------------------------------------------------------------------
+
+_COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], _Runner], ...] = (
+    _add_evaluate,
+    _add_datasets,
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``recoworld`` command line; returns the process exit status."""
+    from recoworld.errors import RecoWorldError
+
+    parser = argparse.ArgumentParser(prog="recoworld", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    runners: dict[str, _Runner] = {}
+    for add in _COMMANDS:
+        before = set(sub.choices)
+        runner = add(sub)
+        for name in set(sub.choices) - before:
+            runners[name] = runner
+    args = parser.parse_args(argv)
+    try:
+        return runners[args.command](args)
+    except RecoWorldError as exc:
+        print(f"recoworld: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

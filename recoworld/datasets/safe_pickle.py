@@ -1,0 +1,81 @@
+"""A restricted unpickler for third-party pickles (the released FM embeddings and tuples).
+
+Only plain containers, numbers, strings and numpy arrays/scalars/dtypes may be built; any other
+global in the stream raises :class:`~recoworld.errors.UnsafePickleError` before it is imported.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from recoworld.errors import DataError, DatasetNotFoundError, UnsafePickleError
+
+__all__ = ["load_fm_embeddings", "load_pickle"]
+
+_BUILTINS = {"dict", "list", "tuple", "set", "frozenset", "int", "float", "complex", "str",
+             "bytes", "bytearray", "bool", "slice", "range"}
+_NUMPY = {
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "builtins" and name in _BUILTINS:
+            return getattr(__import__("builtins"), name)
+        if module == "collections" and name == "OrderedDict":
+            return OrderedDict
+        if (module, name) in _NUMPY:
+            # numpy.core was renamed numpy._core in numpy 2; map both to what is installed.
+            if name in ("_reconstruct", "scalar"):
+                return getattr(np._core.multiarray, name)
+            if name == "_frombuffer":
+                return np._core.numeric._frombuffer  # type: ignore[attr-defined]
+            return getattr(np, name)
+        raise UnsafePickleError(
+            f"pickle asks for global {module}.{name}, which is not allowed (only plain containers "
+            "and numpy arrays are); refuse to load untrusted code"
+        )
+
+
+def load_pickle(path: str | Path) -> Any:
+    """Load a pickle from ``path`` admitting only plain containers and numpy objects."""
+    p = Path(path)
+    if not p.is_file():
+        raise DatasetNotFoundError(f"pickle file {p} does not exist")
+    try:
+        with p.open("rb") as fh:
+            return _RestrictedUnpickler(fh, encoding="latin1").load()
+    except UnsafePickleError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
+        raise DataError(f"pickle file {p} is corrupt or truncated: {exc}") from exc
+
+
+def load_fm_embeddings(path: str | Path) -> dict[str, npt.NDArray[np.float32]]:
+    """Load SCPR's released FM embeddings (a dict with ``ui_emb`` and ``feature_emb``)."""
+    obj = load_pickle(path)
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: expected a dict with 'ui_emb' and 'feature_emb', got {type(obj).__name__}")
+    out: dict[str, npt.NDArray[np.float32]] = {}
+    for key in ("ui_emb", "feature_emb"):
+        if key not in obj:
+            raise DataError(f"{path}: key {key!r} missing; found {sorted(map(str, obj))}")
+        arr = np.asarray(obj[key], dtype=np.float32)
+        if arr.ndim != 2:
+            raise DataError(f"{path}: {key!r} must be a 2-D array, got shape {arr.shape}")
+        out[key] = arr
+    return out

@@ -1,0 +1,1 @@
+"""Gymnasium environments (conversational recommendation, short-video feeds) and their wrappers."""

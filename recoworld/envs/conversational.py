@@ -1,0 +1,409 @@
+"""``ConversationalRecEnv``: multi-round conversational recommendation (EAR / SCPR / UNICORN)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, SupportsFloat
+
+import gymnasium
+import numpy as np
+import numpy.typing as npt
+from gymnasium import spaces
+
+from recoworld.datasets.world import AttributeGraphWorld
+from recoworld.errors import ConfigError, InvalidActionError
+from recoworld.users.conversational import ConversationalUser
+from recoworld.users.target_item import TargetItemUser, TargetItemUserConfig
+
+__all__ = [
+    "ASK",
+    "RECOMMEND",
+    "ConversationalRecEnv",
+    "RewardConfig",
+    "make_conversational_env",
+]
+
+ASK = 0
+RECOMMEND = 1
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """Rewards of the MCR protocol; the defaults are SCPR's / UNICORN's.
+
+    EAR's paper used ``rec_success=1, ask_success=0.1, ask_fail=-0.1, rec_fail=-0.1,
+    until_horizon=-0.3``; see :meth:`ear`.
+
+    Attributes:
+        rec_success: The user accepts a recommendation.
+        rec_fail: The user rejects a recommendation.
+        ask_success: The user accepts the asked attribute (or picks children of the parent).
+        ask_fail: The user rejects the asked attribute (or picks no child).
+        until_horizon: The last turn passes without success; replaces that step's reward.
+        candidates_empty: No candidate item is left; replaces the step's reward.
+    """
+
+    rec_success: float = 1.0
+    rec_fail: float = -0.1
+    ask_success: float = 0.01
+    ask_fail: float = -0.1
+    until_horizon: float = -0.3
+    candidates_empty: float = -0.1
+
+    @classmethod
+    def ear(cls) -> RewardConfig:
+        """The reward set of the EAR paper."""
+        return cls(ask_success=0.1)
+
+
+def _readonly_mask(n: int) -> npt.NDArray[np.int8]:
+    return np.zeros(n, dtype=np.int8)
+
+
+class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
+    """Multi-round conversational recommendation over an attribute graph.
+
+    ## Description
+    One session per observed (user, target item) pair. The simulated user wants the target and
+    opens the conversation by naming one of its attributes (turn 1). The agent then asks about
+    attributes or recommends lists of items until the user accepts, leaves, or the horizon passes.
+    This is the MCR setting of EAR (WSDM 2020), SCPR (KDD 2020) and UNICORN (SIGIR 2021).
+
+    ## Action Space
+    ``Dict``:
+
+    | key | space | meaning |
+    |---|---|---|
+    | ``kind`` | ``Discrete(2)`` | 0 = ask a question, 1 = recommend |
+    | ``question`` | ``Discrete(n_questions)`` | attribute (binary) or parent (enumerated) to ask |
+    | ``items`` | ``MultiDiscrete([n_items] * rec_size)`` | items to recommend, in rank order |
+
+    Only the field that ``kind`` selects is read. Repeated items in ``items`` count once.
+    :meth:`ask` and :meth:`recommend` build actions.
+
+    ## Observation Space
+    ``Dict``:
+
+    | key | space | dtype | meaning |
+    |---|---|---|---|
+    | ``user`` | ``Discrete(n_users)`` | int64 | the user of the session |
+    | ``turn`` | ``Discrete(max_turns + 1)`` | int64 | turns played (1 after the opening) |
+    | ``accepted`` | ``MultiBinary(n_attributes)`` | int8 | attributes the user confirmed |
+    | ``rejected`` | ``MultiBinary(n_attributes)`` | int8 | attributes the user declined |
+    | ``asked`` | ``MultiBinary(n_questions)`` | int8 | questions already asked |
+    | ``candidates`` | ``MultiBinary(n_items)`` | int8 | items holding every accepted attribute, minus rejected recommendations |
+
+    ## Rewards
+    :class:`RewardConfig`, SCPR's by default: +1 accepted recommendation, -0.1 rejected one,
+    +0.01 accepted question, -0.1 rejected question; the last turn without success gives -0.3 and
+    an emptied candidate set -0.1 (each replacing the step's reward).
+
+    ## Starting State
+    A session is drawn from ``split`` (or the ``options`` of :meth:`reset`); the user's opening
+    attribute is accepted and the candidates are the items that hold it.
+
+    ## Episode End
+    Termination: the user accepts a recommendation, no candidate is left, or the user leaves
+    (impatience, off by default). Truncation: the horizon, ``max_turns`` = 15 turns with the opening
+    counted as turn 1 (14 agent actions); registered ids also set ``max_episode_steps=14``.
+
+    ## Information
+    | key | meaning |
+    |---|---|
+    | ``turn`` | turns played, the opening counted as turn 1 |
+    | ``candidate_count`` | number of candidate items |
+    | ``accepted`` / ``rejected`` | lists of accepted / rejected attribute ids |
+    | ``success`` | whether a recommendation was accepted |
+    | ``rank`` | 1-based rank of the target in the accepted list (0 otherwise) |
+    | ``user`` / ``target`` | ids of the session (``target`` is for evaluation; agents must not read it) |
+    | ``user_info`` | what the user model reported (utterances, invalid responses) |
+
+    ## Arguments
+    ```python
+    import gymnasium, recoworld
+    env = gymnasium.make("recoworld/Synthetic-CRS-v0")
+    env = gymnasium.make("recoworld/LastFM-CRS-v0", data_dir="../shared/data")
+    obs, info = env.reset(seed=0, options={"split": "test", "index": 0})
+    ```
+    ``world``, ``dataset``/``data_dir``, ``user`` (a :class:`ConversationalUser`), ``user_config``,
+    ``rewards``, ``split`` (default session source), ``max_turns``, ``rec_size``.
+
+    ## References
+    Lei et al., Estimation-Action-Reflection, WSDM 2020; Lei et al., Interactive Path Reasoning on
+    Graph for Conversational Recommendation, KDD 2020; Deng et al., Unified Conversational
+    Recommendation Policy Learning via Graph-based Reinforcement Learning, SIGIR 2021. LastFM from
+    HetRec 2011 as released by the EAR/SCPR authors.
+
+    ## Version History
+    - v0: first release.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012
+
+    def __init__(
+        self,
+        world: AttributeGraphWorld,
+        user: ConversationalUser | None = None,
+        user_config: TargetItemUserConfig | None = None,
+        rewards: RewardConfig | None = None,
+        split: str = "train",
+        max_turns: int = 15,
+        rec_size: int = 10,
+    ) -> None:
+        if max_turns < 2:
+            raise ConfigError(f"`max_turns` must be >= 2 (the opening is turn 1), got {max_turns}")
+        if rec_size < 1:
+            raise ConfigError(f"`rec_size` must be >= 1, got {rec_size}")
+        if user is not None and user_config is not None:
+            raise ConfigError("pass either `user` or `user_config`, not both")
+        world.split(split)  # validates the split name
+        self.world = world
+        self.user_model: ConversationalUser = user or TargetItemUser(world, user_config)
+        self.rewards = rewards or RewardConfig()
+        self.split = split
+        self.max_turns = max_turns
+        self.rec_size = rec_size
+        n_q, n_a, n_i = world.n_questions, world.n_attributes, world.n_items
+        self.action_space = spaces.Dict(
+            {
+                "kind": spaces.Discrete(2),
+                "question": spaces.Discrete(n_q),
+                "items": spaces.MultiDiscrete(np.full(rec_size, n_i, dtype=np.int64)),
+            }
+        )
+        self.observation_space = spaces.Dict(
+            {
+                "user": spaces.Discrete(world.n_users),
+                "turn": spaces.Discrete(max_turns + 1),
+                "accepted": spaces.MultiBinary(n_a),
+                "rejected": spaces.MultiBinary(n_a),
+                "asked": spaces.MultiBinary(n_q),
+                "candidates": spaces.MultiBinary(n_i),
+            }
+        )
+        csc = world.item_attributes.tocsc()
+        self._attr_items = (csc.indptr, csc.indices)
+        self._accepted = _readonly_mask(n_a)
+        self._rejected = _readonly_mask(n_a)
+        self._asked = _readonly_mask(n_q)
+        self._cand_mask = _readonly_mask(n_i)
+        self._cand: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
+        self._scratch = np.zeros(n_i, dtype=np.bool_)
+        self.user_id = -1
+        self.target = -1
+        self.turn = 0
+        self._done = True
+
+    # ---- action helpers ------------------------------------------------------------------------
+    def ask(self, question: int) -> dict[str, Any]:
+        """The action that asks ``question`` (an attribute, or a parent in enumerated mode)."""
+        return {"kind": ASK, "question": int(question), "items": np.zeros(self.rec_size, np.int64)}
+
+    def recommend(self, items: npt.ArrayLike) -> dict[str, Any]:
+        """The action that recommends ``items`` (1 to ``rec_size`` ids, padded by repeating)."""
+        arr = np.asarray(items, dtype=np.int64).ravel()
+        if arr.size == 0 or arr.size > self.rec_size:
+            raise InvalidActionError(
+                f"a recommendation must list 1 to {self.rec_size} items, got {arr.size}"
+            )
+        padded = np.full(self.rec_size, arr[-1], dtype=np.int64)
+        padded[: arr.size] = arr
+        return {"kind": RECOMMEND, "question": 0, "items": padded}
+
+    # ---- state ---------------------------------------------------------------------------------
+    def candidate_items(self) -> npt.NDArray[np.int64]:
+        """Sorted ids of the current candidate items (a copy)."""
+        return self._cand.copy()
+
+    @property
+    def accepted(self) -> list[int]:
+        """Accepted attribute ids."""
+        return np.flatnonzero(self._accepted).tolist()
+
+    @property
+    def rejected(self) -> list[int]:
+        """Rejected attribute ids."""
+        return np.flatnonzero(self._rejected).tolist()
+
+    @property
+    def asked_questions(self) -> list[int]:
+        """Questions asked so far."""
+        return np.flatnonzero(self._asked).tolist()
+
+    def _obs(self) -> dict[str, Any]:
+        return {
+            "user": self.user_id,
+            "turn": self.turn,
+            "accepted": self._accepted.copy(),
+            "rejected": self._rejected.copy(),
+            "asked": self._asked.copy(),
+            "candidates": self._cand_mask.copy(),
+        }
+
+    def _info(self, success: bool = False, rank: int = 0) -> dict[str, Any]:
+        return {
+            "turn": self.turn,
+            "candidate_count": int(self._cand.size),
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "success": success,
+            "rank": rank,
+            "user": self.user_id,
+            "target": self.target,
+            "user_info": self.user_model.step_info(),
+        }
+
+    def _items_with(self, attribute: int) -> npt.NDArray[np.int32]:
+        indptr, indices = self._attr_items
+        return indices[indptr[attribute] : indptr[attribute + 1]]
+
+    def _filter_candidates(self, attribute: int) -> None:
+        mask = self._scratch
+        holders = self._items_with(attribute)
+        mask[holders] = True
+        keep = mask[self._cand]
+        mask[holders] = False
+        dropped = self._cand[~keep]
+        self._cand_mask[dropped] = 0
+        self._cand = self._cand[keep]
+
+    def _accept(self, attribute: int) -> None:
+        if not self._accepted[attribute]:
+            self._accepted[attribute] = 1
+            self._filter_candidates(attribute)
+
+    # ---- gymnasium API -------------------------------------------------------------------------
+    def _pick_session(self, options: dict[str, Any] | None) -> tuple[int, int]:
+        opts = dict(options or {})
+        unknown = set(opts) - {"split", "index", "user", "target"}
+        if unknown:
+            raise ConfigError(
+                f"unknown reset option(s) {sorted(unknown)}; use 'split' (+ 'index') or 'user' + 'target'"
+            )
+        if "user" in opts or "target" in opts:
+            if "user" not in opts or "target" not in opts:
+                raise ConfigError("a pinned session needs both 'user' and 'target' options")
+            return int(opts["user"]), int(opts["target"])
+        pairs = self.world.split(str(opts.get("split", self.split)))
+        if "index" in opts:
+            i = int(opts["index"])
+            if not 0 <= i < len(pairs):
+                raise ConfigError(f"session `index` must be in [0, {len(pairs)}), got {i}")
+        else:
+            i = int(self.np_random.integers(len(pairs)))
+        return int(pairs[i, 0]), int(pairs[i, 1])
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Start a session: from ``options['split']`` (random, or ``options['index']``), or pinned
+        with ``options['user']`` and ``options['target']``."""
+        super().reset(seed=seed)
+        user, target = self._pick_session(options)
+        opening = self.user_model.start(user, target, self.np_random)
+        self.user_id, self.target = user, target
+        self._accepted.fill(0)
+        self._rejected.fill(0)
+        self._asked.fill(0)
+        self._cand_mask.fill(0)
+        self._accepted[opening] = 1
+        self._cand = self._items_with(opening).astype(np.int64)
+        self._cand_mask[self._cand] = 1
+        self.turn = 1
+        self._done = False
+        return self._obs(), self._info()
+
+    def _check_action(self, action: dict[str, Any]) -> tuple[int, Any]:
+        if not isinstance(action, dict) or "kind" not in action:
+            raise InvalidActionError(
+                f"an action must be a dict with 'kind', 'question' and 'items', got {action!r:.80}"
+            )
+        kind = int(action["kind"])
+        if kind == ASK:
+            q = int(action["question"])
+            if not 0 <= q < self.world.n_questions:
+                raise InvalidActionError(
+                    f"`question` must be in [0, {self.world.n_questions}), got {q}"
+                )
+            return kind, q
+        if kind == RECOMMEND:
+            items = np.asarray(action["items"], dtype=np.int64).ravel()
+            if items.size == 0 or items.size > self.rec_size:
+                raise InvalidActionError(
+                    f"`items` must list 1 to {self.rec_size} item ids, got {items.size}"
+                )
+            if items.min() < 0 or items.max() >= self.world.n_items:
+                raise InvalidActionError(
+                    f"`items` must be ids in [0, {self.world.n_items}), got min={items.min()} "
+                    f"max={items.max()}"
+                )
+            _, first = np.unique(items, return_index=True)
+            return kind, items[np.sort(first)]
+        raise InvalidActionError(f"`kind` must be 0 (ask) or 1 (recommend), got {kind}")
+
+    def step(
+        self, action: dict[str, Any]
+    ) -> tuple[dict[str, Any], SupportsFloat, bool, bool, dict[str, Any]]:
+        """Play one agent turn (see the class docstring)."""
+        if self._done:
+            raise InvalidActionError("the session is over; call reset() before step()")
+        kind, arg = self._check_action(action)
+        rng = self.np_random
+        r = self.rewards
+        success = False
+        rank = 0
+        if kind == ASK:
+            q = int(arg)
+            self._asked[q] = 1
+            if self.world.question_mode == "enumerated":
+                picked = self.user_model.answer_enumerated(q, rng)
+                children = self.world.children_of(q)
+                for a in picked.tolist():
+                    self._accept(int(a))
+                declined = children[~np.isin(children, picked)]
+                self._rejected[declined[self._accepted[declined] == 0]] = 1
+                yes = picked.size > 0
+            else:
+                yes = self.user_model.answer_binary(q, rng)
+                if yes:
+                    self._accept(q)
+                else:
+                    self._rejected[q] = 1
+            reward = r.ask_success if yes else r.ask_fail
+        else:
+            items = arg
+            success = self.user_model.judge(items, rng)
+            if success:
+                rank = int(np.flatnonzero(items == self.target)[0]) + 1
+                reward = r.rec_success
+            else:
+                drop = items[self._cand_mask[items] == 1]
+                if drop.size:
+                    self._cand_mask[drop] = 0
+                    self._cand = self._cand[self._cand_mask[self._cand] == 1]
+                reward = r.rec_fail
+        self.turn += 1
+        terminated = success
+        truncated = False
+        if not success:
+            if self._cand.size == 0:
+                reward, terminated = r.candidates_empty, True
+            elif self.user_model.wants_to_leave(rng):
+                terminated = True
+            elif self.turn >= self.max_turns:
+                reward, truncated = r.until_horizon, True
+        self._done = terminated or truncated
+        return self._obs(), float(reward), terminated, truncated, self._info(success, rank)
+
+
+def make_conversational_env(
+    dataset: str = "synthetic",
+    data_dir: str | Path | None = None,
+    world: AttributeGraphWorld | None = None,
+    **kwargs: Any,
+) -> ConversationalRecEnv:
+    """Entry point of the registered ids: the world of ``dataset`` (or ``world``) wrapped."""
+    from recoworld.datasets.registry import load_world
+
+    return ConversationalRecEnv(world if world is not None else load_world(dataset, data_dir), **kwargs)

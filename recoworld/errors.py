@@ -1,0 +1,61 @@
+"""Exception hierarchy of RecoWorld.
+
+Every user mistake (bad data, wrong ids, invalid actions, bad configs, an unreachable or
+misbehaving LLM server) raises a subclass of :class:`RecoWorldError` whose message names the
+thing at fault, what was expected, and what to do. ``assert`` is kept for internal invariants.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "DatasetNotFoundError",
+    "EstimatorInputError",
+    "InvalidActionError",
+    "LLMError",
+    "LLMResponseError",
+    "LLMServerError",
+    "RecoWorldError",
+    "UnsafePickleError",
+]
+
+
+class RecoWorldError(Exception):
+    """Base class of every error RecoWorld raises on purpose."""
+
+
+class DataError(RecoWorldError, ValueError):
+    """A data file is corrupt, truncated, or holds an id out of range or an empty split."""
+
+
+class DatasetNotFoundError(RecoWorldError, FileNotFoundError):
+    """A dataset directory or one of its files is absent; the message says where to put it."""
+
+
+class UnsafePickleError(DataError):
+    """A pickle asked for a global outside the allowed set (plain containers and numpy)."""
+
+
+class InvalidActionError(RecoWorldError, ValueError):
+    """An action lies outside the action space or breaks the protocol (e.g. an unknown item id)."""
+
+
+class ConfigError(RecoWorldError, ValueError):
+    """A configuration key or value does not exist or is out of range."""
+
+
+class EstimatorInputError(RecoWorldError, ValueError):
+    """Input to an estimator is invalid (propensity outside (0, 1], mismatched lengths, ...)."""
+
+
+class LLMError(RecoWorldError):
+    """Base class of errors from the LLM user backend."""
+
+
+class LLMServerError(LLMError, ConnectionError):
+    """The LLM server is down, too slow, or answered with an HTTP error after bounded retries."""
+
+
+class LLMResponseError(LLMError, ValueError):
+    """The LLM answered something that does not conform to the requested schema."""
