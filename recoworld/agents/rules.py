@@ -16,9 +16,13 @@ import numpy.typing as npt
 from recoworld.agents.scoring import ItemScorer, PopularityScorer, top_items
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.envs.conversational import ASK, RECOMMEND
-from recoworld.envs.crs_stats import question_entropy, reachable_questions
+from recoworld.envs.crs_stats import reachable_entropy, reachable_questions
 
 __all__ = ["AbsGreedyAgent", "MaxEntropyAgent", "RandomAgent", "RuleAgent", "make_rule_agent"]
+
+
+def _candidates(obs: dict[str, Any]) -> npt.NDArray[np.int64]:
+    return np.flatnonzero(np.asarray(obs["candidates"]).view(np.bool_)).astype(np.int64)
 
 
 class RuleAgent(ABC):
@@ -43,12 +47,12 @@ class RuleAgent(ABC):
 
     def ranked_items(self, obs: dict[str, Any]) -> npt.NDArray[np.int64]:
         """The ``rec_size`` best candidates under the agent's scorer."""
-        cand = np.flatnonzero(obs["candidates"]).astype(np.int64)
+        cand = _candidates(obs)
         s = self.scorer.scores(int(obs["user"]), obs["accepted"], obs["rejected"], cand)
         return top_items(cand, s, self.rec_size)
 
     def _reachable(self, obs: dict[str, Any]) -> npt.NDArray[np.bool_]:
-        cand = np.flatnonzero(obs["candidates"]).astype(np.int64)
+        cand = _candidates(obs)
         return reachable_questions(self.world, cand, obs["asked"], obs["accepted"])
 
     def to_action(self, flat: int, obs: dict[str, Any]) -> dict[str, Any]:
@@ -92,15 +96,12 @@ class MaxEntropyAgent(RuleAgent):
 
     def choose(self, obs: dict[str, Any]) -> int:
         """The flat action this deterministic agent takes."""
-        cand = np.flatnonzero(obs["candidates"]).astype(np.int64)
+        cand = _candidates(obs)
         if cand.size <= self.rec_size:
             return self.world.n_questions
-        reachable = reachable_questions(self.world, cand, obs["asked"], obs["accepted"])
-        if not reachable.any():
-            return self.world.n_questions
-        h = question_entropy(self.world, cand)
-        h[~reachable] = -1.0
-        return int(np.argmax(h))
+        h = reachable_entropy(self.world, cand, obs["asked"], obs["accepted"])
+        best = int(np.argmax(h))
+        return self.world.n_questions if h[best] == -np.inf else best
 
     def action_dist(self, obs: dict[str, Any]) -> npt.NDArray[np.float64]:
         """One-hot on :meth:`choose`."""

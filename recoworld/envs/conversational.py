@@ -190,6 +190,8 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         self._cand_mask = _readonly_mask(n_i)
         self._cand: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
         self._scratch = np.zeros(n_i, dtype=np.bool_)
+        self._accepted_list: list[int] = []
+        self._rejected_list: list[int] = []
         self.user_id = -1
         self.target = -1
         self.turn = 0
@@ -218,13 +220,13 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
 
     @property
     def accepted(self) -> list[int]:
-        """Accepted attribute ids."""
-        return np.flatnonzero(self._accepted).tolist()
+        """Accepted attribute ids, in the order the user gave them."""
+        return list(self._accepted_list)
 
     @property
     def rejected(self) -> list[int]:
-        """Rejected attribute ids."""
-        return np.flatnonzero(self._rejected).tolist()
+        """Rejected attribute ids, in the order the user gave them."""
+        return list(self._rejected_list)
 
     @property
     def asked_questions(self) -> list[int]:
@@ -271,7 +273,13 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     def _accept(self, attribute: int) -> None:
         if not self._accepted[attribute]:
             self._accepted[attribute] = 1
+            self._accepted_list.append(attribute)
             self._filter_candidates(attribute)
+
+    def _reject(self, attribute: int) -> None:
+        if not self._rejected[attribute] and not self._accepted[attribute]:
+            self._rejected[attribute] = 1
+            self._rejected_list.append(attribute)
 
     # ---- gymnasium API -------------------------------------------------------------------------
     def _pick_session(self, options: dict[str, Any] | None) -> tuple[int, int]:
@@ -308,6 +316,8 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         self._asked.fill(0)
         self._cand_mask.fill(0)
         self._accepted[opening] = 1
+        self._accepted_list = [opening]
+        self._rejected_list = []
         self._cand = self._items_with(opening).astype(np.int64)
         self._cand_mask[self._cand] = 1
         self.turn = 1
@@ -361,15 +371,15 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
                 children = self.world.children_of(q)
                 for a in picked.tolist():
                     self._accept(int(a))
-                declined = children[~np.isin(children, picked)]
-                self._rejected[declined[self._accepted[declined] == 0]] = 1
+                for a in children[~np.isin(children, picked)].tolist():
+                    self._reject(int(a))
                 yes = picked.size > 0
             else:
                 yes = self.user_model.answer_binary(q, rng)
                 if yes:
                     self._accept(q)
                 else:
-                    self._rejected[q] = 1
+                    self._reject(q)
             reward = r.ask_success if yes else r.ask_fail
         else:
             items = arg

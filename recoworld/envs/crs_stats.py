@@ -17,21 +17,36 @@ __all__ = [
     "attribute_entropy",
     "binary_entropy",
     "question_entropy",
+    "reachable_entropy",
     "reachable_questions",
 ]
 
 
 def _candidate_attribute_entries(
-    world: AttributeGraphWorld, candidates: npt.NDArray[np.int64]
-) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
-    """Attribute id of every (candidate, attribute) entry and the candidate's position."""
+    world: AttributeGraphWorld, candidates: npt.NDArray[np.int64], with_owner: bool = False
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64] | None]:
+    """Attribute id of every (candidate, attribute) entry, and optionally the candidate's position."""
     indptr, indices = world._item_attr_sets
     starts = indptr[candidates]
     lengths = indptr[candidates + 1] - starts
-    total = int(lengths.sum())
-    owner = np.repeat(np.arange(candidates.size), lengths)
-    offsets = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return indices[np.repeat(starts, lengths) + offsets], owner
+    ends = np.cumsum(lengths)
+    total = int(ends[-1]) if ends.size else 0
+    # Entry j of candidate i sits at starts[i] + j: one repeat of the per-candidate shift.
+    shift = np.repeat(starts - (ends - lengths), lengths)
+    shift += _arange(total)
+    owner = np.repeat(np.arange(candidates.size), lengths) if with_owner else None
+    return indices[shift], owner
+
+
+_ARANGE = np.arange(0, dtype=np.int64)
+
+
+def _arange(n: int) -> npt.NDArray[np.int64]:
+    global _ARANGE
+    if _ARANGE.size < n:
+        _ARANGE = np.arange(max(n, 2 * _ARANGE.size), dtype=np.int64)
+        _ARANGE.flags.writeable = False
+    return _ARANGE[:n]
 
 
 def attribute_counts(
@@ -49,8 +64,8 @@ def attribute_counts(
     Returns:
         ``(n_attributes,)`` float array.
     """
-    attrs, owner = _candidate_attribute_entries(world, candidates)
-    w = None if weights is None else weights[owner]
+    attrs, owner = _candidate_attribute_entries(world, candidates, weights is not None)
+    w = None if weights is None or owner is None else weights[owner]
     return np.bincount(attrs, weights=w, minlength=world.n_attributes).astype(np.float64)
 
 
@@ -70,9 +85,15 @@ def attribute_entropy(
     """Entropy of asking each attribute over the candidates (weighted entropy with ``weights``)."""
     counts = attribute_counts(world, candidates, weights)
     total = float(candidates.size if weights is None else weights.sum())
-    if total <= 0.0:
-        return np.zeros(world.n_attributes)
-    return binary_entropy(counts / total)
+    return _entropy_from_counts(counts, total)
+
+
+def _entropy_from_counts(counts: npt.NDArray[np.float64], total: float) -> npt.NDArray[np.float64]:
+    h = np.zeros(counts.size)
+    if total > 0.0:
+        nz = np.flatnonzero(counts)
+        h[nz] = binary_entropy(counts[nz] / total)
+    return h
 
 
 def question_entropy(
@@ -111,3 +132,30 @@ def reachable_questions(
         assert world.parent_children is not None
         held = np.asarray(world.parent_children.astype(np.int32) @ held.astype(np.int32)).ravel() > 0
     return held & ~np.asarray(asked, dtype=np.bool_)
+
+
+def reachable_entropy(
+    world: AttributeGraphWorld,
+    candidates: npt.NDArray[np.int64],
+    asked: npt.NDArray[np.int8] | npt.NDArray[np.bool_],
+    accepted: npt.NDArray[np.int8] | npt.NDArray[np.bool_],
+    weights: npt.NDArray[np.float64] | None = None,
+) -> npt.NDArray[np.float64]:
+    """Entropy of every question, ``-inf`` where the question is not reachable.
+
+    One pass over the candidates serves both the reachability rule of
+    :func:`reachable_questions` (without friend hop) and the (weighted) entropy.
+    """
+    counts = attribute_counts(world, candidates, weights)
+    total = float(candidates.size if weights is None else weights.sum())
+    h = _entropy_from_counts(counts, total)
+    held = counts > 0
+    held &= ~np.asarray(accepted, dtype=np.bool_)
+    if world.question_mode == "enumerated":
+        assert world.parent_children is not None
+        pc = world.parent_children.astype(np.float64)
+        h = np.asarray(pc @ h).ravel()
+        held = np.asarray(pc @ held.astype(np.float64)).ravel() > 0
+    held &= ~np.asarray(asked, dtype=np.bool_)
+    h[~held] = -np.inf
+    return h
