@@ -1,0 +1,74 @@
+"""What every off-policy estimator shares: the bootstrap confidence interval, written once.
+
+An estimator turns the logged data into per-unit *terms* (one unit is a logged round for
+bandit estimators, an episode for sequential ones) and defines ``_value(terms, counts)``: its
+estimate when unit ``i`` is counted ``counts[i]`` times. The plain estimate uses ``counts=None``
+(every unit once); the non-parametric bootstrap draws the counts of a resample with
+replacement. Writing each estimate as a function of the counts makes the bootstrap exact also for
+self-normalised estimators (their denominator is resampled with the numerator), and lets it run
+without copying the data.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from recoworld.errors import EstimatorInputError
+
+__all__ = ["BaseEstimator", "ConfidenceInterval", "weighted_mean"]
+
+TermsT = TypeVar("TermsT")
+
+
+@dataclass(frozen=True)
+class ConfidenceInterval:
+    """A point estimate with a percentile-bootstrap interval."""
+
+    mean: float
+    """The estimate on the data as logged."""
+    lower: float
+    """Lower bound: the ``alpha / 2`` quantile of the bootstrap estimates."""
+    upper: float
+    """Upper bound: the ``1 - alpha / 2`` quantile of the bootstrap estimates."""
+    alpha: float
+    """One minus the nominal coverage."""
+
+
+def weighted_mean(values: npt.NDArray[np.float64], counts: npt.NDArray[np.float64] | None) -> float:
+    """Mean of ``values`` with unit ``i`` counted ``counts[i]`` times (plain mean if ``None``)."""
+    if counts is None:
+        return float(values.mean(axis=0).sum()) if values.ndim > 1 else float(values.mean())
+    return float(counts @ values / counts.sum()) if values.ndim == 1 else float(
+        (counts @ values).sum() / counts.sum()
+    )
+
+
+class BaseEstimator(ABC, Generic[TermsT]):
+    """Base of every policy-value estimator: the value as a function of unit counts, and its CI."""
+
+    @abstractmethod
+    def _value(self, terms: TermsT, counts: npt.NDArray[np.float64] | None) -> float:
+        """Return the estimate with unit ``i`` counted ``counts[i]`` times (``None``: once each)."""
+
+    def _bootstrap(
+        self, terms: TermsT, n_units: int, *, alpha: float, n_bootstrap: int, seed: int
+    ) -> ConfidenceInterval:
+        """Percentile-bootstrap interval over the ``n_units`` independent units of ``terms``."""
+        if not 0.0 < alpha < 1.0:
+            raise EstimatorInputError(f"`alpha` must be in (0, 1), got {alpha}")
+        if n_bootstrap < 2:
+            raise EstimatorInputError(f"`n_bootstrap` must be >= 2, got {n_bootstrap}")
+        rng = np.random.default_rng(seed)
+        boot = np.empty(n_bootstrap)
+        for b in range(n_bootstrap):
+            # Resampling n units with replacement = multinomial counts; bincount of uniform draws
+            # is the same law and O(n).
+            counts = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
+            boot[b] = self._value(terms, counts.astype(np.float64))
+        lower, upper = np.quantile(boot, [alpha / 2.0, 1.0 - alpha / 2.0])
+        return ConfidenceInterval(self._value(terms, None), float(lower), float(upper), alpha)

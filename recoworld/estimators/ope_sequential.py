@@ -1,0 +1,205 @@
+"""Off-policy estimators for episodes: importance sampling and doubly robust for MDPs.
+
+Notation for episode ``i`` and step ``t``: ``rho_t = pi_e(a_t|s_t) / pi_b(a_t|s_t)``,
+``w_t = rho_0 * ... * rho_t`` (``w_{-1} = 1``), ``G = sum_t gamma^t r_t``. Episodes of different
+lengths are padded with ``rho = 1`` and ``r = 0``, which changes none of the estimates below.
+
+- trajectory-wise IS: ``mean_i(w_T G)``; weighted: ``sum_i w_T G / sum_i w_T``;
+- per-decision IS: ``mean_i sum_t gamma^t w_t r_t``; weighted: ``sum_t gamma^t sum_i w_t r_t /
+  sum_i w_t`` (Precup, Sutton & Singh, 2000);
+- doubly robust (Jiang & Li, ICML 2016):
+  ``mean_i sum_t gamma^t (w_t r_t - w_t q(s_t, a_t) + w_{t-1} v(s_t))`` with a Q-model ``q`` of the
+  target policy and ``v(s) = sum_a pi_e(a|s) q(s, a)``.
+
+The unit of the bootstrap is the episode.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from recoworld.errors import EstimatorInputError
+from recoworld.estimators.base import BaseEstimator, ConfidenceInterval, weighted_mean
+from recoworld.estimators.logged_data import TrajectoryLog, check_action_dist
+
+__all__ = [
+    "BaseSequentialEstimator",
+    "PerDecisionImportanceSampling",
+    "SequentialDoublyRobust",
+    "TrajectoryTerms",
+    "TrajectoryWiseImportanceSampling",
+    "WeightedPerDecisionImportanceSampling",
+    "WeightedTrajectoryWiseImportanceSampling",
+]
+
+_Array = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class TrajectoryTerms:
+    """Episode-by-step matrices, shape ``(n_episodes, horizon)``, padded after each episode."""
+
+    cum_weight: _Array
+    """``w_t``, the product of the ratios up to and including step ``t``."""
+    discounted_reward: _Array
+    """``gamma^t r_t``."""
+    discount: _Array
+    """``gamma^t`` (zero on padding)."""
+    q_logged: _Array | None
+    """``q(s_t, a_t)``; ``None`` without a Q-model."""
+    v_target: _Array | None
+    """``v(s_t)``; ``None`` without a Q-model."""
+
+
+def _trajectory_terms(data: TrajectoryLog, action_dist: npt.ArrayLike, gamma: float,
+                      estimated_q: npt.ArrayLike | None, need_model: bool) -> TrajectoryTerms:
+    if not isinstance(data, TrajectoryLog):
+        raise EstimatorInputError(f"`data` must be a TrajectoryLog, got {type(data).__name__}")
+    n, n_actions = data.n_rows, data.n_actions
+    dist = check_action_dist(np.asarray(action_dist, dtype=np.float64), n, n_actions)
+    if dist.ndim != 2:
+        raise EstimatorInputError(f"`action_dist` must have shape (n_rows, n_actions) = "
+                                  f"({n}, {n_actions}), got {dist.shape}")
+    ep = data.column("episode").astype(np.int64)
+    st = data.column("step").astype(np.int64)
+    action = data.column("action").astype(np.int64)
+    rows = np.arange(n)
+    shape = (data.n_episodes, int(st.max()) + 1)
+    ratio = np.ones(shape)
+    ratio[ep, st] = dist[rows, action] / data.column("pscore").astype(np.float64)
+    disc = np.zeros(shape)
+    disc[ep, st] = gamma ** st.astype(np.float64)
+    rew = np.zeros(shape)
+    rew[ep, st] = data.column("reward").astype(np.float64)
+    q_logged = v_target = None
+    if estimated_q is None:
+        if need_model:
+            raise EstimatorInputError(
+                "`estimated_q` is required by this estimator (a Q-model's q(s_t, a) at every "
+                "row, shape (n_rows, n_actions)), got None")
+    else:
+        q = np.asarray(estimated_q, dtype=np.float64)
+        if q.shape != dist.shape:
+            raise EstimatorInputError(f"`estimated_q` must have shape {dist.shape}, got {q.shape}")
+        q_logged = np.zeros(shape)
+        q_logged[ep, st] = q[rows, action]
+        v_target = np.zeros(shape)
+        v_target[ep, st] = np.einsum("ij,ij->i", dist, q)
+    cum_weight = np.cumprod(ratio, axis=1).astype(np.float64)
+    return TrajectoryTerms(cum_weight, disc * rew, disc, q_logged, v_target)
+
+
+class BaseSequentialEstimator(BaseEstimator[TrajectoryTerms]):
+    """An episode-level off-policy estimator: settings only (the discount ``gamma``)."""
+
+    estimator_name: ClassVar[str]
+    """Short name used in tables."""
+    requires_q_model: ClassVar[bool] = False
+    """Whether ``estimated_q`` must be passed."""
+    gamma: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.gamma <= 1.0:
+            raise EstimatorInputError(f"`gamma` must be in [0, 1], got {self.gamma}")
+
+    @abstractmethod
+    def _value(self, terms: TrajectoryTerms, counts: _Array | None) -> float:
+        """Return the estimate with episode ``i`` counted ``counts[i]`` times."""
+
+    def estimate_policy_value(self, data: TrajectoryLog, action_dist: npt.ArrayLike,
+                              estimated_q: npt.ArrayLike | None = None) -> float:
+        """Estimate the target policy's expected discounted return per episode.
+
+        ``action_dist`` is the target policy's distribution at every logged step, shape
+        ``(n_rows, n_actions)``; ``estimated_q`` a Q-model of the target policy, same shape.
+        """
+        return self._value(_trajectory_terms(data, action_dist, self.gamma, estimated_q,
+                                             self.requires_q_model), None)
+
+    def estimate_interval(self, data: TrajectoryLog, action_dist: npt.ArrayLike,
+                          estimated_q: npt.ArrayLike | None = None, *, alpha: float = 0.05,
+                          n_bootstrap: int = 200, seed: int = 0) -> ConfidenceInterval:
+        """Point estimate and percentile-bootstrap interval (episodes resampled)."""
+        terms = _trajectory_terms(data, action_dist, self.gamma, estimated_q,
+                                  self.requires_q_model)
+        return self._bootstrap(terms, data.n_episodes, alpha=alpha, n_bootstrap=n_bootstrap,
+                               seed=seed)
+
+
+@dataclass(frozen=True)
+class TrajectoryWiseImportanceSampling(BaseSequentialEstimator):
+    """Trajectory-wise IS: ``mean_i(w_T G_i)``; unbiased, variance grows with the horizon."""
+
+    gamma: float = 1.0
+    """Discount factor in [0, 1]."""
+    estimator_name: ClassVar[str] = "tis"
+
+    def _value(self, terms: TrajectoryTerms, counts: _Array | None) -> float:
+        return weighted_mean(terms.cum_weight[:, -1] * terms.discounted_reward.sum(axis=1),
+                             counts)
+
+
+@dataclass(frozen=True)
+class WeightedTrajectoryWiseImportanceSampling(BaseSequentialEstimator):
+    """Weighted trajectory-wise IS: ``sum_i w_T G_i / sum_i w_T``."""
+
+    gamma: float = 1.0
+    """Discount factor in [0, 1]."""
+    estimator_name: ClassVar[str] = "wis"
+
+    def _value(self, terms: TrajectoryTerms, counts: _Array | None) -> float:
+        w = terms.cum_weight[:, -1]
+        ret = terms.discounted_reward.sum(axis=1)
+        c = np.ones_like(w) if counts is None else counts
+        return float((c * w) @ ret / (c @ w))
+
+
+@dataclass(frozen=True)
+class PerDecisionImportanceSampling(BaseSequentialEstimator):
+    """Per-decision IS: ``mean_i sum_t gamma^t w_t r_t``; unbiased, lower variance than TIS."""
+
+    gamma: float = 1.0
+    """Discount factor in [0, 1]."""
+    estimator_name: ClassVar[str] = "pdis"
+
+    def _value(self, terms: TrajectoryTerms, counts: _Array | None) -> float:
+        return weighted_mean((terms.cum_weight * terms.discounted_reward).sum(axis=1), counts)
+
+
+@dataclass(frozen=True)
+class WeightedPerDecisionImportanceSampling(BaseSequentialEstimator):
+    """Weighted per-decision IS: each step normalised by ``sum_i w_t``."""
+
+    gamma: float = 1.0
+    """Discount factor in [0, 1]."""
+    estimator_name: ClassVar[str] = "wpdis"
+
+    def _value(self, terms: TrajectoryTerms, counts: _Array | None) -> float:
+        c = np.ones(terms.cum_weight.shape[0]) if counts is None else counts
+        num = c @ (terms.cum_weight * terms.discounted_reward)
+        den = c @ terms.cum_weight
+        # A step where every trajectory has zero weight carries no information: it adds 0.
+        return float(np.sum(np.divide(num, den, out=np.zeros_like(num), where=den > 0)))
+
+
+@dataclass(frozen=True)
+class SequentialDoublyRobust(BaseSequentialEstimator):
+    """Doubly robust for MDPs (Jiang & Li, 2016) with a pluggable Q-model (``estimated_q``)."""
+
+    gamma: float = 1.0
+    """Discount factor in [0, 1]."""
+    estimator_name: ClassVar[str] = "dr-mdp"
+    requires_q_model: ClassVar[bool] = True
+
+    def _value(self, terms: TrajectoryTerms, counts: _Array | None) -> float:
+        assert terms.q_logged is not None and terms.v_target is not None
+        w = terms.cum_weight
+        w_prev = np.hstack([np.ones((w.shape[0], 1)), w[:, :-1]])
+        per_step = (w * terms.discounted_reward
+                    + terms.discount * (w_prev * terms.v_target - w * terms.q_logged))
+        return weighted_mean(per_step.sum(axis=1), counts)
