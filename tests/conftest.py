@@ -74,3 +74,4 @@ def tiny_world() -> AttributeGraphWorld:
 @pytest.fixture
 def tiny_enum_world() -> AttributeGraphWorld:
     return make_tiny_world(enumerated=True)
+
