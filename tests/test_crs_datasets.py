@@ -87,8 +87,16 @@ def _small_release(tmp_path: Path) -> Path:
 
 def test_small_release_loads(tmp_path):
     w = load_crs_release(_small_release(tmp_path), "small")
-    assert w.summary() == {"users": 3, "items": 4, "attributes": 3, "parents": 0,
-                           "interactions": 6, "train_pairs": 3, "valid_pairs": 2, "test_pairs": 1}
+    assert w.summary() == {
+        "users": 3,
+        "items": 4,
+        "attributes": 3,
+        "parents": 0,
+        "interactions": 6,
+        "train_pairs": 3,
+        "valid_pairs": 2,
+        "test_pairs": 1,
+    }
     assert w.attribute_names == ("x", "y", "z")
     assert w.user_items_train.nnz == 3  # built from review_dict_train when the file is absent
 
@@ -96,20 +104,47 @@ def test_small_release_loads(tmp_path):
 @pytest.mark.parametrize(
     ("mutate", "error", "message"),
     [
-        (lambda r: (r / "Graph_generate_data/item_dict.json").unlink(), DatasetNotFoundError,
-         r"missing file .*item_dict\.json"),
-        (lambda r: (r / "Graph_generate_data/user_item.json").write_text('{"0": [0, 1'),
-         DataError, r"user_item\.json is not valid JSON"),
-        (lambda r: (r / "UI_Interaction_data/review_dict_test.json").write_text('{"2": [9]}'),
-         DataError, r"review_dict_test\.json: key '2': item id 9 out of range \[0, 4\)"),
-        (lambda r: (r / "UI_Interaction_data/review_dict_valid.json").write_text("{}"),
-         DataError, r"review_dict_valid\.json: the split is empty"),
-        (lambda r: (r / "Graph_generate_data/user_dict.json").write_text('{"7": {"friends": []}}'),
-         DataError, r"user_dict\.json: user id 7 \(key '7'\) out of range \[0, 3\)"),
-        (lambda r: (r / "Graph_generate_data/item_dict.json").write_text('{"0": {"feature_index": [5]}, "1": {"feature_index": [0]}, "2": {"feature_index": [0]}, "3": {"feature_index": [0]}}'),
-         DataError, r"item_dict\.json: key '0': attribute id 5 out of range \[0, 3\)"),
-        (lambda r: (r / "Graph_generate_data/item_dict.json").write_text('{"0": {"feature_index": [0]}, "2": {"feature_index": [0]}}'),
-         DataError, r"item ids must be 0\.\.1 without gaps"),
+        (
+            lambda r: (r / "Graph_generate_data/item_dict.json").unlink(),
+            DatasetNotFoundError,
+            r"missing file .*item_dict\.json",
+        ),
+        (
+            lambda r: (r / "Graph_generate_data/user_item.json").write_text('{"0": [0, 1'),
+            DataError,
+            r"user_item\.json is not valid JSON",
+        ),
+        (
+            lambda r: (r / "UI_Interaction_data/review_dict_test.json").write_text('{"2": [9]}'),
+            DataError,
+            r"review_dict_test\.json: key '2': item id 9 out of range \[0, 4\)",
+        ),
+        (
+            lambda r: (r / "UI_Interaction_data/review_dict_valid.json").write_text("{}"),
+            DataError,
+            r"review_dict_valid\.json: the split is empty",
+        ),
+        (
+            lambda r: (r / "Graph_generate_data/user_dict.json").write_text(
+                '{"7": {"friends": []}}'
+            ),
+            DataError,
+            r"user_dict\.json: user id 7 \(key '7'\) out of range \[0, 3\)",
+        ),
+        (
+            lambda r: (r / "Graph_generate_data/item_dict.json").write_text(
+                '{"0": {"feature_index": [5]}, "1": {"feature_index": [0]}, "2": {"feature_index": [0]}, "3": {"feature_index": [0]}}'
+            ),
+            DataError,
+            r"item_dict\.json: key '0': attribute id 5 out of range \[0, 3\)",
+        ),
+        (
+            lambda r: (r / "Graph_generate_data/item_dict.json").write_text(
+                '{"0": {"feature_index": [0]}, "2": {"feature_index": [0]}}'
+            ),
+            DataError,
+            r"item ids must be 0\.\.1 without gaps",
+        ),
     ],
 )
 def test_corrupt_release_errors(tmp_path, mutate, error, message):
@@ -160,7 +195,7 @@ class _Evil:
 def test_restricted_unpickler_refuses_code(tmp_path):
     p = tmp_path / "evil.pkl"
     p.write_bytes(pickle.dumps({"x": _Evil()}))
-    with pytest.raises(UnsafePickleError, match="builtins.print, which is not allowed"):
+    with pytest.raises(UnsafePickleError, match=r"builtins\.print, which is not allowed"):
         load_pickle(p)
     q = tmp_path / "trunc.pkl"
     q.write_bytes(pickle.dumps({"a": np.arange(10)})[:20])

@@ -84,7 +84,8 @@ class RandomAgent(RuleAgent):
         p = np.zeros(self.n_actions)
         p[:-1] = self._reachable(obs)
         p[-1] = 1.0
-        return p / p.sum()
+        p /= p.sum()
+        return p
 
 
 class MaxEntropyAgent(RuleAgent):

@@ -41,7 +41,8 @@ class PopularityScorer:
         candidates: npt.NDArray[np.int64],
     ) -> npt.NDArray[np.float64]:
         """Training popularity of each candidate."""
-        return self._popularity[candidates]
+        out: npt.NDArray[np.float64] = self._popularity[candidates]
+        return out
 
 
 def top_items(

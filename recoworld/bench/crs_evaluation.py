@@ -34,8 +34,11 @@ class CRSAgent(Protocol):
 
 @dataclass(frozen=True)
 class SessionOutcome:
-    """How one session ended: ``turn`` is the session turn of success (opening = 1), 0 if failed;
-    ``rank`` the 1-based rank of the target in the accepted list (0 if failed)."""
+    """How one session ended.
+
+    ``turn`` is the session turn of success (opening = 1), 0 if failed;
+    ``rank`` the 1-based rank of the target in the accepted list (0 if failed).
+    """
 
     user: int
     target: int
@@ -108,8 +111,9 @@ def metrics_from_outcomes(outcomes: list[SessionOutcome], max_turns: int = 15) -
     )
 
 
-def run_session(env: gymnasium.Env[Any, Any], agent: CRSAgent, options: dict[str, Any],
-                seed: int | None = None) -> SessionOutcome:
+def run_session(
+    env: gymnasium.Env[Any, Any], agent: CRSAgent, options: dict[str, Any], seed: int | None = None
+) -> SessionOutcome:
     """Play one session to its end."""
     obs, info = env.reset(seed=seed, options=options)
     steps = 0
@@ -153,17 +157,24 @@ def evaluate(
 
 def _format_table(env_id: str, agent: str, m: CRSMetrics, seconds: float) -> str:
     rows = [
-        ("env", env_id), ("agent", agent), ("sessions", str(m.sessions)),
-        ("SR@5", f"{m.sr5:.4f}"), ("SR@10", f"{m.sr10:.4f}"), ("SR@15", f"{m.sr15:.4f}"),
-        ("AT", f"{m.avg_turns:.3f}"), ("hDCG@(15,10)", f"{m.hdcg:.4f}"),
-        ("env steps/s", f"{m.steps / max(seconds, 1e-9):,.0f}"), ("seconds", f"{seconds:.1f}"),
+        ("env", env_id),
+        ("agent", agent),
+        ("sessions", str(m.sessions)),
+        ("SR@5", f"{m.sr5:.4f}"),
+        ("SR@10", f"{m.sr10:.4f}"),
+        ("SR@15", f"{m.sr15:.4f}"),
+        ("AT", f"{m.avg_turns:.3f}"),
+        ("hDCG@(15,10)", f"{m.hdcg:.4f}"),
+        ("env steps/s", f"{m.steps / max(seconds, 1e-9):,.0f}"),
+        ("seconds", f"{seconds:.1f}"),
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
-def make_agent(name: str, env: gymnasium.Env[Any, Any], seed: int,
-               checkpoint: str | None = None) -> CRSAgent:
+def make_agent(
+    name: str, env: gymnasium.Env[Any, Any], seed: int, checkpoint: str | None = None
+) -> CRSAgent:
     """Build a conversational agent by name (rule agents; trained agents from ``checkpoint``)."""
     from recoworld.agents.rules import _RULES, make_rule_agent
     from recoworld.errors import ConfigError
@@ -173,8 +184,9 @@ def make_agent(name: str, env: gymnasium.Env[Any, Any], seed: int,
         if checkpoint is not None:
             raise ConfigError(f"rule agent {name!r} takes no --checkpoint")
         return make_rule_agent(name, world, seed=seed)
-    raise ConfigError(f"unknown agent {name!r} for {env.spec.id if env.spec else 'env'}; "
-                      f"known: {sorted(_RULES)}")
+    raise ConfigError(
+        f"unknown agent {name!r} for {env.spec.id if env.spec else 'env'}; known: {sorted(_RULES)}"
+    )
 
 
 def run_evaluate_command(args: argparse.Namespace) -> int:
@@ -190,9 +202,14 @@ def run_evaluate_command(args: argparse.Namespace) -> int:
     print(_format_table(args.env, args.agent, metrics, seconds))
     if args.json:
         out = metrics.to_json()
-        out.update({"env": args.env, "agent": args.agent, "split": args.split,
-                    "seed": args.seed, "seconds": seconds})
+        out.update(
+            {
+                "env": args.env,
+                "agent": args.agent,
+                "split": args.split,
+                "seed": args.seed,
+                "seconds": seconds,
+            }
+        )
         sys.stdout.write(json.dumps(out, sort_keys=True) + "\n")
     return 0
-
-

@@ -66,7 +66,9 @@ def _int_key(key: str, path: Path, bound: int, what: str) -> int:
 
 def _id_list(values: Any, path: Path, key: str, bound: int, what: str) -> list[int]:
     if not isinstance(values, list):
-        raise DataError(f"{path}: key {key!r}: expected a list of {what} ids, got {type(values).__name__}")
+        raise DataError(
+            f"{path}: key {key!r}: expected a list of {what} ids, got {type(values).__name__}"
+        )
     out: list[int] = []
     for v in values:
         if isinstance(v, bool) or not isinstance(v, int):
@@ -89,9 +91,7 @@ def _contiguous_count(d: dict[str, Any], path: Path, what: str) -> int:
     return len(ids)
 
 
-def _user_item_matrix(
-    d: dict[str, Any], path: Path, n_users: int, n_items: int
-) -> sp.csr_matrix:
+def _user_item_matrix(d: dict[str, Any], path: Path, n_users: int, n_items: int) -> sp.csr_matrix:
     rows: list[int] = []
     cols: list[int] = []
     for key, items in d.items():
@@ -141,6 +141,7 @@ def load_crs_release(
     Raises:
         DatasetNotFoundError: ``root`` or a required file does not exist.
         DataError: a file is not valid JSON, an id is out of range, or a split is empty.
+
     """
     base = Path(root)
     if not base.is_dir():
@@ -149,7 +150,9 @@ def load_crs_release(
             "there or point RECOWORLD_DATA at the folder that holds crs/"
         )
     graph = base / "Graph_generate_data"
-    item_path = next((graph / f for f in _ITEM_FILES if (graph / f).is_file()), graph / _ITEM_FILES[0])
+    item_path = next(
+        (graph / f for f in _ITEM_FILES if (graph / f).is_file()), graph / _ITEM_FILES[0]
+    )
     item_dict = _as_dict(_read_json(item_path), item_path)
     n_items = _contiguous_count(item_dict, item_path, "item")
 
@@ -158,7 +161,11 @@ def load_crs_release(
     n_users = _contiguous_count(user_item, ui_path, "user")
 
     name_path = next(
-        (base / "ID_map_info" / f for f in _ATTR_NAME_FILES if (base / "ID_map_info" / f).is_file()),
+        (
+            base / "ID_map_info" / f
+            for f in _ATTR_NAME_FILES
+            if (base / "ID_map_info" / f).is_file()
+        ),
         None,
     )
     feature_lists: list[Any] = []
@@ -212,7 +219,9 @@ def load_crs_release(
     for key, entry in user_dict.items():
         u = _int_key(key, ud_path, n_users, "user")
         if not isinstance(entry, dict):
-            raise DataError(f"{ud_path}: user {key!r}: expected an object with 'friends' and 'like'")
+            raise DataError(
+                f"{ud_path}: user {key!r}: expected an object with 'friends' and 'like'"
+            )
         friends = _id_list(entry.get("friends", []), ud_path, key, n_users, "user")
         likes = _id_list(entry.get("like", []), ud_path, key, n_attr, "attribute")
         f_rows.extend([u] * len(friends))

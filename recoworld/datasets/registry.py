@@ -95,8 +95,9 @@ def _dataset_dir(spec: DatasetSpec, data_dir: str | Path | None) -> Path:
 
 
 def load_world(name: str, data_dir: str | Path | None = None, **kwargs: Any) -> AttributeGraphWorld:
-    """Load the world of dataset ``name`` (``lastfm``, ``lastfm_star``, ``yelp``, ``yelp_star``,
-    ``synthetic``). Real datasets are cached per path; ``kwargs`` go to the synthetic generator
+    """Load the world of dataset ``name``.
+
+    Names: ``lastfm``, ``lastfm_star``, ``yelp``, ``yelp_star``, ``synthetic``. Real datasets are cached per path; ``kwargs`` go to the synthetic generator
     of Yelp when only the taxonomy is present (``config``, ``seed``).
     """
     spec = _spec(name)
@@ -125,7 +126,12 @@ def dataset_status(data_dir: str | Path | None = None) -> list[dict[str, Any]]:
     for spec in DATASETS.values():
         if spec.name == "synthetic":
             rows.append(
-                {"name": spec.name, "present": True, "path": "(bundled)", "description": spec.description}
+                {
+                    "name": spec.name,
+                    "present": True,
+                    "path": "(bundled)",
+                    "description": spec.description,
+                }
             )
             continue
         path = root / spec.subdir if root is not None else None

@@ -6,6 +6,7 @@ global in the stream raises :class:`~recoworld.errors.UnsafePickleError` before 
 
 from __future__ import annotations
 
+import importlib
 import pickle
 from collections import OrderedDict
 from pathlib import Path
@@ -18,8 +19,22 @@ from recoworld.errors import DataError, DatasetNotFoundError, UnsafePickleError
 
 __all__ = ["load_fm_embeddings", "load_pickle"]
 
-_BUILTINS = {"dict", "list", "tuple", "set", "frozenset", "int", "float", "complex", "str",
-             "bytes", "bytearray", "bool", "slice", "range"}
+_BUILTINS = {
+    "dict",
+    "list",
+    "tuple",
+    "set",
+    "frozenset",
+    "int",
+    "float",
+    "complex",
+    "str",
+    "bytes",
+    "bytearray",
+    "bool",
+    "slice",
+    "range",
+}
 _NUMPY = {
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
@@ -32,6 +47,10 @@ _NUMPY = {
 }
 
 
+# numpy 2 renamed numpy.core to numpy._core; pickles made with numpy 1 name the old module.
+_NUMPY_CORE = "numpy._core" if hasattr(np, "_core") else "numpy.core"
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if module == "builtins" and name in _BUILTINS:
@@ -41,9 +60,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if (module, name) in _NUMPY:
             # numpy.core was renamed numpy._core in numpy 2; map both to what is installed.
             if name in ("_reconstruct", "scalar"):
-                return getattr(np._core.multiarray, name)
+                return getattr(importlib.import_module(_NUMPY_CORE + ".multiarray"), name)
             if name == "_frombuffer":
-                return np._core.numeric._frombuffer  # type: ignore[attr-defined]
+                return importlib.import_module(_NUMPY_CORE + ".numeric")._frombuffer
             return getattr(np, name)
         raise UnsafePickleError(
             f"pickle asks for global {module}.{name}, which is not allowed (only plain containers "
@@ -69,7 +88,9 @@ def load_fm_embeddings(path: str | Path) -> dict[str, npt.NDArray[np.float32]]:
     """Load SCPR's released FM embeddings (a dict with ``ui_emb`` and ``feature_emb``)."""
     obj = load_pickle(path)
     if not isinstance(obj, dict):
-        raise DataError(f"{path}: expected a dict with 'ui_emb' and 'feature_emb', got {type(obj).__name__}")
+        raise DataError(
+            f"{path}: expected a dict with 'ui_emb' and 'feature_emb', got {type(obj).__name__}"
+        )
     out: dict[str, npt.NDArray[np.float32]] = {}
     for key in ("ui_emb", "feature_emb"):
         if key not in obj:

@@ -39,6 +39,7 @@ class SyntheticWorldConfig:
             item's own cluster rather than from the whole catalogue.
         popularity_exponent: Zipf exponent of item popularity.
         friends_per_user: Mean number of friends (drawn within the user's cluster).
+
     """
 
     n_users: int = 400
@@ -75,7 +76,8 @@ def _cluster_attribute_probs(
         favoured = rng.choice(allowed, size=min(focus, allowed.size), replace=False)
         probs[c, allowed] = 0.2 / allowed.size
         probs[c, favoured] += 0.8 / favoured.size
-    return probs / probs.sum(axis=1, keepdims=True)
+    out: npt.NDArray[np.float64] = probs / probs.sum(axis=1, keepdims=True)
+    return out
 
 
 def _draw_items_attributes(
@@ -137,7 +139,6 @@ def _assemble(
     parent_names: tuple[str, ...],
 ) -> AttributeGraphWorld:
     n_users, n_items = cfg.n_users, item_cluster.size
-    n_attr = item_attributes.shape[1]
     per_user = _draw_interactions(rng, cfg, user_cluster, item_cluster)
     splits: dict[str, list[tuple[int, int]]] = {"train": [], "valid": [], "test": []}
     rows, cols = [], []
@@ -228,6 +229,10 @@ def make_taxonomy_world(
         taxonomy_dir: Directory of the Yelp release holding ``Graph_generate_data/2-layer taxonomy.json``
             and ``ID_map_info/second-layer_tag_reverse_map.json``.
         question_mode: ``"enumerated"`` (Yelp) or ``"binary"`` (Yelp*, over the children).
+        config: Sizes of the world (default: 600 users, 3,000 items, 12 clusters).
+        seed: Seed of every random draw.
+        name: The world's name.
+
     """
     cfg = config or SyntheticWorldConfig(n_users=600, n_items=3000, n_clusters=12)
     base = Path(taxonomy_dir)
@@ -246,7 +251,9 @@ def make_taxonomy_world(
     # Each cluster favours a few category parents and, within them, a few children.
     rows: list[int] = []
     cols: list[int] = []
-    cluster_parents = [rng.choice(categorical, size=3, replace=False) for _ in range(cfg.n_clusters)]
+    cluster_parents = [
+        rng.choice(categorical, size=3, replace=False) for _ in range(cfg.n_clusters)
+    ]
     for v in range(cfg.n_items):
         c = item_cluster[v]
         n_cat = 1 + int(rng.integers(3))

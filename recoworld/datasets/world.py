@@ -22,7 +22,9 @@ QuestionMode = Literal["binary", "enumerated"]
 SPLITS = ("train", "valid", "test")
 
 
-def _frozen_csr(matrix: sp.csr_matrix | sp.csr_array, shape: tuple[int, int], what: str) -> sp.csr_matrix:
+def _frozen_csr(
+    matrix: sp.csr_matrix | sp.csr_array, shape: tuple[int, int], what: str
+) -> sp.csr_matrix:
     csr = sp.csr_matrix(matrix, dtype=np.bool_)
     if csr.shape != shape:
         raise DataError(f"`{what}` must have shape {shape}, got {csr.shape}")
@@ -52,6 +54,7 @@ class AttributeGraphWorld:
         parent_children: Boolean ``(n_parents, n_attributes)`` taxonomy, required in enumerated mode.
             A child may sit under several parents (the Yelp taxonomy does this).
         parent_names: One name per parent.
+
     """
 
     name: str
@@ -73,7 +76,11 @@ class AttributeGraphWorld:
         n_items, n_attr = self.item_attributes.shape
         n_users = self.user_items.shape[0]
         set_ = object.__setattr__
-        set_(self, "item_attributes", _frozen_csr(self.item_attributes, (n_items, n_attr), "item_attributes"))
+        set_(
+            self,
+            "item_attributes",
+            _frozen_csr(self.item_attributes, (n_items, n_attr), "item_attributes"),
+        )
         set_(self, "user_items", _frozen_csr(self.user_items, (n_users, n_items), "user_items"))
         set_(
             self,
@@ -155,14 +162,16 @@ class AttributeGraphWorld:
     def attributes_of(self, item: int) -> npt.NDArray[np.int32]:
         """Sorted attribute ids of ``item`` (a read-only view)."""
         indptr, indices = self._item_attr_sets
-        return indices[indptr[item] : indptr[item + 1]]
+        out: npt.NDArray[np.int32] = indices[indptr[item] : indptr[item + 1]]
+        return out
 
     def children_of(self, parent: int) -> npt.NDArray[np.int32]:
         """Sorted child attribute ids of ``parent`` (enumerated worlds only)."""
         if self.parent_children is None:
             raise DataError(f"world {self.name!r} has no attribute taxonomy")
         pc = self.parent_children
-        return pc.indices[pc.indptr[parent] : pc.indptr[parent + 1]]
+        out: npt.NDArray[np.int32] = pc.indices[pc.indptr[parent] : pc.indptr[parent + 1]]
+        return out
 
     def split(self, name: str) -> npt.NDArray[np.int64]:
         """The ``(user, target)`` pairs of split ``name``."""
@@ -186,5 +195,5 @@ class AttributeGraphWorld:
             "interactions": self.n_interactions,
         }
         for split, pairs in self.sessions.items():
-            out[f"{split}_pairs"] = int(len(pairs))
+            out[f"{split}_pairs"] = len(pairs)
         return out

@@ -42,6 +42,7 @@ class RewardConfig:
         ask_fail: The user rejects the asked attribute (or picks no child).
         until_horizon: The last turn passes without success; replaces that step's reward.
         candidates_empty: No candidate item is left; replaces the step's reward.
+
     """
 
     rec_success: float = 1.0
@@ -258,7 +259,8 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
 
     def _items_with(self, attribute: int) -> npt.NDArray[np.int32]:
         indptr, indices = self._attr_items
-        return indices[indptr[attribute] : indptr[attribute + 1]]
+        out: npt.NDArray[np.int32] = indices[indptr[attribute] : indptr[attribute + 1]]
+        return out
 
     def _filter_candidates(self, attribute: int) -> None:
         mask = self._scratch
@@ -305,8 +307,11 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Start a session: from ``options['split']`` (random, or ``options['index']``), or pinned
-        with ``options['user']`` and ``options['target']``."""
+        """Start a session.
+
+        The session comes from ``options['split']`` (random, or ``options['index']``), or is pinned
+        with ``options['user']`` and ``options['target']``.
+        """
         super().reset(seed=seed)
         user, target = self._pick_session(options)
         opening = self.user_model.start(user, target, self.np_random)
@@ -416,4 +421,6 @@ def make_conversational_env(
     """Entry point of the registered ids: the world of ``dataset`` (or ``world``) wrapped."""
     from recoworld.datasets.registry import load_world
 
-    return ConversationalRecEnv(world if world is not None else load_world(dataset, data_dir), **kwargs)
+    return ConversationalRecEnv(
+        world if world is not None else load_world(dataset, data_dir), **kwargs
+    )

@@ -63,6 +63,7 @@ def attribute_counts(
 
     Returns:
         ``(n_attributes,)`` float array.
+
     """
     attrs, owner = _candidate_attribute_entries(world, candidates, weights is not None)
     w = None if weights is None or owner is None else weights[owner]
@@ -130,7 +131,9 @@ def reachable_questions(
         held &= ~np.asarray(accepted, dtype=np.bool_)
     if world.question_mode == "enumerated":
         assert world.parent_children is not None
-        held = np.asarray(world.parent_children.astype(np.int32) @ held.astype(np.int32)).ravel() > 0
+        held = (
+            np.asarray(world.parent_children.astype(np.int32) @ held.astype(np.int32)).ravel() > 0
+        )
     return held & ~np.asarray(asked, dtype=np.bool_)
 
 

@@ -78,11 +78,15 @@ def _base(env: gymnasium.Env[Any, Any]) -> ConversationalRecEnv:
     return base
 
 
-class _FlatConversationWrapper(gymnasium.Wrapper[npt.NDArray[np.float32], int, dict[str, Any], dict[str, Any]]):
+class _FlatConversationWrapper(
+    gymnasium.Wrapper[npt.NDArray[np.float32], int, dict[str, Any], dict[str, Any]]
+):
     """Shared plumbing: keeps the raw observation, history, scorer-ranked recommendations."""
 
     def __init__(self, env: gymnasium.Env[Any, Any], scorer: ItemScorer | None) -> None:
         super().__init__(env)
+        # gymnasium annotates the wrapped env with the wrapper's own types; keep a typed handle.
+        self._inner: gymnasium.Env[dict[str, Any], dict[str, Any]] = env
         self.base = _base(env)
         self.world = self.base.world
         self.scorer = scorer or PopularityScorer(self.world)
@@ -106,7 +110,7 @@ class _FlatConversationWrapper(gymnasium.Wrapper[npt.NDArray[np.float32], int, d
         self, action: dict[str, Any]
     ) -> tuple[dict[str, Any], SupportsFloat, bool, bool, dict[str, Any]]:
         n_accepted = int(np.count_nonzero(self._raw["accepted"]))
-        raw, reward, terminated, truncated, info = self.env.step(action)
+        raw, reward, terminated, truncated, info = self._inner.step(action)
         if action["kind"] == RECOMMEND:
             self.state.record(_REC_REJECTED)
         else:
@@ -136,7 +140,7 @@ class AskOrRecommendWrapper(_FlatConversationWrapper):
     ) -> None:
         super().__init__(env, scorer)
         self.weighted_entropy = weighted_entropy
-        self.action_space = spaces.Discrete(2)
+        self.action_space: spaces.Discrete = spaces.Discrete(2)  # type: ignore[assignment]
         self.observation_space = spaces.Box(
             -1.0, np.inf, shape=(self.state.size + 1,), dtype=np.float32
         )
@@ -167,7 +171,7 @@ class AskOrRecommendWrapper(_FlatConversationWrapper):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[npt.NDArray[np.float32], dict[str, Any]]:
         """Reset the base env and the conversation state."""
-        raw, info = self.env.reset(seed=seed, options=options)
+        raw, info = self._inner.reset(seed=seed, options=options)
         self.state.reset()
         self._refresh(raw)
         obs = self._features()
@@ -210,7 +214,7 @@ class AttributeOrRecommendWrapper(_FlatConversationWrapper):
         super().__init__(env, scorer)
         self.attribute_preference = attribute_preference
         n_q = self.world.n_questions
-        self.action_space = spaces.Discrete(n_q + 1)
+        self.action_space: spaces.Discrete = spaces.Discrete(n_q + 1)  # type: ignore[assignment]
         self.observation_space = spaces.Box(
             -np.inf, np.inf, shape=(2 * n_q + self.state.size,), dtype=np.float32
         )
@@ -245,7 +249,7 @@ class AttributeOrRecommendWrapper(_FlatConversationWrapper):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[npt.NDArray[np.float32], dict[str, Any]]:
         """Reset the base env and the conversation state."""
-        raw, info = self.env.reset(seed=seed, options=options)
+        raw, info = self._inner.reset(seed=seed, options=options)
         self.state.reset()
         self._refresh(raw)
         info["action_mask"] = self.action_mask()

@@ -23,6 +23,7 @@ class TargetItemUserConfig:
             membership in an enumerated answer is flipped (answer noise). 0 = exact answers.
         leave_prob: Per-turn probability that the user leaves after a rejected question or
             recommendation (impatience). 0 = the user always stays until the horizon.
+
     """
 
     answer_flip_prob: float = 0.0

@@ -1,0 +1,41 @@
+"""The ``recoworld`` command line for conversational environments."""
+
+from __future__ import annotations
+
+import json
+
+from recoworld.cli import main
+
+
+def test_evaluate_json_last_line(capsys):
+    code = main(["evaluate", "--env", "recoworld/Synthetic-CRS-v0", "--agent", "max-entropy",
+                 "--sessions", "40", "--seed", "1", "--json"])
+    assert code == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(out[-1])
+    for key in ("sr@5", "sr@10", "sr@15", "avg_turns", "hdcg", "sessions"):
+        assert key in result
+    assert result["sessions"] == 40
+    assert 0.0 <= result["sr@5"] <= result["sr@10"] <= result["sr@15"] <= 1.0
+    assert "SR@15" in "\n".join(out[:-1])  # the human table precedes the JSON line
+
+
+def test_evaluate_real_lastfm(capsys, shared_data):
+    code = main(["evaluate", "--env", "recoworld/LastFM-CRS-v0", "--agent", "abs-greedy",
+                 "--sessions", "30", "--data-dir", str(shared_data), "--json"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["sessions"] == 30
+
+
+def test_evaluate_errors_are_clear(capsys):
+    assert main(["evaluate", "--env", "recoworld/Synthetic-CRS-v0", "--agent", "nope"]) == 2
+    assert "unknown agent 'nope'" in capsys.readouterr().err
+    assert main(["evaluate", "--env", "recoworld/Nope-v0", "--agent", "random"]) == 2
+    assert "not a known RecoWorld environment id" in capsys.readouterr().err
+
+
+def test_datasets_command(capsys, shared_data):
+    assert main(["datasets", "--data-dir", str(shared_data), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rows["lastfm"]["present"] and rows["synthetic"]["present"]
+    assert rows["lastfm"]["path"].endswith("crs/lastfm")
