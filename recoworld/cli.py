@@ -41,12 +41,16 @@ def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> _
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from recoworld.envs.registration import is_conversational
+    from recoworld.envs.registration import is_conversational, is_feed
 
     if is_conversational(args.env):
         from recoworld.bench.crs_evaluation import run_evaluate_command
 
         return run_evaluate_command(args)
+    if is_feed(args.env):
+        from recoworld.bench.feed_evaluation import run_evaluate_command as run_feed_evaluation
+
+        return run_feed_evaluation(args)
     from recoworld.errors import ConfigError
 
     raise ConfigError(f"`--env` {args.env!r} is not a known RecoWorld environment id")

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import gymnasium
 
-__all__ = ["CONVERSATIONAL_IDS", "all_ids", "is_conversational", "register_all"]
+__all__ = [
+    "CONVERSATIONAL_IDS",
+    "FEED_IDS",
+    "all_ids",
+    "is_conversational",
+    "is_feed",
+    "register_all",
+]
 
 # Conversational recommendation (MCR protocol). The horizon is 15 turns with the user's opening as
 # turn 1, so the agent has 14 actions: max_episode_steps=14.
@@ -23,6 +30,23 @@ CONVERSATIONAL_IDS: dict[str, str] = {
 }
 
 
+# Short-video feed (KuaiSim/RecoWorld style). id -> (entry point, world source, horizon, vector entry
+# point or None). Horizons: 200 videos for one-video steps, 50 slates for the slate variant.
+_FEED_ENTRY = "recoworld.envs.feed:FeedEnv"
+_FEED_VECTOR_ENTRY = "recoworld.envs.feed_vector:FeedVectorEnv"
+FEED_IDS: dict[str, tuple[str, str, int, str | None]] = {
+    "recoworld/ShortVideo-v0": (_FEED_ENTRY, "synthetic", 200, _FEED_VECTOR_ENTRY),
+    "recoworld/KuaiRand-Feed-v0": (_FEED_ENTRY, "kuairand", 200, _FEED_VECTOR_ENTRY),
+    "recoworld/KuaiRec-Replay-v0": (_FEED_ENTRY, "kuairec", 200, _FEED_VECTOR_ENTRY),
+    "recoworld/ShortVideo-Slate-v0": ("recoworld.envs.feed:SlateFeedEnv", "synthetic", 50, None),
+}
+
+
+def is_feed(env_id: str) -> bool:
+    """Whether ``env_id`` names a short-video feed environment."""
+    return env_id in FEED_IDS
+
+
 def is_conversational(env_id: str) -> bool:
     """Whether ``env_id`` names a conversational recommendation environment."""
     return env_id in CONVERSATIONAL_IDS
@@ -30,7 +54,7 @@ def is_conversational(env_id: str) -> bool:
 
 def all_ids() -> tuple[str, ...]:
     """Every environment id RecoWorld registers."""
-    return tuple(CONVERSATIONAL_IDS)
+    return (*CONVERSATIONAL_IDS, *FEED_IDS)
 
 
 def register_all() -> None:
@@ -43,4 +67,14 @@ def register_all() -> None:
             entry_point=_CRS_ENTRY,
             max_episode_steps=_CRS_HORIZON_STEPS,
             kwargs={"dataset": dataset},
+        )
+    for env_id, (entry, source, horizon, vector_entry) in FEED_IDS.items():
+        if env_id in gymnasium.registry:
+            continue
+        gymnasium.register(
+            id=env_id,
+            entry_point=entry,
+            vector_entry_point=vector_entry,
+            max_episode_steps=horizon,
+            kwargs={"source": source},
         )

@@ -1,0 +1,169 @@
+"""Evaluation of feed agents: watch time and depth per session, likes, retention, coverage.
+
+Episodes run on the natively vectorised environment. Each sub-environment runs a fixed quota of
+episodes (``episodes`` split as evenly as possible), so short episodes are not over-represented as
+they would be by "the first N episodes to finish". Learning agents (the bandit) learn online
+through ``update`` while they are evaluated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from recoworld.envs.feed_vector import FeedVectorEnv
+from recoworld.errors import ConfigError
+
+__all__ = ["FeedMetrics", "evaluate_feed", "make_feed_vector_env", "run_evaluate_command"]
+
+
+@dataclass(frozen=True)
+class FeedMetrics:
+    """Metrics of an evaluation.
+
+    Attributes:
+        episodes: episodes run.
+        sessions: sessions run (a session ends when the user leaves or at the horizon).
+        watch_time: mean seconds watched per session.
+        depth: mean videos per session.
+        like_rate: likes per video.
+        skip_rate: skips per video.
+        return_rate: share of ended sessions after which the user came back within the window.
+        return_days: mean days until the next session, over ended sessions (366 = never).
+        active_days: mean sessions (days with a session) per episode.
+        coverage: share of the catalogue shown at least once.
+        diversity: mean over sessions of distinct categories / videos.
+        reward: mean return (sum of rewards) per episode.
+
+    """
+
+    episodes: int
+    sessions: int
+    watch_time: float
+    depth: float
+    like_rate: float
+    skip_rate: float
+    return_rate: float
+    return_days: float
+    active_days: float
+    coverage: float
+    diversity: float
+    reward: float
+
+
+def make_feed_vector_env(env_id: str, num_envs: int, **kwargs: Any) -> FeedVectorEnv:
+    """``gymnasium.make_vec`` with the feed's vector entry point."""
+    env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+    if not isinstance(env, FeedVectorEnv):
+        raise ConfigError(f"{env_id!r} has no native feed vector environment")
+    return env
+
+
+def evaluate_feed(env: FeedVectorEnv, agent: Any, episodes: int, seed: int = 0) -> FeedMetrics:
+    """Run ``agent`` (``predict``, optional ``update``) for ``episodes`` episodes on ``env``."""
+    if episodes < 1:
+        raise ConfigError(f"`episodes` must be >= 1, got {episodes}")
+    n = env.num_envs
+    quota = np.full(n, episodes // n) + (np.arange(n) < episodes % n)
+    done = np.zeros(n, dtype=np.int64)
+    cat = env.world.catalogue
+    seen_items = np.zeros(cat.n_items, dtype=bool)
+    seen_cats = np.zeros((n, cat.n_categories), dtype=bool)
+    sess_time = np.zeros(n)
+    sess_depth = np.zeros(n, dtype=np.int64)
+    ep_reward = np.zeros(n)
+    ep_sessions = np.zeros(n, dtype=np.int64)
+    totals = {"sessions": 0, "time": 0.0, "depth": 0, "likes": 0, "skips": 0, "left": 0,
+              "returned": 0, "gap": 0.0, "diversity": 0.0, "reward": 0.0, "ep_sessions": 0}
+    update = getattr(agent, "update", None)
+    obs, _ = env.reset(seed=seed)
+    while np.any(done < quota):
+        action = agent.predict(obs)
+        next_obs, reward, term, trunc, info = env.step(np.asarray(action, dtype=np.int64))
+        live = info.get("_watch_time", np.zeros(n, dtype=bool)) & (done < quota)
+        if live.any():
+            if update is not None:
+                update(obs, action, np.where(live, reward, 0.0))
+            idx = np.flatnonzero(live)
+            seen_items[info["item"][idx]] = True
+            seen_cats[idx, info["category"][idx]] = True
+            sess_time[idx] += info["watch_time"][idx]
+            sess_depth[idx] += 1
+            ep_reward[idx] += reward[idx]
+            totals["likes"] += int(info["like"][idx].sum())
+            totals["skips"] += int(info["skip"][idx].sum())
+            left = info["left"][idx]
+            ended = idx[left | trunc[idx]]
+            totals["left"] += int(left.sum())
+            totals["returned"] += int(info["returned"][idx][left].sum())
+            totals["gap"] += float(info["return_days"][idx][left].sum())
+            if len(ended):
+                totals["sessions"] += len(ended)
+                totals["time"] += float(sess_time[ended].sum())
+                totals["depth"] += int(sess_depth[ended].sum())
+                totals["diversity"] += float(
+                    (seen_cats[ended].sum(axis=1) / np.maximum(sess_depth[ended], 1)).sum()
+                )
+                ep_sessions[ended] += 1
+                sess_time[ended] = 0.0
+                sess_depth[ended] = 0
+                seen_cats[ended] = False
+            finished = idx[term[idx] | trunc[idx]]
+            if len(finished):
+                totals["reward"] += float(ep_reward[finished].sum())
+                totals["ep_sessions"] += int(ep_sessions[finished].sum())
+                ep_reward[finished] = 0.0
+                ep_sessions[finished] = 0
+                done[finished] += 1
+        obs = next_obs
+    sessions = max(totals["sessions"], 1)
+    videos = max(totals["depth"], 1)
+    return FeedMetrics(
+        episodes=int(episodes),
+        sessions=int(totals["sessions"]),
+        watch_time=totals["time"] / sessions,
+        depth=totals["depth"] / sessions,
+        like_rate=totals["likes"] / videos,
+        skip_rate=totals["skips"] / videos,
+        return_rate=totals["returned"] / max(totals["left"], 1),
+        return_days=totals["gap"] / max(totals["left"], 1),
+        active_days=totals["ep_sessions"] / episodes,
+        coverage=float(seen_items.mean()),
+        diversity=totals["diversity"] / sessions,
+        reward=totals["reward"] / episodes,
+    )
+
+
+def run_evaluate_command(args: argparse.Namespace) -> int:
+    """``recoworld evaluate`` for feed environment ids."""
+    from recoworld.agents.feed import make_feed_agent
+
+    episodes = 100 if args.episodes is None else int(args.episodes)
+    if episodes < 1:
+        raise ConfigError(f"`--episodes` must be >= 1, got {episodes}")
+    kwargs: dict[str, Any] = {}
+    if args.data_dir is not None:
+        kwargs["data_dir"] = args.data_dir
+    env = make_feed_vector_env(args.env, num_envs=min(episodes, 128), **kwargs)
+    if args.agent == "ppo":
+        from recoworld.agents.feed_sb3 import FeedPPOAgent
+
+        if args.checkpoint is None:
+            raise ConfigError("`--agent ppo` needs `--checkpoint PATH` (a model saved by FeedPPOAgent)")
+        agent: Any = FeedPPOAgent.load(args.checkpoint)
+    else:
+        agent = make_feed_agent(args.agent, env, seed=args.seed)
+    metrics = evaluate_feed(env, agent, episodes, seed=args.seed)
+    row = {"env": args.env, "agent": args.agent, "seed": args.seed, **asdict(metrics)}
+    if args.json:
+        sys.stdout.write(json.dumps(row, sort_keys=True) + "\n")
+    else:
+        for key, value in row.items():
+            print(f"{key:>12}: {value}")
+    return 0

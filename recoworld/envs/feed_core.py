@@ -1,0 +1,309 @@
+"""The batched feed simulation shared by the single, slate and vector feed environments.
+
+:class:`FeedSimulator` advances ``n_slots`` users side by side; every per-step computation is an
+array operation over the addressed slots (no Python loop over users or items). Each slot draws its
+randomness from its own ``numpy.random.Generator`` in blocks of :data:`BLOCK` rows of uniforms;
+a reset and a shown video each consume exactly one row. Slot ``i`` of a vector environment seeded
+with ``s + i`` therefore consumes the same stream in the same order as a single environment seeded
+with ``s + i``, and the two produce the same trajectory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium import spaces
+from numpy.typing import NDArray
+
+from recoworld.datasets.feed_world import FeedWorld
+from recoworld.envs.feed_retriever import RetrieverConfig, SegmentRetriever
+from recoworld.errors import ConfigError
+from recoworld.users.feed.interface import ExpectedOutcome, FeedUserModel
+
+__all__ = ["BLOCK", "CANDIDATE_COLUMNS", "FeedSimulator", "RewardWeights", "StepOutcome"]
+
+#: Rows of uniforms drawn from a slot's generator at a time.
+BLOCK = 64
+
+#: Names of the first columns of ``obs["candidates"]``; the embedding follows.
+CANDIDATE_COLUMNS = (
+    "retrieval_score",
+    "history_category_share",
+    "log_duration",
+    "popularity",
+    "is_new",
+)
+
+_REWARD_PRESETS = {
+    "watch_time": (1.0, 0.0, 0.0, 0.0),
+    "watch_ratio": (0.0, 1.0, 0.0, 0.0),
+    "likes": (0.0, 0.0, 1.0, 0.0),
+    "retention": (1.0, 0.0, 0.0, 5.0),
+}
+
+
+@dataclass(frozen=True)
+class RewardWeights:
+    """Weights of the per-video reward.
+
+    Attributes:
+        watch_time: per minute watched.
+        watch_ratio: per unit of watch ratio.
+        like: per like.
+        retention: bonus on the video after which the user leaves, if the user comes back within
+            the return window.
+
+    """
+
+    watch_time: float = 1.0
+    watch_ratio: float = 0.0
+    like: float = 0.0
+    retention: float = 0.0
+
+    @classmethod
+    def preset(cls, name: str) -> RewardWeights:
+        """One of ``"watch_time"``, ``"watch_ratio"``, ``"likes"``, ``"retention"``."""
+        if name not in _REWARD_PRESETS:
+            raise ConfigError(
+                f"`reward` must be one of {sorted(_REWARD_PRESETS)} or a RewardWeights, "
+                f"got {name!r}"
+            )
+        return cls(*_REWARD_PRESETS[name])
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What showing one video to each addressed slot did (arrays of shape ``(n,)``)."""
+
+    reward: NDArray[np.float32]
+    terminated: NDArray[np.bool_]
+    info: dict[str, NDArray[np.generic]]
+
+
+def _check_int(name: str, value: int, low: int) -> None:
+    if value < low:
+        raise ConfigError(f"`{name}` must be >= {low}, got {value}")
+
+
+class FeedSimulator:
+    """``n_slots`` feed users, their candidate pools, history windows and random streams."""
+
+    def __init__(
+        self,
+        world: FeedWorld,
+        user_model: FeedUserModel,
+        n_slots: int,
+        retriever: RetrieverConfig,
+        history_length: int,
+        sessions: int,
+        return_window_days: int,
+        reward: RewardWeights,
+    ) -> None:
+        _check_int("n_slots", n_slots, 1)
+        _check_int("history_length", history_length, 1)
+        _check_int("sessions", sessions, 1)
+        _check_int("return_window_days", return_window_days, 1)
+        self.world = world
+        self.user_model = user_model
+        self.n_slots = n_slots
+        self.sessions = sessions
+        self.return_window_days = return_window_days
+        self.reward_weights = reward
+        user_model.bind(world, n_slots)
+        self.retriever = SegmentRetriever(world, retriever, n_slots)
+        self.pool_size = self.retriever.pool_size
+        self.history_length = history_length
+        cat, pop = world.catalogue, world.population
+        self._n_users = pop.n_users
+        self._category = cat.category
+        self._video_ids = cat.video_ids
+        # Observable static item columns: standardised log-duration, popularity, cold flag, embedding.
+        logd = np.log(cat.duration_s)
+        logd = (logd - logd.mean()) / max(float(logd.std()), 1e-6)
+        self._item_table = np.concatenate(
+            [logd[:, None], cat.popularity[:, None], cat.is_new[:, None], cat.embedding], axis=1
+        ).astype(np.float32)
+        self._embedding = cat.embedding
+        self._profile = pop.profile
+        self._user_static = np.concatenate([pop.features, pop.profile], axis=1).astype(np.float32)
+        # Uniform rows: [user pick, one start per retrieval source, the user model's draws].
+        self._n_u = 1 + self.retriever.n_uniforms + user_model.n_uniforms
+        self._user_u = slice(1 + self.retriever.n_uniforms, self._n_u)
+        self._gens: list[np.random.Generator | None] = [None] * n_slots
+        self._buf = np.zeros((n_slots, BLOCK, self._n_u), dtype=np.float64)
+        self._ptr = np.full(n_slots, BLOCK, dtype=np.int64)
+        # Per-slot episode state.
+        self.user = np.zeros(n_slots, dtype=np.intp)
+        self.step_count = np.zeros(n_slots, dtype=np.int64)
+        self.session_index = np.zeros(n_slots, dtype=np.int64)
+        self.session_depth = np.zeros(n_slots, dtype=np.int64)
+        self.session_ratio = np.zeros(n_slots, dtype=np.float32)
+        self.last_ratio = np.zeros(n_slots, dtype=np.float32)
+        self.hist_items = np.full((n_slots, history_length), -1, dtype=np.intp)
+        self.hist_feedback = np.zeros((n_slots, history_length, 3), dtype=np.float32)
+        self.candidates = np.zeros((n_slots, self.pool_size), dtype=np.intp)
+        self.user_dim = self._user_static.shape[1] + 4
+        self.item_dim = self._item_table.shape[1] + 2
+        self.history_dim = self._item_table.shape[1] + 4
+
+    # -- spaces ----------------------------------------------------------------------------------
+
+    def observation_space(self) -> spaces.Dict:
+        """The observation space of one slot."""
+        inf = np.float32(np.inf)
+        k, h = self.pool_size, self.history_length
+        return spaces.Dict(
+            {
+                "user": spaces.Box(-inf, inf, (self.user_dim,), np.float32),
+                "candidates": spaces.Box(-inf, inf, (k, self.item_dim), np.float32),
+                "history": spaces.Box(-inf, inf, (h, self.history_dim), np.float32),
+                "candidate_ids": spaces.Box(0, self.world.catalogue.n_items - 1, (k,), np.int64),
+            }
+        )
+
+    # -- randomness ------------------------------------------------------------------------------
+
+    def set_generator(self, slot: int, generator: np.random.Generator) -> None:
+        """Make ``generator`` the random stream of ``slot``; drops any uniforms already drawn."""
+        self._gens[slot] = generator
+        self._ptr[slot] = BLOCK
+
+    def _take(self, slots: NDArray[np.intp]) -> NDArray[np.float64]:
+        ptr = self._ptr[slots]
+        empty = ptr >= BLOCK
+        if empty.any():
+            for s in slots[empty]:  # one generator call per slot every BLOCK rows
+                gen = self._gens[s]
+                if gen is None:
+                    raise ConfigError(f"slot {int(s)} has no generator; reset the env with a seed")
+                self._buf[s] = gen.random((BLOCK, self._n_u))
+            ptr = np.where(empty, 0, ptr)
+        self._ptr[slots] = ptr + 1
+        return self._buf[slots, ptr]
+
+    # -- episode ---------------------------------------------------------------------------------
+
+    def reset_slots(
+        self, slots: NDArray[np.intp], users: NDArray[np.intp] | None = None
+    ) -> None:
+        """Start a new episode in ``slots`` with random users (or the population rows ``users``)."""
+        u = self._take(slots)
+        if users is None:
+            users = np.minimum((u[:, 0] * self._n_users).astype(np.intp), self._n_users - 1)
+        elif np.any((users < 0) | (users >= self._n_users)):
+            raise ConfigError(
+                f"`user` must be a population row in [0, {self._n_users}), got {users.tolist()}"
+            )
+        self.user[slots] = users
+        self.retriever.reset(slots, users, u[:, 1 : 1 + self.retriever.n_uniforms])
+        self.user_model.reset(slots, users)
+        self.step_count[slots] = 0
+        self.session_index[slots] = 0
+        self.session_depth[slots] = 0
+        self.session_ratio[slots] = 0.0
+        self.last_ratio[slots] = 0.0
+        self.hist_items[slots] = -1
+        self.hist_feedback[slots] = 0.0
+        self.candidates[slots] = self.retriever.candidates(slots, self.step_count[slots])
+
+    def show(self, slots: NDArray[np.intp], items: NDArray[np.intp]) -> StepOutcome:
+        """Show catalogue rows ``items`` to ``slots``; update history, sessions and rewards."""
+        u = self._take(slots)
+        resp = self.user_model.respond(slots, items, u[:, self._user_u])
+        ratio, like = resp.watch_ratio, resp.like
+        # History window: newest last.
+        h_items = self.hist_items[slots]
+        h_items[:, :-1] = h_items[:, 1:]
+        h_items[:, -1] = items
+        self.hist_items[slots] = h_items
+        h_fb = self.hist_feedback[slots]
+        h_fb[:, :-1] = h_fb[:, 1:]
+        h_fb[:, -1, 0] = ratio
+        h_fb[:, -1, 1] = like
+        h_fb[:, -1, 2] = resp.skip
+        self.hist_feedback[slots] = h_fb
+        depth = self.session_depth[slots] + 1
+        sess_ratio = self.session_ratio[slots] + ratio
+        self.last_ratio[slots] = ratio
+        left = resp.leave
+        returned = left & (resp.return_days <= self.return_window_days)
+        session = self.session_index[slots]
+        info: dict[str, NDArray[np.generic]] = {
+            "item": items.astype(np.int64),
+            "video_id": self._video_ids[items],
+            "category": self._category[items],
+            "watch_ratio": ratio,
+            "watch_time": resp.watch_time,
+            "like": like,
+            "skip": resp.skip,
+            "left": left,
+            "return_days": resp.return_days,
+            "returned": returned,
+            "session_index": session.copy(),
+            "depth": depth,
+        }
+        if resp.info:
+            info.update(resp.info)
+        w = self.reward_weights
+        reward = (
+            np.float32(w.watch_time / 60.0) * resp.watch_time
+            + np.float32(w.watch_ratio) * ratio
+            + np.float32(w.like) * like
+            + np.float32(w.retention) * returned
+        ).astype(np.float32)
+        again = returned & (session + 1 < self.sessions)
+        if again.any():
+            back = slots[again]
+            self.user_model.start_session(back, resp.return_days[again])
+            depth[again] = 0
+            sess_ratio[again] = 0.0
+            session[again] += 1
+            self.session_index[slots] = session
+        self.session_depth[slots] = depth
+        self.session_ratio[slots] = sess_ratio
+        return StepOutcome(reward=reward, terminated=left & ~again, info=info)
+
+    def refresh(self, slots: NDArray[np.intp]) -> None:
+        """Advance the slots' step counters and retrieve their next candidate pools."""
+        step = self.step_count[slots] + 1
+        self.step_count[slots] = step
+        self.candidates[slots] = self.retriever.candidates(slots, step)
+
+    def expected(self, slots: NDArray[np.intp]) -> ExpectedOutcome:
+        """True expected outcome of each current candidate (for oracle agents)."""
+        return self.user_model.expected(slots, self.candidates[slots])
+
+    # -- observation -----------------------------------------------------------------------------
+
+    def observe(self, slots: NDArray[np.intp]) -> dict[str, NDArray[np.generic]]:
+        """Observations of ``slots`` (a leading axis of length ``len(slots)`` on every key)."""
+        n = len(slots)
+        cands = self.candidates[slots]
+        users = self.user[slots]
+        depth = self.session_depth[slots]
+        context = np.empty((n, 4), dtype=np.float32)
+        context[:, 0] = depth / 50.0
+        context[:, 1] = self.session_index[slots] / self.sessions
+        context[:, 2] = self.session_ratio[slots] / np.maximum(depth, 1)
+        context[:, 3] = self.last_ratio[slots]
+        user = np.concatenate([self._user_static[users], context], axis=1)
+        table = self._item_table[cands]
+        score = np.einsum("nd,nkd->nk", self._profile[users], self._embedding[cands])
+        h_items = self.hist_items[slots]
+        valid = h_items >= 0
+        h_cat = np.where(valid, self._category[h_items], -1)
+        repeat = (self._category[cands][:, :, None] == h_cat[:, None, :]).mean(axis=2)
+        candidates = np.concatenate(
+            [score[:, :, None], repeat[:, :, None].astype(np.float32), table], axis=2
+        )
+        h_table = self._item_table[h_items] * valid[:, :, None]
+        history = np.concatenate(
+            [valid[:, :, None].astype(np.float32), self.hist_feedback[slots], h_table], axis=2
+        )
+        return {
+            "user": user,
+            "candidates": candidates,
+            "history": history,
+            "candidate_ids": cands.astype(np.int64),
+        }

@@ -1,0 +1,181 @@
+"""The natively vectorised feed: N users simulated together in arrays, Gymnasium's vector API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+from numpy.typing import NDArray
+
+from recoworld.datasets.feed_world import FeedWorld
+from recoworld.envs.feed_core import FeedSimulator, RewardWeights
+from recoworld.envs.feed_retriever import RetrieverConfig
+from recoworld.envs.feed_settings import FeedSettings, build_simulator
+from recoworld.errors import ConfigError, InvalidActionError
+from recoworld.users.feed.interface import ExpectedOutcome, FeedUserModel
+from recoworld.users.feed.statistical import FeedUserParams
+
+__all__ = ["FeedVectorEnv"]
+
+Obs = dict[str, NDArray[np.generic]]
+
+
+class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
+    """``num_envs`` feed users stepped together; trajectories equal ``num_envs`` :class:`FeedEnv`.
+
+    Created by ``gymnasium.make_vec("recoworld/ShortVideo-v0", num_envs=N,
+    vectorization_mode="vector_entry_point")``. Sub-environment ``i`` reset with ``seed`` uses the
+    generator of a single :class:`FeedEnv` reset with ``seed + i`` (Gymnasium's convention), and
+    every random draw of slot ``i`` comes from it, so the vector environment reproduces N single
+    environments exactly. Observations, rewards, actions and info keys are those of
+    :class:`FeedEnv` with a leading axis of length ``num_envs``; every info key ``k`` has its
+    mask ``_k``. Autoreset mode is ``NEXT_STEP``: after a sub-environment terminates or
+    truncates, the next ``step`` resets it (its action is ignored, reward 0) and returns the first
+    observation of the new episode. Truncation after ``max_episode_steps`` steps (200).
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}  # noqa: RUF012
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        source: str = "synthetic",
+        *,
+        max_episode_steps: int | None = None,
+        world: FeedWorld | None = None,
+        user_model: FeedUserModel | None = None,
+        user_params: FeedUserParams | None = None,
+        retriever: RetrieverConfig | None = None,
+        history_length: int = 8,
+        sessions: int = 1,
+        return_window_days: int = 7,
+        reward: str | RewardWeights = "watch_time",
+        data_dir: str | None = None,
+        kuairec_path: str | None = None,
+        world_seed: int = 0,
+    ) -> None:
+        if num_envs < 1:
+            raise ConfigError(f"`num_envs` must be >= 1, got {num_envs}")
+        if max_episode_steps is not None and max_episode_steps < 1:
+            raise ConfigError(f"`max_episode_steps` must be >= 1 or None, got {max_episode_steps}")
+        self.settings = FeedSettings(
+            source=source,
+            world=world,
+            user_params=user_params,
+            retriever=retriever,
+            history_length=history_length,
+            sessions=sessions,
+            return_window_days=return_window_days,
+            reward=reward,
+            data_dir=data_dir,
+            kuairec_path=kuairec_path,
+            world_seed=world_seed,
+        )
+        self.sim: FeedSimulator = build_simulator(self.settings, num_envs, user_model)
+        self.num_envs = num_envs
+        self.max_episode_steps = max_episode_steps
+        self.pool_size = self.sim.pool_size
+        self.single_observation_space = self.sim.observation_space()
+        self.single_action_space = spaces.Discrete(self.pool_size)
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self._all = np.arange(num_envs, dtype=np.intp)
+        self._elapsed = np.zeros(num_envs, dtype=np.int64)
+        self._needs_reset = np.zeros(num_envs, dtype=bool)
+        self._mask = np.ones((num_envs, self.pool_size), dtype=np.int8)
+        self._started = False
+
+    @property
+    def world(self) -> FeedWorld:
+        """The world this environment runs on."""
+        return self.sim.world
+
+    def reset(
+        self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Obs, dict[str, Any]]:
+        """Reset every sub-environment; ``seed`` int ``s`` seeds sub-environment ``i`` with ``s+i``."""
+        if seed is None or isinstance(seed, int):
+            seeds: list[int | None] = (
+                [None] * self.num_envs if seed is None else [seed + i for i in range(self.num_envs)]
+            )
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ConfigError(
+                    f"`seed` list must have num_envs={self.num_envs} entries, got {len(seeds)}"
+                )
+        for i, s in enumerate(seeds):
+            if s is not None or not self._started:
+                self.sim.set_generator(i, seeding.np_random(s)[0])
+        self._started = True
+        self.sim.reset_slots(self._all)
+        self._elapsed[:] = 0
+        self._needs_reset[:] = False
+        info = {
+            "candidate_ids": self.sim.candidates.astype(np.int64),
+            "action_mask": self._mask.copy(),
+            "user": self.sim.user.astype(np.int64),
+        }
+        return self.sim.observe(self._all), info
+
+    def expected_outcome(self) -> ExpectedOutcome:
+        """True expected outcome of every sub-environment's candidates; for oracle agents."""
+        return self.sim.expected(self._all)
+
+    def step(
+        self, actions: NDArray[np.int64]
+    ) -> tuple[Obs, NDArray[Any], NDArray[Any], NDArray[Any], dict[str, Any]]:
+        """Step every sub-environment (those that ended last step are reset instead)."""
+        act = np.asarray(actions)
+        if act.shape != (self.num_envs,) or not np.issubdtype(act.dtype, np.integer):
+            raise InvalidActionError(
+                f"`actions` must be {self.num_envs} integers, got shape {act.shape}, dtype {act.dtype}"
+            )
+        if not self._started:
+            raise InvalidActionError("step() called before reset()")
+        resetting = self._needs_reset
+        n = self.num_envs
+        reward = np.zeros(n, dtype=np.float32)
+        terminated = np.zeros(n, dtype=bool)
+        truncated = np.zeros(n, dtype=bool)
+        info: dict[str, Any] = {}
+        if resetting.any():
+            stepping = np.flatnonzero(~resetting).astype(np.intp)
+            back = np.flatnonzero(resetting).astype(np.intp)
+            self.sim.reset_slots(back)
+            self._elapsed[back] = 0
+        else:
+            stepping = self._all
+        if len(stepping):
+            a = act[stepping]
+            if a.min() < 0 or a.max() >= self.pool_size:
+                bad = a[(a < 0) | (a >= self.pool_size)]
+                raise InvalidActionError(
+                    f"`actions` must lie in [0, {self.pool_size}), got {bad.tolist()}"
+                )
+            items = self.sim.candidates[stepping, a]
+            out = self.sim.show(stepping, items)
+            self.sim.refresh(stepping)
+            reward[stepping] = out.reward
+            terminated[stepping] = out.terminated
+            self._elapsed[stepping] += 1
+            if self.max_episode_steps is not None:
+                truncated[stepping] = (self._elapsed[stepping] >= self.max_episode_steps) & (
+                    ~out.terminated
+                )
+            stepped = ~resetting
+            for key, value in out.info.items():
+                full = np.zeros((n, *value.shape[1:]), dtype=value.dtype)
+                full[stepping] = value
+                info[key] = full
+                info["_" + key] = stepped
+        info["candidate_ids"] = self.sim.candidates.astype(np.int64)
+        info["_candidate_ids"] = np.ones(n, dtype=bool)
+        info["action_mask"] = self._mask.copy()
+        info["_action_mask"] = np.ones(n, dtype=bool)
+        self._needs_reset = terminated | truncated
+        return self.sim.observe(self._all), reward, terminated, truncated, info

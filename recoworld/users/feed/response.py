@@ -1,0 +1,112 @@
+"""Response: watch ratio, watch time, like and skip of a user shown one video."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from recoworld.users.feed._validate import require_range
+
+__all__ = ["Response", "ResponseParams", "ResponseSample"]
+
+
+@dataclass(frozen=True)
+class ResponseParams:
+    """Parameters of the response model.
+
+    Attributes:
+        base_logit: engagement logit of a neutral video (affinity 0, no bias).
+        noise_scale: scale of the logistic noise added to the engagement logit.
+        max_watch_ratio: ceiling of the watch ratio (replays push real ratios above 1).
+        like_bias: like logit at engagement logit 0.
+        like_weight: like logit per unit of engagement logit.
+        skip_ratio: a watch ratio below this counts as a skip.
+
+    """
+
+    base_logit: float = -0.3
+    noise_scale: float = 0.5
+    max_watch_ratio: float = 2.0
+    like_bias: float = -3.5
+    like_weight: float = 1.5
+    skip_ratio: float = 0.2
+
+    def __post_init__(self) -> None:
+        owner = "ResponseParams"
+        require_range(owner, "base_logit", self.base_logit, -math.inf)
+        require_range(owner, "noise_scale", self.noise_scale, 0.0)
+        require_range(owner, "max_watch_ratio", self.max_watch_ratio, 0.0, open_low=True)
+        require_range(owner, "like_bias", self.like_bias, -math.inf)
+        require_range(owner, "like_weight", self.like_weight, 0.0)
+        require_range(owner, "skip_ratio", self.skip_ratio, 0.0, self.max_watch_ratio)
+
+
+@dataclass(frozen=True)
+class ResponseSample:
+    """Sampled responses, one entry per user (arrays of equal shape)."""
+
+    watch_ratio: NDArray[np.float32]
+    watch_time: NDArray[np.float32]
+    like: NDArray[np.bool_]
+    skip: NDArray[np.bool_]
+
+
+def _sigmoid(x: NDArray[np.float32]) -> NDArray[np.float32]:
+    return np.asarray(1.0 / (1.0 + np.exp(-x)), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Response:
+    """Watch ratio ``max_watch_ratio * sigmoid(logit + noise)``; likes follow engagement."""
+
+    params: ResponseParams = ResponseParams()
+
+    #: Uniform draws one response consumes: the watch noise and the like coin.
+    n_uniforms = 2
+
+    def from_uniforms(
+        self,
+        logit: NDArray[np.float32],
+        duration_s: NDArray[np.float32],
+        u: NDArray[np.float64],
+    ) -> ResponseSample:
+        """Responses for engagement logits (bias shifts already added) given uniforms.
+
+        Args:
+            logit: ``(N,)`` engagement logit without noise.
+            duration_s: ``(N,)`` video durations.
+            u: ``(N, 2)`` uniforms in ``[0, 1)``: column 0 drives the noise, column 1 the like.
+
+        """
+        p = self.params
+        u0 = np.clip(u[:, 0], 1e-12, 1.0 - 1e-12)
+        noisy = logit + (p.noise_scale * np.log(u0 / (1.0 - u0))).astype(np.float32)
+        ratio = (p.max_watch_ratio * _sigmoid(noisy)).astype(np.float32)
+        like = u[:, 1] < _sigmoid((p.like_bias + p.like_weight * noisy).astype(np.float32))
+        return ResponseSample(
+            watch_ratio=ratio,
+            watch_time=(ratio * duration_s).astype(np.float32),
+            like=np.asarray(like),
+            skip=np.asarray(ratio < p.skip_ratio),
+        )
+
+    def sample(
+        self,
+        logit: NDArray[np.float32],
+        duration_s: NDArray[np.float32],
+        rng: np.random.Generator,
+    ) -> ResponseSample:
+        """Sample responses drawing the uniforms from ``rng``."""
+        return self.from_uniforms(logit, duration_s, rng.random((logit.shape[0], self.n_uniforms)))
+
+    def expected_watch_ratio(self, logit: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Expected watch ratio (probit approximation of the logistic-normal mean)."""
+        p = self.params
+        var = (p.noise_scale * math.pi) ** 2 / 3.0
+        shrink = 1.0 / math.sqrt(1.0 + math.pi * var / 8.0)
+        return (p.max_watch_ratio * _sigmoid((logit * shrink).astype(np.float32))).astype(
+            np.float32
+        )
