@@ -1,0 +1,501 @@
+"""A client for the OpenAI chat-completions protocol, with structured decisions and a cache.
+
+Any server that speaks the protocol works (llama.cpp / llama-cpp-python, vLLM, Ollama, hosted
+APIs). The endpoint, model and key come from the arguments or the environment:
+``OPENAI_BASE_URL``, ``RECOWORLD_LLM_MODEL`` and ``OPENAI_API_KEY``.
+
+Reliability: every request has a timeout; connection errors, timeouts, HTTP 429 and 5xx are retried
+a bounded number of times with exponential backoff, then raise :class:`LLMServerError` naming the
+URL and what to do. At most ``max_concurrency`` requests are in flight; ``*_many`` methods send a
+batch concurrently (one event loop per client), which is how a vectorised environment asks many
+users at once.
+
+Structured decisions (:meth:`LLMClient.decide`): the reply must parse against a
+:class:`DecisionSchema`. Each decoding mode in ``config.decoding`` is tried in turn -- by default
+the server's JSON-schema mode, then a GBNF grammar -- and a reply that still does not parse gives a
+:class:`Decision` with ``valid=False``: the caller marks the turn ``invalid_response``; nothing is
+silently turned into a decision. :meth:`LLMClient.choose` reads a one-token letter choice and the
+log-probabilities of the allowed letters where the server returns them (UserMirrorer's scheme).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from recoworld.errors import ConfigError, LLMResponseError, LLMServerError
+from recoworld.users.llm.cache import ResponseCache, request_key
+from recoworld.users.llm.decision import DecisionSchema, letter_grammar
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "ChatResponse",
+    "Decision",
+    "DecodingMode",
+    "LLMClient",
+    "LLMClientConfig",
+    "Message",
+]
+
+DEFAULT_MODEL = "SmolLM2-135M-Instruct"
+DecodingMode = Literal["plain", "json_schema", "grammar"]
+_DECODING_MODES = ("plain", "json_schema", "grammar")
+Message = dict[str, str]
+_T = TypeVar("_T")
+_EXTENSIONS = ("response_format", "grammar", "top_logprobs")
+
+
+@dataclass(frozen=True)
+class LLMClientConfig:
+    """Settings of :class:`LLMClient`.
+
+    Attributes:
+        base_url: Endpoint such as ``http://127.0.0.1:8080/v1``; ``None`` reads
+            ``OPENAI_BASE_URL``. Not needed when every answer comes from a replay cache.
+        model: Model name sent to the server; ``None`` reads ``RECOWORLD_LLM_MODEL``, else
+            :data:`DEFAULT_MODEL` (llama-cpp-python serves its one model under any name).
+        api_key: ``None`` reads ``OPENAI_API_KEY``, else a placeholder local servers ignore.
+        timeout_s: Seconds one request may take before it counts as failed.
+        max_retries: Retries after a failed request (so ``max_retries + 1`` attempts).
+        backoff_s: First retry delay; each further retry doubles it.
+        max_concurrency: Requests in flight at once in the ``*_many`` methods.
+        temperature: Sampling temperature (the per-call seed makes sampling reproducible).
+        max_tokens: Token budget of a structured reply.
+        decoding: Decoding modes tried in order until a reply parses: ``"plain"`` (no constraint),
+            ``"json_schema"`` (``response_format`` with the schema) and ``"grammar"`` (a GBNF
+            grammar through ``extra_body``; llama.cpp servers only).
+
+    """
+
+    base_url: str | None = None
+    model: str | None = None
+    api_key: str | None = None
+    timeout_s: float = 60.0
+    max_retries: int = 2
+    backoff_s: float = 0.5
+    max_concurrency: int = 4
+    temperature: float = 0.7
+    max_tokens: int = 128
+    decoding: tuple[DecodingMode, ...] = ("json_schema", "grammar")
+
+    def __post_init__(self) -> None:
+        if not self.timeout_s > 0:
+            raise ConfigError(f"`timeout_s` must be > 0, got {self.timeout_s}")
+        if self.max_retries < 0:
+            raise ConfigError(f"`max_retries` must be >= 0, got {self.max_retries}")
+        if self.backoff_s < 0:
+            raise ConfigError(f"`backoff_s` must be >= 0, got {self.backoff_s}")
+        if self.max_concurrency < 1:
+            raise ConfigError(f"`max_concurrency` must be >= 1, got {self.max_concurrency}")
+        if self.max_tokens < 1:
+            raise ConfigError(f"`max_tokens` must be >= 1, got {self.max_tokens}")
+        if not self.decoding or any(m not in _DECODING_MODES for m in self.decoding):
+            raise ConfigError(
+                f"`decoding` must be a non-empty sequence of {_DECODING_MODES}, got {self.decoding}"
+            )
+
+    def resolved_base_url(self) -> str | None:
+        """Return the endpoint: ``base_url``, else ``$OPENAI_BASE_URL``, else ``None``."""
+        return self.base_url or os.environ.get("OPENAI_BASE_URL") or None
+
+    def resolved_model(self) -> str:
+        """Return the model name: ``model``, else ``$RECOWORLD_LLM_MODEL``, else the default."""
+        return self.model or os.environ.get("RECOWORLD_LLM_MODEL") or DEFAULT_MODEL
+
+    def resolved_api_key(self) -> str:
+        """Return the API key: ``api_key``, else ``$OPENAI_API_KEY``, else a placeholder."""
+        return self.api_key or os.environ.get("OPENAI_API_KEY") or "sk-no-key-required"
+
+
+@dataclass(frozen=True)
+class ChatResponse:
+    """One chat completion.
+
+    Attributes:
+        text: The reply's content ("" when the server sent none).
+        top_logprobs: Log-probabilities of the first generated token's top alternatives
+            (token -> logprob), when requested and returned; else ``None``.
+        finish_reason: The server's finish reason (``"stop"``, ``"length"``, ...).
+        cached: Whether the answer came from the cache.
+
+    """
+
+    text: str
+    top_logprobs: dict[str, float] | None = None
+    finish_reason: str | None = None
+    cached: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the cacheable form."""
+        return {
+            "text": self.text,
+            "top_logprobs": self.top_logprobs,
+            "finish_reason": self.finish_reason,
+        }
+
+    @staticmethod
+    def from_json(obj: dict[str, Any], cached: bool) -> ChatResponse:
+        """Rebuild from :meth:`to_json`."""
+        top = obj.get("top_logprobs")
+        return ChatResponse(
+            text=str(obj.get("text", "")),
+            top_logprobs=None if top is None else {str(k): float(v) for k, v in top.items()},
+            finish_reason=obj.get("finish_reason"),
+            cached=cached,
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of one structured decision.
+
+    Attributes:
+        values: The parsed fields (``None`` when no reply parsed).
+        valid: Whether a reply parsed against the schema.
+        attempts: How many replies were requested (one per decoding mode tried).
+        replies: The raw reply texts, in order.
+        error: Why the last reply was rejected ("" when valid).
+        cached: Whether every reply came from the cache.
+        probabilities: For letter choices, the renormalised probability of each allowed letter
+            read from the log-probabilities (``None`` when the server returned none).
+
+    """
+
+    values: dict[str, Any] | None
+    valid: bool
+    attempts: int
+    replies: tuple[str, ...]
+    error: str = ""
+    cached: bool = False
+    probabilities: dict[str, float] | None = field(default=None)
+
+
+def _retriable(exc: BaseException) -> bool:
+    import openai
+
+    if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)):
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return isinstance(exc, asyncio.TimeoutError)
+
+
+class LLMClient:
+    """OpenAI-protocol chat client with retries, a concurrency limit, batching and a cache.
+
+    Args:
+        config: Endpoint and decoding settings (defaults read the environment).
+        cache: A :class:`ResponseCache`; ``None`` caches nothing.
+
+    Use as a context manager, or call :meth:`close`, to release the connection pool.
+
+    """
+
+    def __init__(
+        self, config: LLMClientConfig | None = None, cache: ResponseCache | None = None
+    ) -> None:
+        self.config = config or LLMClientConfig()
+        self.cache = cache
+        self.model = self.config.resolved_model()
+        self.base_url = self.config.resolved_base_url()
+        self.server_calls = 0
+        self.cache_hits = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: Any = None
+        self._sem: asyncio.Semaphore | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> LLMClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP connection pool and the private event loop."""
+        if self._loop is not None and not self._loop.is_closed():
+            if self._client is not None:
+                self._loop.run_until_complete(self._client.close())
+            self._loop.close()
+        self._client = None
+        self._loop = None
+        self._sem = None
+
+    def _run(self, coro: Awaitable[_T]) -> _T:
+        if self._loop is None or self._loop.is_closed():
+            self._loop = asyncio.new_event_loop()
+            self._client = None
+            self._sem = None
+        return self._loop.run_until_complete(coro)
+
+    def _openai(self) -> Any:
+        if self.base_url is None:
+            raise LLMServerError(
+                "no LLM endpoint configured: pass `base_url` (CLI: --base-url) or set "
+                "OPENAI_BASE_URL, e.g. to the URL that `recoworld llm serve` prints"
+            )
+        if self._client is None:
+            try:
+                import openai
+            except ImportError as exc:  # pragma: no cover - depends on the install
+                raise LLMServerError(
+                    "the `openai` package is not installed; install the extra: "
+                    "pip install 'recoworld[llm]'"
+                ) from exc
+            self._client = openai.AsyncOpenAI(
+                base_url=self.base_url,
+                api_key=self.config.resolved_api_key(),
+                timeout=self.config.timeout_s,
+                max_retries=0,
+            )
+        return self._client
+
+    # ---- raw chat --------------------------------------------------------------------------
+    def _params(
+        self,
+        seed: int,
+        response_format: dict[str, Any] | None,
+        grammar: str | None,
+        top_logprobs: int | None,
+        max_tokens: int | None,
+        temperature: float | None,
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "seed": int(seed),
+            "temperature": self.config.temperature if temperature is None else temperature,
+            "max_tokens": self.config.max_tokens if max_tokens is None else max_tokens,
+        }
+        if response_format is not None:
+            params["response_format"] = response_format
+        if grammar is not None:
+            params["grammar"] = grammar
+        if top_logprobs is not None:
+            params["top_logprobs"] = int(top_logprobs)
+        return params
+
+    async def achat(
+        self,
+        messages: Sequence[Message],
+        *,
+        seed: int,
+        response_format: dict[str, Any] | None = None,
+        grammar: str | None = None,
+        top_logprobs: int | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> ChatResponse:
+        """One chat completion (from the cache when it holds the request)."""
+        msgs = [{"role": m["role"], "content": m["content"]} for m in messages]
+        params = self._params(seed, response_format, grammar, top_logprobs, max_tokens, temperature)
+        key = request_key(self.model, msgs, params)
+        if self.cache is not None:
+            hit = self.cache.get(key, describe=f"model {self.model!r}, seed {seed}")
+            if hit is not None:
+                self.cache_hits += 1
+                return ChatResponse.from_json(hit, cached=True)
+        response = await self._send(msgs, params)
+        if self.cache is not None:
+            self.cache.put(
+                key, self.model, {"model": self.model, "messages": msgs, "params": params},
+                response.to_json(),
+            )
+        return response
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        seed: int,
+        response_format: dict[str, Any] | None = None,
+        grammar: str | None = None,
+        top_logprobs: int | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> ChatResponse:
+        """Blocking :meth:`achat`."""
+        return self._run(
+            self.achat(
+                messages,
+                seed=seed,
+                response_format=response_format,
+                grammar=grammar,
+                top_logprobs=top_logprobs,
+                max_tokens=max_tokens,
+                temperature=temperature,
+            )
+        )
+
+    async def _send(self, msgs: list[Message], params: dict[str, Any]) -> ChatResponse:
+        client = self._openai()
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.config.max_concurrency)
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": msgs,
+            "seed": params["seed"],
+            "temperature": params["temperature"],
+            "max_tokens": params["max_tokens"],
+        }
+        if "response_format" in params:
+            kwargs["response_format"] = params["response_format"]
+        if "grammar" in params:
+            kwargs["extra_body"] = {"grammar": params["grammar"]}
+        if "top_logprobs" in params:
+            kwargs["logprobs"] = True
+            kwargs["top_logprobs"] = params["top_logprobs"]
+        attempts = self.config.max_retries + 1
+        last: BaseException | None = None
+        for attempt in range(attempts):
+            try:
+                async with self._sem:
+                    self.server_calls += 1
+                    raw = await client.chat.completions.create(**kwargs)
+                return _parse_completion(raw, self.base_url)
+            except Exception as exc:
+                import openai
+
+                if isinstance(exc, openai.APIStatusError) and not _retriable(exc):
+                    raise LLMServerError(
+                        f"LLM server at {self.base_url} refused the request with HTTP "
+                        f"{exc.status_code}: {exc.message}; check the model name "
+                        f"({self.model!r}) and that the server supports "
+                        f"{sorted(k for k in params if k in _EXTENSIONS)}"
+                    ) from exc
+                if not (_retriable(exc) or isinstance(exc, openai.OpenAIError)):
+                    raise
+                last = exc
+                if attempt + 1 < attempts:
+                    await asyncio.sleep(self.config.backoff_s * 2**attempt)
+        raise LLMServerError(
+            f"LLM server at {self.base_url} did not answer after {attempts} attempts "
+            f"(timeout {self.config.timeout_s:g} s each; last error: "
+            f"{type(last).__name__}: {last}); start one with `recoworld llm serve`, point "
+            "`base_url` / OPENAI_BASE_URL at a running OpenAI-compatible server, or raise "
+            "`timeout_s` for a slow one"
+        ) from last
+
+    def _gather(self, coros: Sequence[Awaitable[_T]]) -> list[_T]:
+        async def _all() -> list[_T]:
+            return list(await asyncio.gather(*coros))
+
+        return self._run(_all())
+
+    # ---- structured decisions --------------------------------------------------------------
+    async def adecide(
+        self, messages: Sequence[Message], schema: DecisionSchema, *, seed: int
+    ) -> Decision:
+        """Ask for a reply shaped by ``schema``, trying each decoding mode until one parses."""
+        replies: list[str] = []
+        error = ""
+        cached = True
+        for mode in self.config.decoding:
+            response = await self.achat(
+                messages,
+                seed=seed,
+                response_format=schema.response_format() if mode == "json_schema" else None,
+                grammar=schema.gbnf() if mode == "grammar" else None,
+            )
+            cached = cached and response.cached
+            replies.append(response.text)
+            try:
+                values = schema.parse(response.text)
+            except LLMResponseError as exc:
+                error = str(exc)
+                continue
+            return Decision(values, True, len(replies), tuple(replies), "", cached)
+        return Decision(None, False, len(replies), tuple(replies), error, cached)
+
+    def decide(self, messages: Sequence[Message], schema: DecisionSchema, *, seed: int) -> Decision:
+        """Blocking :meth:`adecide`."""
+        return self._run(self.adecide(messages, schema, seed=seed))
+
+    def decide_many(
+        self, requests: Sequence[tuple[Sequence[Message], DecisionSchema, int]]
+    ) -> list[Decision]:
+        """Many ``(messages, schema, seed)`` decisions sent concurrently; results in order."""
+        return self._gather([self.adecide(m, s, seed=seed) for m, s, seed in requests])
+
+    async def achoose(
+        self, messages: Sequence[Message], letters: Sequence[str], *, seed: int
+    ) -> Decision:
+        """Ask for a one-token letter choice among ``letters``, grammar-constrained, with log-probs.
+
+        The chosen letter is the most probable allowed letter among the returned top
+        log-probabilities when any is there, else the generated token. ``values`` is
+        ``{"choice": letter}``; an answer outside ``letters`` gives ``valid=False``.
+        """
+        allowed = tuple(letters)
+        response = await self.achat(
+            messages,
+            seed=seed,
+            grammar=letter_grammar(allowed),
+            top_logprobs=min(20, max(5, len(allowed))),
+            max_tokens=1,
+        )
+        probs: dict[str, float] | None = None
+        if response.top_logprobs:
+            best: dict[str, float] = {}
+            for token, lp in response.top_logprobs.items():
+                t = token.strip()
+                if t in allowed and lp > best.get(t, -math.inf):
+                    best[t] = lp
+            if best:
+                peak = max(best.values())
+                weights = {k: math.exp(v - peak) for k, v in best.items()}
+                total = sum(weights.values())
+                probs = {k: weights[k] / total for k in allowed if k in weights}
+        text = response.text.strip()
+        if probs:
+            choice = max(probs, key=lambda k: probs[k] if probs else 0.0)
+        elif text in allowed:
+            choice = text
+        else:
+            return Decision(
+                None, False, 1, (response.text,),
+                f"choice must be one of {list(allowed)}, got {response.text!r}",
+                response.cached,
+            )
+        return Decision({"choice": choice}, True, 1, (response.text,), "", response.cached, probs)
+
+    def choose(self, messages: Sequence[Message], letters: Sequence[str], *, seed: int) -> Decision:
+        """Blocking :meth:`achoose`."""
+        return self._run(self.achoose(messages, letters, seed=seed))
+
+    def choose_many(
+        self, requests: Sequence[tuple[Sequence[Message], Sequence[str], int]]
+    ) -> list[Decision]:
+        """Many ``(messages, letters, seed)`` letter choices sent concurrently; results in order."""
+        return self._gather([self.achoose(m, ls, seed=seed) for m, ls, seed in requests])
+
+
+def _parse_completion(raw: Any, base_url: str | None) -> ChatResponse:
+    """Read content, finish reason and first-token log-probs from an SDK completion object."""
+    data: dict[str, Any] = raw.model_dump() if hasattr(raw, "model_dump") else dict(raw)
+    choices = data.get("choices") or []
+    if not choices:
+        raise LLMServerError(
+            f"LLM server at {base_url} answered without any choice: {str(data)[:200]!r}; "
+            "is it an OpenAI-compatible chat-completions endpoint?"
+        )
+    choice = choices[0] or {}
+    message = choice.get("message") or {}
+    text = message.get("content") or ""
+    top: dict[str, float] | None = None
+    content_lp = (choice.get("logprobs") or {}).get("content") or []
+    if content_lp:
+        top = {}
+        for alt in content_lp[0].get("top_logprobs") or []:
+            token = str(alt.get("token", ""))
+            lp = float(alt.get("logprob", -math.inf))
+            if lp > top.get(token, -math.inf):
+                top[token] = lp
+        first = content_lp[0]
+        if "token" in first and str(first["token"]) not in top:
+            top[str(first["token"])] = float(first.get("logprob", -math.inf))
+    return ChatResponse(
+        text=str(text), top_logprobs=top, finish_reason=choice.get("finish_reason"), cached=False
+    )
