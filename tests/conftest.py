@@ -42,9 +42,18 @@ def make_tiny_world(enumerated: bool = False) -> AttributeGraphWorld:
     {0, 1}, parent 1 has {2, 3}, parent 2 has {4, 5}.
     """
     items = [
-        [0, 1, 2, 3], [0, 1, 2], [0, 1, 3], [0, 1],
-        [0, 2, 3], [0, 2], [0, 3], [0],
-        [4], [4, 5], [4], [4],
+        [0, 1, 2, 3],
+        [0, 1, 2],
+        [0, 1, 3],
+        [0, 1],
+        [0, 2, 3],
+        [0, 2],
+        [0, 3],
+        [0],
+        [4],
+        [4, 5],
+        [4],
+        [4],
     ]
     ui = [[0, 1, 2, 8], [3, 4, 5, 9], [6, 7, 10, 11]]
     return AttributeGraphWorld(
@@ -74,4 +83,3 @@ def tiny_world() -> AttributeGraphWorld:
 @pytest.fixture
 def tiny_enum_world() -> AttributeGraphWorld:
     return make_tiny_world(enumerated=True)
-

@@ -6,17 +6,18 @@ import math
 
 import numpy as np
 import pytest
+from crs_helpers import FixedOpeningUser
 
 from recoworld.bench.crs_evaluation import hdcg
 from recoworld.envs.conversational import ConversationalRecEnv, RewardConfig
 from recoworld.errors import ConfigError, InvalidActionError
 from recoworld.users.target_item import TargetItemUserConfig
 
-from crs_helpers import FixedOpeningUser
-
 
 def _env(world, opening=0, **kw):
-    return ConversationalRecEnv(world, user=FixedOpeningUser(world, opening, kw.pop("config", None)), **kw)
+    return ConversationalRecEnv(
+        world, user=FixedOpeningUser(world, opening, kw.pop("config", None)), **kw
+    )
 
 
 def test_opening_is_turn_one_and_filters_candidates(tiny_world):
@@ -128,7 +129,10 @@ def test_split_sessions_and_pinned_index(tiny_world):
 @pytest.mark.parametrize(
     ("action", "message"),
     [
-        ({"kind": 0, "question": 6, "items": np.zeros(10)}, r"`question` must be in \[0, 6\), got 6"),
+        (
+            {"kind": 0, "question": 6, "items": np.zeros(10)},
+            r"`question` must be in \[0, 6\), got 6",
+        ),
         ({"kind": 1, "question": 0, "items": np.full(10, 12)}, r"`items` must be ids in \[0, 12\)"),
         ({"kind": 2, "question": 0, "items": np.zeros(10)}, r"`kind` must be 0 \(ask\) or 1"),
         (3, "an action must be a dict"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gymnasium
 import numpy as np
 import pytest
+from crs_helpers import FixedOpeningUser
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from recoworld.datasets.synthetic import default_world
@@ -16,8 +17,6 @@ from recoworld.envs.crs_wrappers import (
 )
 from recoworld.errors import InvalidActionError
 
-from crs_helpers import FixedOpeningUser
-
 
 @pytest.mark.parametrize("wrapper", [AskOrRecommendWrapper, AttributeOrRecommendWrapper])
 @pytest.mark.parametrize("env_id", ["recoworld/Synthetic-CRS-v0", "recoworld/Yelp-CRS-v0"])
@@ -27,7 +26,9 @@ def test_sb3_check_env(wrapper, env_id):
 
 
 def test_ask_or_recommend_asks_max_entropy_question(tiny_world):
-    env = AskOrRecommendWrapper(ConversationalRecEnv(tiny_world, user=FixedOpeningUser(tiny_world, 0)))
+    env = AskOrRecommendWrapper(
+        ConversationalRecEnv(tiny_world, user=FixedOpeningUser(tiny_world, 0))
+    )
     obs, info = env.reset(seed=0, options={"user": 0, "target": 3})
     assert env.chosen_question() == 1  # attributes 1, 2, 3 split items 0..7 evenly; smallest id
     assert info["action_mask"].tolist() == [True, True]
@@ -54,8 +55,9 @@ def test_weighted_entropy_uses_scores(tiny_world):
         def scores(self, user, accepted, rejected, candidates):
             return np.where(candidates == 0, 20.0, -20.0)
 
-    env = AskOrRecommendWrapper(ConversationalRecEnv(tiny_world), scorer=FavourItemZero(),
-                                weighted_entropy=True)
+    env = AskOrRecommendWrapper(
+        ConversationalRecEnv(tiny_world), scorer=FavourItemZero(), weighted_entropy=True
+    )
     env.reset(seed=0, options={"user": 0, "target": 3})
     # With nearly all weight on item 0, every attribute it holds has p ~ 1: entropy ~ 0.
     assert env.observation_space.contains(env._features())
