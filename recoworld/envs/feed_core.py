@@ -21,10 +21,14 @@ from recoworld.envs.feed_retriever import RetrieverConfig, SegmentRetriever
 from recoworld.errors import ConfigError
 from recoworld.users.feed.interface import ExpectedOutcome, FeedUserModel
 
-__all__ = ["BLOCK", "CANDIDATE_COLUMNS", "FeedSimulator", "RewardWeights", "StepOutcome"]
+__all__ = ["BLOCK", "CANDIDATE_COLUMNS", "RATIO_CAP", "FeedSimulator", "RewardWeights", "StepOutcome"]
 
 #: Rows of uniforms drawn from a slot's generator at a time.
 BLOCK = 64
+#: Watch ratios in observations are clipped to this (replayed real ratios reach tens).
+RATIO_CAP = 10.0
+#: Depth in observations is clipped to this many videos.
+_DEPTH_CAP = 1000
 
 #: Names of the first columns of ``obs["candidates"]``; the embedding follows.
 CANDIDATE_COLUMNS = (
@@ -150,14 +154,33 @@ class FeedSimulator:
     # -- spaces ----------------------------------------------------------------------------------
 
     def observation_space(self) -> spaces.Dict:
-        """The observation space of one slot."""
-        inf = np.float32(np.inf)
+        """The observation space of one slot (per-column bounds computed from the world)."""
         k, h = self.pool_size, self.history_length
+        t_lo = np.minimum(self._item_table.min(axis=0), 0.0)
+        t_hi = np.maximum(self._item_table.max(axis=0), 0.0)
+        s_lo, s_hi = self._user_static.min(axis=0), self._user_static.max(axis=0)
+        # A constant column (no cold items, one activity level) still gets a non-empty range.
+        t_hi = np.where(t_hi > t_lo, t_hi, t_lo + 1.0)
+        s_hi = np.where(s_hi > s_lo, s_hi, s_lo + 1.0)
+        reach = float(np.linalg.norm(self._profile, axis=1).max())
+        u_lo = np.concatenate([s_lo, [0.0, 0.0, 0.0, 0.0]])
+        u_hi = np.concatenate([s_hi, [_DEPTH_CAP / 50.0, 1.0, RATIO_CAP, RATIO_CAP]])
+        c_lo = np.concatenate([[-reach, 0.0], t_lo])
+        c_hi = np.concatenate([[reach, 1.0], t_hi])
+        h_lo = np.concatenate([[0.0, 0.0, 0.0, 0.0], t_lo])
+        h_hi = np.concatenate([[1.0, RATIO_CAP, 1.0, 1.0], t_hi])
+
+        def box(lo: NDArray[np.float64], hi: NDArray[np.float64], rows: int) -> spaces.Box:
+            shape = (rows, lo.shape[0]) if rows else (lo.shape[0],)
+            low = np.broadcast_to(lo, shape).astype(np.float32)
+            high = np.broadcast_to(hi, shape).astype(np.float32)
+            return spaces.Box(low, high, shape, np.float32)
+
         return spaces.Dict(
             {
-                "user": spaces.Box(-inf, inf, (self.user_dim,), np.float32),
-                "candidates": spaces.Box(-inf, inf, (k, self.item_dim), np.float32),
-                "history": spaces.Box(-inf, inf, (h, self.history_dim), np.float32),
+                "user": box(u_lo, u_hi, 0),
+                "candidates": box(c_lo, c_hi, k),
+                "history": box(h_lo, h_hi, h),
                 "candidate_ids": spaces.Box(0, self.world.catalogue.n_items - 1, (k,), np.int64),
             }
         )
@@ -219,7 +242,7 @@ class FeedSimulator:
         self.hist_items[slots] = h_items
         h_fb = self.hist_feedback[slots]
         h_fb[:, :-1] = h_fb[:, 1:]
-        h_fb[:, -1, 0] = ratio
+        h_fb[:, -1, 0] = np.minimum(ratio, RATIO_CAP)
         h_fb[:, -1, 1] = like
         h_fb[:, -1, 2] = resp.skip
         self.hist_feedback[slots] = h_fb
@@ -283,10 +306,10 @@ class FeedSimulator:
         users = self.user[slots]
         depth = self.session_depth[slots]
         context = np.empty((n, 4), dtype=np.float32)
-        context[:, 0] = depth / 50.0
+        context[:, 0] = np.minimum(depth, _DEPTH_CAP) / 50.0
         context[:, 1] = self.session_index[slots] / self.sessions
-        context[:, 2] = self.session_ratio[slots] / np.maximum(depth, 1)
-        context[:, 3] = self.last_ratio[slots]
+        context[:, 2] = np.minimum(self.session_ratio[slots] / np.maximum(depth, 1), RATIO_CAP)
+        context[:, 3] = np.minimum(self.last_ratio[slots], RATIO_CAP)
         user = np.concatenate([self._user_static[users], context], axis=1)
         table = self._item_table[cands]
         score = np.einsum("nd,nkd->nk", self._profile[users], self._embedding[cands])

@@ -1,0 +1,250 @@
+"""Feed environments: spaces, check_env (Gymnasium and SB3), determinism, vector equals single."""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from feed_helpers import tiny_feed_world, write_kuairec_fixture
+from gymnasium.utils.env_checker import check_env
+
+import recoworld  # noqa: F401  (registers the ids)
+from recoworld.envs.feed import FeedEnv, SlateFeedEnv
+from recoworld.envs.feed_core import RewardWeights
+from recoworld.envs.feed_retriever import RetrieverConfig
+from recoworld.envs.feed_vector import FeedVectorEnv
+from recoworld.envs.registration import FEED_IDS, all_ids, is_feed
+from recoworld.errors import ConfigError, DatasetNotFoundError, InvalidActionError
+from recoworld.users.feed import FeedUserParams
+from recoworld.users.feed.leave import LeaveParams
+
+FEED_WITH_DATA = ["recoworld/ShortVideo-v0", "recoworld/KuaiRand-Feed-v0",
+                  "recoworld/ShortVideo-Slate-v0"]
+
+
+@pytest.fixture(scope="module")
+def kuairec_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("kuairec") / "small_matrix.csv"
+    write_kuairec_fixture(path)
+    return path
+
+
+def _make(env_id, kuairec_csv):
+    kwargs = {"kuairec_path": str(kuairec_csv)} if "KuaiRec" in env_id else {}
+    return gym.make(env_id, **kwargs)
+
+
+def test_feed_ids_registered():
+    assert set(FEED_IDS) <= set(all_ids())
+    assert all(is_feed(i) for i in FEED_IDS)
+    assert not is_feed("recoworld/LastFM-CRS-v0")
+
+
+@pytest.mark.parametrize("env_id", sorted(FEED_IDS))
+def test_gymnasium_check_env(env_id, kuairec_csv):
+    env = _make(env_id, kuairec_csv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning either (bounded boxes, fixed dtypes)
+        check_env(env.unwrapped, skip_render_check=True)
+
+
+@pytest.mark.parametrize("env_id", sorted(FEED_IDS))
+def test_sb3_check_env(env_id, kuairec_csv):
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    env = _make(env_id, kuairec_csv)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sb3_check_env(env.unwrapped, warn=True)
+    # The only advice SB3 gives: 2-D boxes (K x F candidates, H x G history) need a custom policy,
+    # which recoworld.agents.feed_sb3.CandidateScoringPolicy is.
+    other = [str(w.message) for w in caught if "unconventional shape" not in str(w.message)]
+    assert other == []
+    shaped = {str(w.message).split()[2] for w in caught if "unconventional shape" in str(w.message)}
+    assert shaped <= {"candidates", "history"}
+
+
+def _rollout(env, seed, steps=300, action_seed=0):
+    rng = np.random.default_rng(action_seed)
+    obs, _ = env.reset(seed=seed)
+    trace = []
+    for _ in range(steps):
+        a = env.action_space.sample() if isinstance(env.unwrapped, SlateFeedEnv) else int(
+            rng.integers(0, env.unwrapped.pool_size))
+        obs, r, term, trunc, info = env.step(a)
+        trace.append((r, term, trunc, obs["candidates"].tobytes(), obs["history"].tobytes()))
+        if term or trunc:
+            obs, _ = env.reset()
+    return trace
+
+
+@pytest.mark.parametrize("env_id", sorted(FEED_IDS))
+def test_same_seed_same_trajectory(env_id, kuairec_csv):
+    a, b = _make(env_id, kuairec_csv), _make(env_id, kuairec_csv)
+    a.action_space.seed(1)
+    b.action_space.seed(1)
+    assert _rollout(a, 3) == _rollout(b, 3)
+    c = _make(env_id, kuairec_csv)
+    c.action_space.seed(1)
+    assert _rollout(c, 4) != _rollout(a, 3)
+
+
+def test_observation_layout_and_space():
+    env = gym.make("recoworld/ShortVideo-v0")
+    obs, info = env.reset(seed=0)
+    space = env.observation_space
+    assert space.contains(obs)
+    k = env.unwrapped.pool_size
+    assert obs["candidates"].shape == (k, 5 + 16) and obs["candidates"].dtype == np.float32
+    assert obs["history"][:, 0].sum() == 0  # empty history at the start
+    np.testing.assert_array_equal(obs["candidate_ids"], info["candidate_ids"])
+    obs, _, _, _, info = env.step(0)
+    assert obs["history"][-1, 0] == 1.0
+    assert obs["history"][-1, 1] == pytest.approx(info["watch_ratio"])
+    assert info["depth"] == 1 and info["action_mask"].tolist() == [1] * k
+
+
+def test_vector_env_equals_single_envs():
+    n, seed, steps = 6, 11, 150
+    vec = gym.make_vec("recoworld/ShortVideo-v0", num_envs=n, vectorization_mode="vector_entry_point")
+    assert isinstance(vec.unwrapped, FeedVectorEnv)
+    singles = [gym.make("recoworld/ShortVideo-v0") for _ in range(n)]
+    rng = np.random.default_rng(0)
+    actions = rng.integers(0, 16, size=(steps, n))
+    vobs, _ = vec.reset(seed=seed)
+    sobs = [e.reset(seed=seed + i)[0] for i, e in enumerate(singles)]
+    pending_reset = np.zeros(n, dtype=bool)
+    episodes_ended = 0
+    for t in range(steps):
+        for i in range(n):
+            np.testing.assert_array_equal(vobs["candidates"][i], sobs[i]["candidates"])
+            np.testing.assert_array_equal(vobs["history"][i], sobs[i]["history"])
+            np.testing.assert_array_equal(vobs["user"][i], sobs[i]["user"])
+        vobs, vr, vterm, vtrunc, _ = vec.step(actions[t])
+        for i, env in enumerate(singles):
+            if pending_reset[i]:  # NEXT_STEP autoreset: the vector env resets this slot now
+                sobs[i], _ = env.reset()
+                assert vr[i] == 0.0
+                continue
+            sobs[i], r, term, trunc, _ = env.step(int(actions[t, i]))
+            assert vr[i] == pytest.approx(r, abs=0)
+            assert (vterm[i], vtrunc[i]) == (term, trunc)
+        pending_reset = vterm | vtrunc
+        episodes_ended += int(pending_reset.sum())
+    assert episodes_ended >= n  # the comparison crossed episode boundaries
+
+
+def test_truncation_at_horizon_and_termination_on_leave():
+    patient = FeedUserParams(leave=LeaveParams(step_cost=1e-4, poor_penalty=0.0))
+    env = gym.make("recoworld/ShortVideo-v0", user_params=patient)
+    env.reset(seed=0)
+    for t in range(200):
+        _, _, term, trunc, _ = env.step(0)
+        assert not term
+        assert trunc == (t == 199)
+    env = gym.make("recoworld/ShortVideo-v0")
+    env.reset(seed=0)
+    for _ in range(200):
+        _, _, term, trunc, info = env.step(0)
+        if term:
+            assert info["left"] and info["return_days"] >= 1
+            break
+    assert term
+
+
+def test_multi_session_episode_continues_after_a_return():
+    env = FeedEnv(sessions=5, return_window_days=366)  # every user "returns"
+    env.reset(seed=2)
+    sessions_seen = set()
+    for _ in range(2000):
+        _, _, term, _, info = env.step(0)
+        sessions_seen.add(int(info["session_index"]))
+        if info["left"]:
+            assert info["returned"]
+        if term:
+            break
+    assert term and sessions_seen == {0, 1, 2, 3, 4}
+
+
+def test_reward_presets_and_weights():
+    env = FeedEnv(reward="watch_ratio")
+    env.reset(seed=0)
+    _, r, _, _, info = env.step(0)
+    assert r == pytest.approx(float(info["watch_ratio"]))
+    env = FeedEnv(reward=RewardWeights(watch_time=0.0, like=2.0))
+    env.reset(seed=0)
+    _, r, _, _, info = env.step(0)
+    assert r == pytest.approx(2.0 * float(info["like"]))
+    with pytest.raises(ConfigError, match=r"`reward` must be one of .* got 'clicks'"):
+        FeedEnv(reward="clicks")
+
+
+def test_invalid_actions_raise_clear_errors():
+    env = FeedEnv()
+    with pytest.raises(InvalidActionError, match="before reset"):
+        env.step(0)
+    env.reset(seed=0)
+    with pytest.raises(InvalidActionError, match=r"`action` must be in \[0, 16\), got 16"):
+        env.step(16)
+    with pytest.raises(InvalidActionError, match=r"`action` must be an integer"):
+        env.step(np.array([1, 2]))
+    vec = FeedVectorEnv(num_envs=2)
+    vec.reset(seed=0)
+    with pytest.raises(InvalidActionError, match=r"`actions` must lie in \[0, 16\), got \[-1\]"):
+        vec.step(np.array([0, -1]))
+
+
+def test_kuairand_feed_needs_data(monkeypatch, tmp_path):
+    monkeypatch.delenv("RECOWORLD_DATA", raising=False)
+    with pytest.raises(DatasetNotFoundError, match=r"pass data_dir=\.\.\. or set \$RECOWORLD_DATA"):
+        FeedEnv(source="kuairand")
+    with pytest.raises(DatasetNotFoundError, match=r"not found in .*kuairand_pure"):
+        FeedEnv(source="kuairand", data_dir=str(tmp_path))
+
+
+def test_kuairec_replay_needs_a_path(monkeypatch):
+    monkeypatch.delenv("RECOWORLD_DATA", raising=False)
+    with pytest.raises(DatasetNotFoundError, match="pass kuairec_path"):
+        gym.make("recoworld/KuaiRec-Replay-v0")
+
+
+def test_kuairec_replay_answers_with_recorded_ratios(kuairec_csv):
+    env = gym.make("recoworld/KuaiRec-Replay-v0", kuairec_path=str(kuairec_csv))
+    env.reset(seed=0)
+    world = env.unwrapped.world
+    recorded = world.recorded_watch_ratio
+    for _ in range(30):
+        user = int(env.unwrapped.sim.user[0])
+        _, _, term, trunc, info = env.step(1)
+        if info["recorded"]:
+            assert info["watch_ratio"] == pytest.approx(recorded[user, info["item"]])
+        else:
+            assert np.isnan(recorded[user, info["item"]])
+        if term or trunc:
+            env.reset()
+
+
+def test_slate_env_shows_in_order_and_once():
+    env = SlateFeedEnv(slate_size=4)
+    obs, _ = env.reset(seed=0)
+    ids = obs["candidate_ids"]
+    _, r, term, _, info = env.step(np.array([3, 3, 1, 0]))
+    assert info["shown"].tolist()[:2] == [True, False]
+    shown = info["item"][info["shown"]]
+    expected = [ids[3], ids[1], ids[0]][: len(shown)]
+    assert shown.tolist() == [int(x) for x in expected]
+    assert r == pytest.approx(float(info["watch_time"][info["shown"]].sum()) / 60.0, rel=1e-5)
+    with pytest.raises(InvalidActionError, match="must be 4 candidate indices"):
+        env.step(np.array([0, 1]))
+
+
+def test_custom_world_and_retriever():
+    world = tiny_feed_world()
+    env = FeedEnv(world=world, retriever=RetrieverConfig(per_segment=(2,), n_popular=1, n_fresh=1))
+    obs, _ = env.reset(seed=0)
+    assert obs["candidates"].shape[0] == 4 and env.action_space.n == 4
+    assert set(obs["candidate_ids"].tolist()) <= set(range(world.catalogue.n_items))
+    with pytest.raises(ConfigError, match=r"RetrieverConfig counts must be >= 0"):
+        RetrieverConfig(per_segment=(-1,))
