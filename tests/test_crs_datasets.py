@@ -236,3 +236,18 @@ def test_synthetic_config_validation():
 def test_taxonomy_world_requires_the_taxonomy(tmp_path):
     with pytest.raises(DatasetNotFoundError, match=r"2-layer taxonomy\.json"):
         make_taxonomy_world(tmp_path)
+
+
+def test_yelp_release_layout_enumerated(tmp_path):
+    """The full Yelp release (item_dict-original_tag.json + taxonomy) loads in enumerated mode."""
+    root = _small_release(tmp_path)
+    g = root / "Graph_generate_data"
+    (g / "item_dict.json").rename(g / "item_dict-original_tag.json")
+    (g / "2-layer taxonomy.json").write_text(json.dumps({"food": [0, 1], "city": [2]}))
+    (g / "first-layer_merged_tag_map.json").write_text(json.dumps({"city": 0, "food": 1}))
+    w = load_crs_release(root, "yelp", question_mode="enumerated")
+    assert w.parent_names == ("city", "food") and w.n_questions == 2
+    assert w.children_of(1).tolist() == [0, 1]
+    (g / "2-layer taxonomy.json").write_text(json.dumps({"food": [0, 7]}))
+    with pytest.raises(DataError, match=r"key 'food': attribute id 7 out of range \[0, 3\)"):
+        load_crs_release(root, "yelp", question_mode="enumerated")
