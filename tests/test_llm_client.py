@@ -109,7 +109,7 @@ def test_slow_server_times_out() -> None:
 
     with fake_endpoint(slow) as ep:
         cfg = LLMClientConfig(base_url=ep.base_url, timeout_s=0.2, max_retries=1, backoff_s=0.01)
-        with LLMClient(cfg) as client, pytest.raises(LLMServerError, match="timeout 0.2 s"):
+        with LLMClient(cfg) as client, pytest.raises(LLMServerError, match=r"timeout 0\.2 s"):
             client.decide(MSGS, SCHEMA, seed=0)
 
 

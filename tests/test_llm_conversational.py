@@ -116,7 +116,7 @@ def test_no_prompt_contains_the_target_id(tmp_path: Path) -> None:
 
 def test_judge_json_mode_and_input_errors() -> None:
     world = tiny_world()
-    reply = lambda b: json.dumps({"choice": "B", "utterance": "the second"})  # noqa: E731
+    reply = lambda b: json.dumps({"choice": "B", "utterance": "the second"})
     cfg = LLMConversationalUserConfig(judge_mode="json")
     with fake_endpoint(reply) as ep, LLMClient(LLMClientConfig(base_url=ep.base_url)) as c:
         user = LLMConversationalUser(world, c, cfg)

@@ -101,7 +101,7 @@ def test_cache_record_replay_off(tmp_path: Path) -> None:
     rec.close()
     rep = ResponseCache(path, "replay")
     assert rep.get("k1") == {"text": "hello"}
-    with pytest.raises(LLMCacheMissError, match="has no answer for request k2.*mode='record'"):
+    with pytest.raises(LLMCacheMissError, match=r"has no answer for request k2.*mode='record'"):
         rep.get("k2", describe="seed 3")
     rep.put("k2", "m", {}, {"text": "x"})  # replay never writes
     assert len(rep) == 1
