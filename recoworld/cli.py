@@ -80,11 +80,63 @@ def _run_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- fidelity (LLM users) -------------------------------------------------------------------------
+
+
+def _add_fidelity(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> _Runner:
+    p = sub.add_parser(
+        "fidelity", help="score a conversational user simulator against the ground truth"
+    )
+    p.add_argument("--env", required=True, help="conversational env id, e.g. recoworld/LastFM-CRS-v0")
+    p.add_argument("--user", choices=("llm", "statistical"), default="llm", help="simulator")
+    p.add_argument("--sessions", type=int, default=20, help="sessions to play (first N of the split)")
+    p.add_argument("--split", default="test", help="session split")
+    p.add_argument("--questions", type=int, default=4, help="questions per session")
+    p.add_argument("--base-url", default=None, help="OpenAI-protocol endpoint ($OPENAI_BASE_URL)")
+    p.add_argument("--model", default=None, help="model name ($RECOWORLD_LLM_MODEL)")
+    p.add_argument("--cache", default=None, help="SQLite response cache file (none by default)")
+    p.add_argument(
+        "--cache-mode", choices=("record", "replay", "off"), default="record", help="cache mode"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of every random draw")
+    p.add_argument("--data-dir", default=None, help="dataset root (default: $RECOWORLD_DATA)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    return _run_fidelity
+
+
+def _run_fidelity(args: argparse.Namespace) -> int:
+    from recoworld.bench.fidelity import run_fidelity_command
+
+    return run_fidelity_command(args)
+
+
+# --- llm (local server) ---------------------------------------------------------------------------
+
+
+def _add_llm(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> _Runner:
+    p = sub.add_parser("llm", help="LLM-user tools: `llm serve` starts a local model server")
+    llm_sub = p.add_subparsers(dest="llm_command", required=True)
+    serve = llm_sub.add_parser(
+        "serve", help="serve SmolLM2-135M-Instruct (llama.cpp) on 127.0.0.1; prints the base URL"
+    )
+    serve.add_argument("--port", type=int, default=None, help="TCP port (default: a free one)")
+    serve.add_argument("--threads", type=int, default=None, help="CPU threads of the model")
+    return _run_llm
+
+
+def _run_llm(args: argparse.Namespace) -> int:
+    from recoworld.users.llm.serve import run_serve_command
+
+    return run_serve_command(args.port, args.threads)
+
+
 # --- registry of sub-commands ---------------------------------------------------------------------
 
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], _Runner], ...] = (
     _add_evaluate,
     _add_datasets,
+    _add_fidelity,
+    _add_llm,
 )
 
 

@@ -1,0 +1,200 @@
+"""Fidelity of a conversational user simulator against the statistical oracle's ground truth.
+
+``recoworld fidelity --env ID --user llm --sessions N`` plays the first ``N`` sessions of a split.
+In each session the simulator opens the conversation, answers ``questions`` questions and judges
+two recommendation lists, and every answer is compared with the truth (the target's attributes):
+
+- questions (binary worlds): half about attributes the target holds, half about attributes it
+  does not (drawn uniformly), so that a user who always says "yes" (or "no") scores 0.5;
+  enumerated worlds ask parents drawn uniformly and need the exact set of children;
+- lists: one holds the target at a random position among ``rec_size - 1`` random items, one
+  holds ``rec_size`` random non-targets; acceptance is right iff it equals "target in list".
+
+Reported: ``answer_accuracy`` (of the answers the environment receives, invalid replies'
+fallbacks included), ``answer_accuracy_valid`` (over parsed replies only),
+``acceptance_accuracy`` (likewise ``acceptance_accuracy_valid``), ``opening_accuracy`` (the
+opening names an attribute of the target), ``invalid_rate`` (unparseable replies / all turns) and
+``sessions``. The statistical user scores 1 everywhere, which checks the harness itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from recoworld.datasets.world import AttributeGraphWorld
+from recoworld.errors import ConfigError
+from recoworld.users.conversational import ConversationalUser
+from recoworld.users.target_item import TargetItemUser
+
+__all__ = ["FidelityReport", "measure_fidelity", "run_fidelity_command"]
+
+
+@dataclass(frozen=True)
+class FidelityReport:
+    """Agreement of a user simulator with the ground truth (see the module docstring)."""
+
+    sessions: int
+    questions: int
+    judgements: int
+    answer_accuracy: float
+    answer_accuracy_valid: float
+    acceptance_accuracy: float
+    acceptance_accuracy_valid: float
+    opening_accuracy: float
+    invalid_rate: float
+    invalid_responses: int
+    turns: int
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the report as a JSON-ready dict."""
+        return asdict(self)
+
+
+def _mean(hits: list[bool]) -> float:
+    return float(np.mean(hits)) if hits else float("nan")
+
+
+def _invalid(user: ConversationalUser) -> bool:
+    return bool(user.step_info().get("invalid_response", False))
+
+
+def measure_fidelity(
+    world: AttributeGraphWorld,
+    user: ConversationalUser,
+    sessions: int,
+    split: str = "test",
+    questions: int = 4,
+    rec_size: int = 10,
+    seed: int = 0,
+) -> FidelityReport:
+    """Play ``sessions`` sessions of ``split`` with ``user`` and score it against the truth."""
+    if sessions < 1:
+        raise ConfigError(f"`sessions` must be >= 1, got {sessions}")
+    if questions < 1:
+        raise ConfigError(f"`questions` must be >= 1, got {questions}")
+    if not 2 <= rec_size <= world.n_items:
+        raise ConfigError(f"`rec_size` must be in [2, {world.n_items}], got {rec_size}")
+    pairs = world.split(split)
+    if len(pairs) < sessions:
+        raise ConfigError(
+            f"`sessions` must be <= the {len(pairs)} sessions of split {split!r}, got {sessions}"
+        )
+    truth = TargetItemUser(world)
+    answers: list[bool] = []
+    answers_valid: list[bool] = []
+    accepts: list[bool] = []
+    accepts_valid: list[bool] = []
+    openings: list[bool] = []
+    turns = invalid = 0
+    t0 = time.perf_counter()
+    for i in range(sessions):
+        u, target = int(pairs[i, 0]), int(pairs[i, 1])
+        rng = np.random.default_rng([seed, i])
+        attrs = world.attributes_of(target)
+        opening = user.start(u, target, rng)
+        truth.start(u, target, np.random.default_rng(0))
+        bad = _invalid(user)
+        turns, invalid = turns + 1, invalid + bad
+        if not bad:
+            openings.append(bool(np.isin(opening, attrs)))
+        if world.question_mode == "binary":
+            others = np.setdiff1d(np.arange(world.n_attributes), attrs)
+            n_pos = min(questions // 2, attrs.size)
+            n_neg = min(questions - n_pos, others.size)
+            asked = np.concatenate(
+                [rng.choice(attrs, n_pos, replace=False), rng.choice(others, n_neg, replace=False)]
+            )
+            for a in rng.permutation(asked):
+                ok = user.answer_binary(int(a), rng) == truth.answer_binary(int(a), rng)
+                bad = _invalid(user)
+                answers.append(ok)
+                if not bad:
+                    answers_valid.append(ok)
+                turns, invalid = turns + 1, invalid + bad
+        else:
+            parents = rng.choice(world.n_parents, min(questions, world.n_parents), replace=False)
+            for p in parents:
+                got = user.answer_enumerated(int(p), rng)
+                ok = bool(np.array_equal(np.sort(got), np.sort(truth.answer_enumerated(int(p), rng))))
+                bad = _invalid(user)
+                answers.append(ok)
+                if not bad:
+                    answers_valid.append(ok)
+                turns, invalid = turns + 1, invalid + bad
+        non_targets = np.setdiff1d(np.arange(world.n_items), [target])
+        with_target = rng.choice(non_targets, rec_size, replace=False)
+        with_target[rng.integers(rec_size)] = target
+        without = rng.choice(non_targets, rec_size, replace=False)
+        for items in (with_target, without):
+            ok = user.judge(items, rng) == truth.judge(items, rng)
+            bad = _invalid(user)
+            accepts.append(ok)
+            if not bad:
+                accepts_valid.append(ok)
+            turns, invalid = turns + 1, invalid + bad
+    return FidelityReport(
+        sessions=sessions,
+        questions=len(answers),
+        judgements=len(accepts),
+        answer_accuracy=_mean(answers),
+        answer_accuracy_valid=_mean(answers_valid),
+        acceptance_accuracy=_mean(accepts),
+        acceptance_accuracy_valid=_mean(accepts_valid),
+        opening_accuracy=_mean(openings),
+        invalid_rate=invalid / turns,
+        invalid_responses=invalid,
+        turns=turns,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def run_fidelity_command(args: argparse.Namespace) -> int:
+    """Run ``recoworld fidelity`` (arguments declared in :mod:`recoworld.cli`)."""
+    from recoworld.datasets.registry import load_world
+    from recoworld.envs.registration import CONVERSATIONAL_IDS
+
+    if args.env not in CONVERSATIONAL_IDS:
+        raise ConfigError(
+            f"`--env` must be a conversational environment id, one of "
+            f"{sorted(CONVERSATIONAL_IDS)}, got {args.env!r}"
+        )
+    world = load_world(CONVERSATIONAL_IDS[args.env], args.data_dir)
+    extra: dict[str, Any] = {"env": args.env, "user": args.user, "split": args.split}
+    if args.user == "statistical":
+        report = measure_fidelity(
+            world, TargetItemUser(world), args.sessions, args.split, args.questions, seed=args.seed
+        )
+    elif args.user == "llm":
+        from recoworld.users.llm.cache import ResponseCache
+        from recoworld.users.llm.client import LLMClient, LLMClientConfig
+        from recoworld.users.llm.conversational import LLMConversationalUser
+
+        cache = ResponseCache(args.cache, args.cache_mode) if args.cache else None
+        config = LLMClientConfig(base_url=args.base_url, model=args.model)
+        with LLMClient(config, cache) as client:
+            user = LLMConversationalUser(world, client)
+            report = measure_fidelity(
+                world, user, args.sessions, args.split, args.questions, seed=args.seed
+            )
+            extra.update(
+                model=client.model, base_url=client.base_url, server_calls=client.server_calls,
+                cache_hits=client.cache_hits,
+            )
+    else:
+        raise ConfigError(f"`--user` must be 'llm' or 'statistical', got {args.user!r}")
+    out = {**report.to_json(), **extra}
+    if args.json:
+        sys.stdout.write(json.dumps(out, sort_keys=True) + "\n")
+    else:
+        for key in sorted(out):
+            value = out[key]
+            print(f"{key:>26}: {value:.3f}" if isinstance(value, float) else f"{key:>26}: {value}")
+    return 0
