@@ -130,6 +130,25 @@ def _run_llm(args: argparse.Namespace) -> int:
     return run_serve_command(args.port, args.threads)
 
 
+# --- bench (benchmark suites) --------------------------------------------------------------------
+
+
+def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> _Runner:
+    from recoworld.bench.command import add_bench_arguments
+
+    p = sub.add_parser(
+        "bench", help="run a benchmark suite (crs, feed, ope, llm) over seeds; resumable"
+    )
+    add_bench_arguments(p)
+    return _run_bench
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from recoworld.bench.command import run_bench_command
+
+    return run_bench_command(args)
+
+
 # --- registry of sub-commands ---------------------------------------------------------------------
 
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], _Runner], ...] = (
@@ -137,6 +156,7 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]],
     _add_datasets,
     _add_fidelity,
     _add_llm,
+    _add_bench,
 )
 
 

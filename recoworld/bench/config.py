@@ -1,0 +1,425 @@
+"""Typed benchmark configurations: frozen dataclasses loaded from TOML, written back resolved.
+
+A config file names its suite, the seeds, and one table of suite settings named after the suite::
+
+    suite = "crs"
+    title = "Conversational recommendation, rule baselines"
+    seeds = [0, 1, 2]
+
+    [crs]
+    envs = ["recoworld/LastFM-CRS-v0", "recoworld/LastFMStar-CRS-v0"]
+    agents = ["random", "max-entropy", "abs-greedy"]
+
+Every field carries its documentation in ``metadata["doc"]`` (see :func:`describe`). Unknown keys
+are rejected with a "did you mean" suggestion; values are checked against the field types. The
+default configs ship as package data (``recoworld/bench/configs/<suite>[-quick].toml``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, Union
+
+from recoworld.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = [
+    "SUITES",
+    "BenchConfig",
+    "CRSSuiteConfig",
+    "FeedSuiteConfig",
+    "LLMSuiteConfig",
+    "OPESuiteConfig",
+    "SuiteSettings",
+    "config_from_dict",
+    "config_to_dict",
+    "config_to_toml",
+    "default_config",
+    "describe",
+    "load_config",
+    "parse_toml",
+]
+
+SUITES = ("crs", "feed", "ope", "llm")
+
+
+def _doc(text: str) -> dict[str, str]:
+    return {"doc": text}
+
+
+@dataclass(frozen=True)
+class CRSSuiteConfig:
+    """Settings of the ``crs`` suite: conversational agents evaluated on MCR environments."""
+
+    envs: tuple[str, ...] = field(
+        default=("recoworld/Synthetic-CRS-v0",),
+        metadata=_doc("Conversational environment ids to evaluate on, e.g. recoworld/LastFM-CRS-v0."),
+    )
+    agents: tuple[str, ...] = field(
+        default=("random", "max-entropy", "abs-greedy"),
+        metadata=_doc(
+            "Agent names: rule agents (random, max-entropy, abs-greedy) and, where their "
+            "modules provide training, learned agents (trained inside the run, then evaluated)."
+        ),
+    )
+    split: str = field(default="test", metadata=_doc("Session split evaluated (train, valid, test)."))
+    sessions: int = field(
+        default=0, metadata=_doc("Evaluate the first N sessions of the split; 0 = every session.")
+    )
+    shard_sessions: int = field(
+        default=0,
+        metadata=_doc(
+            "Sessions per unit of work (the grain of resuming and of Ray scheduling); 0 = one "
+            "unit per (seed, env, agent). A shard starting at session 0 uses the seed itself, so "
+            "an unsharded unit equals `recoworld evaluate --seed S`."
+        ),
+    )
+    train_timesteps: int = field(
+        default=0,
+        metadata=_doc(
+            "Training budget of learned agents in environment steps; 0 = the agent's own default."
+        ),
+    )
+    data_dir: str = field(
+        default="", metadata=_doc("Dataset root for real worlds; empty = $RECOWORLD_DATA.")
+    )
+
+    def __post_init__(self) -> None:
+        _nonempty("crs.envs", self.envs)
+        _nonempty("crs.agents", self.agents)
+        _unique("crs.envs", self.envs)
+        _unique("crs.agents", self.agents)
+        _at_least("crs.sessions", self.sessions, 0)
+        _at_least("crs.shard_sessions", self.shard_sessions, 0)
+        _at_least("crs.train_timesteps", self.train_timesteps, 0)
+        if self.split not in ("train", "valid", "test"):
+            raise ConfigError(
+                f"`crs.split` must be one of train, valid, test, got {self.split!r}"
+            )
+
+
+@dataclass(frozen=True)
+class FeedSuiteConfig:
+    """Settings of the ``feed`` suite: feed agents on the short-video environments."""
+
+    envs: tuple[str, ...] = field(
+        default=("recoworld/ShortVideo-v0",),
+        metadata=_doc("Feed environment ids, e.g. recoworld/ShortVideo-v0, recoworld/KuaiRand-Feed-v0."),
+    )
+    agents: tuple[str, ...] = field(
+        default=("random", "most_popular", "epsilon_greedy", "oracle"),
+        metadata=_doc(
+            "Agent names: random, most_popular, epsilon_greedy, oracle, and ppo (trained inside "
+            "the run for ppo_timesteps steps)."
+        ),
+    )
+    episodes: int = field(default=256, metadata=_doc("Evaluation episodes per (seed, env, agent)."))
+    num_envs: int = field(
+        default=64, metadata=_doc("Users simulated together by the vectorised environment.")
+    )
+    ppo_timesteps: int = field(
+        default=20_000, metadata=_doc("PPO training budget in environment steps (agent ppo only).")
+    )
+    curve_points: int = field(
+        default=8, metadata=_doc("Points of the PPO learning curve (evaluations during training).")
+    )
+    curve_episodes: int = field(
+        default=64, metadata=_doc("Evaluation episodes behind each learning-curve point.")
+    )
+    data_dir: str = field(
+        default="", metadata=_doc("Dataset root for real worlds; empty = $RECOWORLD_DATA.")
+    )
+
+    def __post_init__(self) -> None:
+        _nonempty("feed.envs", self.envs)
+        _nonempty("feed.agents", self.agents)
+        _unique("feed.envs", self.envs)
+        _unique("feed.agents", self.agents)
+        _at_least("feed.episodes", self.episodes, 1)
+        _at_least("feed.num_envs", self.num_envs, 1)
+        _at_least("feed.ppo_timesteps", self.ppo_timesteps, 1)
+        _at_least("feed.curve_points", self.curve_points, 1)
+        _at_least("feed.curve_episodes", self.curve_episodes, 1)
+
+
+@dataclass(frozen=True)
+class OPESuiteConfig:
+    """Settings of the ``ope`` suite: off-policy estimators against simulator ground truth."""
+
+    quick: bool = field(
+        default=False, metadata=_doc("Use the estimator benchmark's small settings.")
+    )
+    settings: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc("Names of the logging/target settings to run; empty = every setting."),
+    )
+
+    def __post_init__(self) -> None:
+        _unique("ope.settings", self.settings)
+
+
+@dataclass(frozen=True)
+class LLMSuiteConfig:
+    """Settings of the ``llm`` suite: LLM-user fidelity against the statistical ground truth."""
+
+    envs: tuple[str, ...] = field(
+        default=("recoworld/Synthetic-CRS-v0",),
+        metadata=_doc("Conversational environment ids the LLM user is measured on."),
+    )
+    sessions: int = field(default=20, metadata=_doc("Sessions per (seed, env)."))
+    shard_sessions: int = field(
+        default=5,
+        metadata=_doc("Sessions per unit of work; units fan out across Ray workers."),
+    )
+    base_url: str = field(
+        default="",
+        metadata=_doc("OpenAI-protocol endpoint; empty = $OPENAI_BASE_URL."),
+    )
+    model: str = field(default="", metadata=_doc("Model name sent to the server; empty = default."))
+    cache: str = field(
+        default="",
+        metadata=_doc("SQLite cache path for record/replay; empty = no cache."),
+    )
+
+    def __post_init__(self) -> None:
+        _nonempty("llm.envs", self.envs)
+        _unique("llm.envs", self.envs)
+        _at_least("llm.sessions", self.sessions, 1)
+        _at_least("llm.shard_sessions", self.shard_sessions, 1)
+
+
+SuiteSettings = Union[CRSSuiteConfig, FeedSuiteConfig, OPESuiteConfig, LLMSuiteConfig]
+_SETTINGS: dict[str, type[Any]] = {
+    "crs": CRSSuiteConfig,
+    "feed": FeedSuiteConfig,
+    "ope": OPESuiteConfig,
+    "llm": LLMSuiteConfig,
+}
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """A benchmark run: which suite, over which seeds, with which suite settings."""
+
+    suite: str = field(metadata=_doc("Suite name: crs, feed, ope or llm."))
+    seeds: tuple[int, ...] = field(
+        metadata=_doc("Seeds; each seed's results are independent units of work.")
+    )
+    settings: SuiteSettings = field(
+        metadata=_doc("The suite's own settings: the TOML table named after the suite.")
+    )
+    title: str = field(default="", metadata=_doc("Title of the report."))
+
+    def __post_init__(self) -> None:
+        if self.suite not in SUITES:
+            raise ConfigError(
+                f"`suite` must be one of {', '.join(SUITES)}, got {self.suite!r}"
+                + _suggest(self.suite, SUITES)
+            )
+        _nonempty("seeds", self.seeds)
+        _unique("seeds", self.seeds)
+        for s in self.seeds:
+            _at_least("seeds", s, 0)
+        expected = _SETTINGS[self.suite]
+        if not isinstance(self.settings, expected):
+            raise ConfigError(
+                f"suite {self.suite!r} needs settings of type {expected.__name__}, "
+                f"got {type(self.settings).__name__}"
+            )
+
+    def with_seeds(self, seeds: tuple[int, ...]) -> BenchConfig:
+        """The same config over other seeds."""
+        return replace(self, seeds=tuple(seeds))
+
+
+# --- validation helpers ---------------------------------------------------------------------------
+
+
+def _nonempty(name: str, values: tuple[Any, ...]) -> None:
+    if len(values) == 0:
+        raise ConfigError(f"`{name}` must list at least one value, got an empty list")
+
+
+def _unique(name: str, values: tuple[Any, ...]) -> None:
+    dup = sorted({str(v) for v in values if values.count(v) > 1})
+    if dup:
+        raise ConfigError(f"`{name}` must not repeat values, got {', '.join(dup)} more than once")
+
+
+def _at_least(name: str, value: int, low: int) -> None:
+    if value < low:
+        raise ConfigError(f"`{name}` must be >= {low}, got {value}")
+
+
+def _suggest(key: str, known: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` (parsed TOML/JSON) against the field type ``tp``; lists become tuples."""
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        (item_tp, _ellipsis) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"`{where}` must be a list of {item_tp.__name__}, got {value!r}")
+        return tuple(_coerce(v, item_tp, where) for v in value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"`{where}` must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"`{where}` must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"`{where}` must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"`{where}` must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config field type {tp!r} at {where}")  # internal invariant
+
+
+def _settings_from_dict(cls: type[Any], data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"`[{prefix}]` must be a table, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in fields(cls)]
+    for key in data:
+        if key not in known:
+            raise ConfigError(
+                f"unknown key `{prefix}.{key}`; known keys: {', '.join(known)}"
+                + _suggest(key, known)
+            )
+    kwargs = {k: _coerce(v, hints[k], f"{prefix}.{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> BenchConfig:
+    """Build a :class:`BenchConfig` from a parsed TOML/JSON mapping, rejecting unknown keys."""
+    suite = data.get("suite")
+    if not isinstance(suite, str):
+        raise ConfigError(f"the config must set `suite` to one of {', '.join(SUITES)}")
+    if suite not in SUITES:
+        raise ConfigError(
+            f"`suite` must be one of {', '.join(SUITES)}, got {suite!r}" + _suggest(suite, SUITES)
+        )
+    top = ["suite", "seeds", "title", suite]
+    for key in data:
+        if key not in top:
+            raise ConfigError(
+                f"unknown top-level key `{key}`; known keys: {', '.join(top)}" + _suggest(key, top)
+            )
+    if "seeds" not in data:
+        raise ConfigError("the config must set `seeds`, e.g. seeds = [0, 1, 2]")
+    settings = _settings_from_dict(_SETTINGS[suite], data.get(suite, {}), suite)
+    return BenchConfig(
+        suite=suite,
+        seeds=_coerce(data["seeds"], tuple[int, ...], "seeds"),
+        settings=settings,
+        title=_coerce(data.get("title", ""), str, "title"),
+    )
+
+
+def parse_toml(text: str, where: str) -> dict[str, Any]:
+    """Parse TOML text; a syntax error becomes a :class:`ConfigError` naming ``where``."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where} is not valid TOML: {exc}") from exc
+
+
+def load_config(path: str | Path) -> BenchConfig:
+    """Read a TOML config file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {str(p)!r} does not exist; pass an existing TOML file")
+    data = parse_toml(p.read_text(encoding="utf-8"), f"config file {str(p)!r}")
+    try:
+        return config_from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{p}: {exc}") from exc
+
+
+def default_config(suite: str, quick: bool = False) -> BenchConfig:
+    """The shipped config of ``suite`` (its small version with ``quick``)."""
+    if suite not in SUITES:
+        raise ConfigError(
+            f"unknown suite {suite!r}; known: {', '.join(SUITES)}" + _suggest(suite, SUITES)
+        )
+    name = f"{suite}-quick.toml" if quick else f"{suite}.toml"
+    text = resources.files("recoworld.bench").joinpath("configs", name).read_text(encoding="utf-8")
+    return config_from_dict(parse_toml(text, f"shipped config {name}"))
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+
+def config_to_dict(config: BenchConfig) -> dict[str, Any]:
+    """The resolved config as plain JSON-ready values (tuples become lists)."""
+
+    def plain(obj: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(obj):
+            v = getattr(obj, f.name)
+            out[f.name] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    return {
+        "suite": config.suite,
+        "title": config.title,
+        "seeds": list(config.seeds),
+        config.suite: plain(config.settings),
+    }
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # TOML basic strings share JSON's escapes
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {v!r} as TOML")  # internal invariant
+
+
+def config_to_toml(config: BenchConfig) -> str:
+    """The resolved config as TOML that :func:`load_config` reads back to an equal config."""
+    d = config_to_dict(config)
+    lines = [f"{k} = {_toml_value(d[k])}" for k in ("suite", "title", "seeds")]
+    lines += ["", f"[{config.suite}]"]
+    for k, v in d[config.suite].items():
+        lines.append(f"{k} = {_toml_value(v)}")
+    return "\n".join(lines) + "\n"
+
+
+def describe(cls: type[Any]) -> list[tuple[str, str, str]]:
+    """``(name, default, doc)`` of every field of a config dataclass, for docs and ``--help``."""
+    if not is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a config dataclass")
+    out = []
+    for f in fields(cls):
+        if f.default is not MISSING:
+            default = json.dumps(list(f.default) if isinstance(f.default, tuple) else f.default)
+        else:
+            default = "(required)"
+        out.append((f.name, default, str(f.metadata.get("doc", ""))))
+    return out

@@ -1,0 +1,78 @@
+"""The Ray backend: the units of one stage run as Ray tasks, on a cluster or a local one.
+
+Every unit is computed by the same :func:`recoworld.bench.runner.execute_unit` as on the local
+backend, from the same config and unit, so the results are identical; only where and in which
+order they run differs. The driver writes each unit's file as its task finishes, so a run killed
+part way resumes with either backend.
+
+``address=None`` starts a local cluster with ``num_cpus`` worker slots (``ray.init(num_cpus=2)``);
+an address (``"ray://host:10001"``, ``"host:6379"`` or ``"auto"``) joins an existing cluster,
+whose nodes must have RecoWorld installed and, for real datasets, the same data path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from recoworld.bench.config import BenchConfig
+from recoworld.bench.runner import Unit, execute_unit
+from recoworld.errors import ConfigError
+
+__all__ = ["run_units_ray"]
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            "`--backend ray` needs the `ray` package; install it with "
+            "`pip install 'recoworld[ray]'`"
+        ) from exc
+    return ray
+
+
+def run_units_ray(
+    config: BenchConfig,
+    units: list[Unit],
+    run_dir: Path,
+    on_done: Callable[[Unit, dict[str, Any], float], None],
+    address: str | None = None,
+    num_cpus: int = 2,
+) -> None:
+    """Run ``units`` as Ray tasks; ``on_done(unit, result, seconds)`` as each one finishes."""
+    ray = _import_ray()
+    started_here = False
+    if not ray.is_initialized():
+        if address is None:
+            if num_cpus < 1:
+                raise ConfigError(f"`num_cpus` must be >= 1, got {num_cpus}")
+            ray.init(
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        else:
+            try:
+                ray.init(address=address, log_to_driver=False, configure_logging=False)
+            except ConnectionError as exc:
+                raise ConfigError(
+                    f"cannot reach the Ray cluster at `--address` {address!r}: {exc}; "
+                    "start it with `ray start --head` or omit --address for a local cluster"
+                ) from exc
+        started_here = True
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(execute_unit)
+        pending = {task.remote(config, u, str(run_dir)): u for u in units}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            ref = ready[0]
+            unit = pending.pop(ref)
+            result, seconds = ray.get(ref)
+            on_done(unit, result, seconds)
+    finally:
+        if started_here:
+            ray.shutdown()
