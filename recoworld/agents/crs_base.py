@@ -1,0 +1,202 @@
+"""Shared plumbing of the learned conversational agents (SCPR, EAR, CRM).
+
+* :func:`dialogue_features`: a fixed-size summary of the conversation read from the base
+  environment's observation (counts of turns, questions, rejections, candidate-count bucket), so
+  that agents stay stateless between calls (``predict(obs)`` needs nothing but ``obs``);
+* :func:`session_split`: the training / model-selection halves of the validation sessions;
+* :func:`success_rate`: greedy success rate of an agent on given sessions (model selection);
+* :func:`save_checkpoint` / :func:`load_checkpoint`: one ``.pt`` file per agent holding tensors
+  and plain values only, read back with ``torch.load(weights_only=True)`` (no code execution).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from recoworld.datasets.world import AttributeGraphWorld
+from recoworld.envs.conversational import ConversationalRecEnv
+from recoworld.errors import ConfigError, DataError, DatasetNotFoundError
+
+__all__ = [
+    "CRSAgent",
+    "candidate_bucket",
+    "check_world",
+    "config_from_dict",
+    "dialogue_features",
+    "load_checkpoint",
+    "n_dialogue_features",
+    "rng_from_state",
+    "rng_state",
+    "save_checkpoint",
+    "session_split",
+    "success_rate",
+]
+
+_N_BUCKETS = 16
+
+
+class CRSAgent(Protocol):
+    """What every conversational agent offers (rule agents included)."""
+
+    def predict(self, obs: dict[str, Any]) -> dict[str, Any]:
+        """Return the base-environment action to take."""
+        ...
+
+    def action_dist(self, obs: dict[str, Any]) -> npt.NDArray[np.float64]:
+        """Return probabilities over the flat action set (each question, then "recommend")."""
+        ...
+
+
+def candidate_bucket(n_candidates: int) -> int:
+    """Bucket of a candidate count: 0 for none, else ``1 + floor(log2(n))`` capped at 15."""
+    if n_candidates <= 0:
+        return 0
+    return min(1 + int(np.log2(n_candidates)), _N_BUCKETS - 1)
+
+
+def n_dialogue_features(max_turns: int = 15) -> int:
+    """Length of :func:`dialogue_features`' vector."""
+    return 4 * (max_turns + 1) + _N_BUCKETS
+
+
+def dialogue_features(
+    obs: dict[str, Any], n_candidates: int, max_turns: int = 15
+) -> npt.NDArray[np.float32]:
+    """One-hot turn, questions asked, attributes accepted, failed recommendations, and bucket.
+
+    Each count is capped at ``max_turns``. The failed recommendations are the turns neither
+    opening nor question: ``turn - 1 - questions asked``.
+    """
+    width = max_turns + 1
+    out = np.zeros(n_dialogue_features(max_turns), dtype=np.float32)
+    turn = int(obs["turn"])
+    asked = int(np.count_nonzero(obs["asked"]))
+    accepted = int(np.count_nonzero(obs["accepted"]))
+    rec_fail = max(turn - 1 - asked, 0)
+    for slot, value in enumerate((turn, asked, accepted, rec_fail)):
+        out[slot * width + min(value, max_turns)] = 1.0
+    out[4 * width + candidate_bucket(n_candidates)] = 1.0
+    return out
+
+
+def session_split(
+    n_sessions: int, holdout_fraction: float, rng: np.random.Generator
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Shuffle session indices ``0..n-1`` into (training, model-selection) parts.
+
+    The model-selection part holds ``round(holdout_fraction * n)`` sessions (at least one when the
+    fraction is positive and ``n >= 2``); test sessions never enter either.
+    """
+    if not 0.0 <= holdout_fraction < 1.0:
+        raise ConfigError(f"`holdout_fraction` must be in [0, 1), got {holdout_fraction}")
+    if n_sessions < 1:
+        raise DataError(f"the training split must hold at least one session, got {n_sessions}")
+    order = rng.permutation(n_sessions).astype(np.int64)
+    n_hold = round(holdout_fraction * n_sessions)
+    if holdout_fraction > 0 and n_sessions >= 2:
+        n_hold = max(n_hold, 1)
+    n_hold = min(n_hold, n_sessions - 1)
+    return np.sort(order[n_hold:]), np.sort(order[:n_hold])
+
+
+def success_rate(
+    env: ConversationalRecEnv,
+    agent: CRSAgent,
+    split: str,
+    indices: npt.NDArray[np.int64],
+    seed: int = 0,
+) -> float:
+    """Fraction of the sessions ``indices`` of ``split`` that end in an accepted recommendation."""
+    if indices.size == 0:
+        return 0.0
+    wins = 0
+    for k, i in enumerate(indices.tolist()):
+        obs, _ = env.reset(seed=seed if k == 0 else None, options={"split": split, "index": i})
+        while True:
+            obs, _, term, trunc, info = env.step(agent.predict(obs))
+            if term or trunc:
+                wins += int(bool(info["success"]))
+                break
+    return wins / indices.size
+
+
+def rng_state(rng: np.random.Generator) -> str:
+    """Encode the generator's state as a JSON string (checkpoints store plain text)."""
+    return json.dumps(rng.bit_generator.state)
+
+
+def rng_from_state(state: str) -> np.random.Generator:
+    """Restore a PCG64 generator from :func:`rng_state`."""
+    rng = np.random.default_rng()
+    rng.bit_generator.state = json.loads(state)
+    return rng
+
+
+T = TypeVar("T")
+
+
+def config_from_dict(
+    cls: type[T], values: dict[str, Any], nested: dict[str, type[Any]] | None = None
+) -> T:
+    """Rebuild a frozen config dataclass from plain values, rejecting unknown keys.
+
+    ``nested`` maps a field name to the dataclass its dict value is rebuilt as.
+    """
+    assert is_dataclass(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(
+            f"unknown {cls.__name__} key(s) {sorted(unknown)}; known: {sorted(known)}"
+        )
+    kwargs = dict(values)
+    for name, sub in (nested or {}).items():
+        if isinstance(kwargs.get(name), dict):
+            kwargs[name] = config_from_dict(sub, kwargs[name])
+    return cls(**kwargs)
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` (tensors, numbers, strings, lists and dicts of them) atomically."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(p)
+
+
+def load_checkpoint(path: str | Path, agent: str) -> dict[str, Any]:
+    """Read a checkpoint of ``agent`` written by :func:`save_checkpoint` (no code execution)."""
+    p = Path(path)
+    if not p.is_file():
+        raise DatasetNotFoundError(
+            f"checkpoint {p} does not exist; train one with `recoworld train --agent {agent}`"
+        )
+    try:
+        payload = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt or unsafe files
+        raise DataError(f"checkpoint {p} is corrupt or not a RecoWorld checkpoint: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("agent") != agent:
+        found = payload.get("agent") if isinstance(payload, dict) else type(payload).__name__
+        raise DataError(f"checkpoint {p} holds agent {found!r}, expected {agent!r}")
+    return payload
+
+
+def check_world(payload: dict[str, Any], world: AttributeGraphWorld, path: str | Path) -> None:
+    """Raise :class:`DataError` unless the checkpoint was trained on a world of this shape."""
+    want = world.summary()
+    got = payload.get("world", {})
+    keys = ("users", "items", "attributes", "parents")
+    if any(int(got.get(k, -1)) != want[k] for k in keys):
+        raise DataError(
+            f"checkpoint {path} was trained on a world with "
+            f"{ {k: got.get(k) for k in keys} }, this world {world.name!r} has "
+            f"{ {k: want[k] for k in keys} }; load it with the environment it was trained on"
+        )

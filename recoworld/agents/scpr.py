@@ -1,0 +1,567 @@
+"""SCPR (Lei et al., KDD 2020): adjacent-attribute reasoning with a DQN that asks or recommends.
+
+Each turn the agent
+
+1. takes the candidates (items holding every accepted attribute, minus rejected recommendations)
+   and scores them with the FM score ``s_v = e_u.e_v + sum over accepted a of e_a.e_v``;
+2. finds the *adjacent* questions: attributes one hop from the accepted attributes through the
+   candidate items (and, with ``friend_hop``, through the user's friends who like an accepted
+   attribute), minus those accepted or asked; among them, the one of maximum entropy, each item
+   weighted by the sigmoid of its FM score (``weighted_entropy``, the stronger variant);
+3. lets a DQN over a conversation summary choose between asking that question and recommending
+   the ``rec_size`` best-scored candidates.
+
+Training follows SCPR: embeddings on the ``train`` split (:func:`~recoworld.agents.fm.train_fm`),
+DQN on sessions of the ``valid`` split with experience replay, a target network and
+epsilon-greedy exploration (double-DQN targets). A held-out part of ``valid`` selects the best
+weights; ``test`` is never read. Unlike the released code, the question set excludes questions of
+zero entropy (every candidate answers alike, so the answer is known), and ``score_features`` adds
+how concentrated the FM scores are to the DQN's state.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from recoworld.agents.crs_base import (
+    check_world,
+    config_from_dict,
+    dialogue_features,
+    load_checkpoint,
+    n_dialogue_features,
+    rng_from_state,
+    rng_state,
+    save_checkpoint,
+    session_split,
+    success_rate,
+)
+from recoworld.agents.fm import FMConfig, FMEmbeddings, FMScorer, train_fm
+from recoworld.agents.scoring import top_items
+from recoworld.datasets.world import AttributeGraphWorld
+from recoworld.envs.conversational import ASK, RECOMMEND, ConversationalRecEnv, RewardConfig
+from recoworld.envs.crs_stats import question_entropy, reachable_questions
+from recoworld.errors import ConfigError
+
+__all__ = ["SCPRAgent", "SCPRConfig", "scpr_question"]
+
+_N_SCORE_FEATURES = 4
+_ASK_ACTION = 0
+_REC_ACTION = 1
+
+
+@dataclass(frozen=True)
+class SCPRConfig:
+    """Settings of :class:`SCPRAgent` (defaults: SCPR with the improvements named in the module).
+
+    Attributes:
+        episodes: Training sessions (each one conversation on a ``valid`` session).
+        hidden: Width of the DQN's two hidden layers.
+        lr: Adam learning rate of the DQN.
+        gamma: Discount factor.
+        batch_size: Transitions per gradient step (one step per environment step).
+        buffer_size: Replay capacity in transitions.
+        learning_starts: Transitions collected before the first gradient step.
+        target_update: Gradient steps between target-network copies.
+        eps_start: Initial exploration rate.
+        eps_end: Final exploration rate.
+        eps_fraction: Fraction of ``episodes`` over which exploration decays linearly.
+        weighted_entropy: Weight items by the sigmoid of their FM score in the question entropy.
+        friend_hop: Also reach attributes liked by the user's friends who like an accepted one.
+        skip_known_questions: Exclude questions of zero entropy (the answer is already known).
+        score_features: Add FM-score concentration features to the DQN state.
+        rejected_weight: How much each rejected attribute lowers an item's score (0 = SCPR).
+        exclude_seen: Never recommend (nor weigh in the entropy) the user's training items: a
+            session's target is by construction an item the user had not interacted with. Off in
+            SCPR, whose top-10 lists are often filled by items the user already knows.
+        holdout_fraction: Part of ``valid`` kept for model selection.
+        eval_every: Episodes between model-selection evaluations.
+        eval_sessions: Held-out sessions used per model-selection evaluation.
+        rec_size: Items per recommendation.
+        max_turns: Horizon, the user's opening counted as turn 1.
+        fm: Settings of the FM embeddings trained when none are given.
+
+    """
+
+    episodes: int = 3000
+    hidden: int = 64
+    lr: float = 1e-3
+    gamma: float = 0.99
+    batch_size: int = 64
+    buffer_size: int = 50_000
+    learning_starts: int = 500
+    target_update: int = 250
+    eps_start: float = 1.0
+    eps_end: float = 0.05
+    eps_fraction: float = 0.5
+    weighted_entropy: bool = True
+    friend_hop: bool = False
+    skip_known_questions: bool = True
+    score_features: bool = True
+    rejected_weight: float = 0.0
+    exclude_seen: bool = False
+    holdout_fraction: float = 0.1
+    eval_every: int = 500
+    eval_sessions: int = 500
+    rec_size: int = 10
+    max_turns: int = 15
+    fm: FMConfig = field(default_factory=FMConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("episodes", "hidden", "batch_size", "buffer_size", "target_update",
+                     "eval_every", "rec_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"`{name}` must be >= 1, got {getattr(self, name)}")
+        if self.max_turns < 2:
+            raise ConfigError(f"`max_turns` must be >= 2, got {self.max_turns}")
+        for name in ("gamma", "eps_start", "eps_end", "eps_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"`{name}` must be in [0, 1], got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ConfigError(f"`lr` must be > 0, got {self.lr}")
+        if self.learning_starts < 0 or self.eval_sessions < 0:
+            raise ConfigError("`learning_starts` and `eval_sessions` must be >= 0")
+
+
+def _sigmoid(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    out: npt.NDArray[np.float64] = 0.5 * (1.0 + np.tanh(0.5 * x))
+    return out
+
+
+def scpr_question(
+    world: AttributeGraphWorld,
+    obs: dict[str, Any],
+    candidates: npt.NDArray[np.int64],
+    scores: npt.NDArray[np.float64] | None,
+    friend_attributes: npt.NDArray[np.bool_] | None = None,
+    skip_known: bool = True,
+) -> int:
+    """Return the adjacent question of maximum (weighted) entropy, or -1 when none is worth asking.
+
+    Args:
+        world: The world.
+        obs: Base-environment observation (``asked`` and ``accepted`` are read).
+        candidates: Current candidate item ids.
+        scores: FM scores of ``candidates`` (weights = their sigmoid); ``None`` = plain entropy.
+        friend_attributes: Boolean mask of attributes the friend hop reaches, or ``None``.
+        skip_known: Treat questions of zero entropy as not worth asking.
+
+    """
+    if candidates.size == 0:
+        return -1
+    reach = reachable_questions(world, candidates, obs["asked"], obs["accepted"], friend_attributes)
+    if not reach.any():
+        return -1
+    weights = None if scores is None else _sigmoid(scores)
+    h = question_entropy(world, candidates, weights)
+    h = np.where(reach, h, -1.0)
+    best = int(np.argmax(h))
+    if skip_known and h[best] <= 0.0:
+        return -1
+    return best
+
+
+class _QNet(nn.Module):
+    def __init__(self, in_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+            nn.Linear(hidden, 2),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.body(x)
+        return out
+
+
+@dataclass
+class _Decision:
+    """What one observation implies: state vector, best question, candidates and their scores."""
+
+    state: npt.NDArray[np.float32]
+    question: int
+    candidates: npt.NDArray[np.int64]
+    scores: npt.NDArray[np.float64]
+
+    @property
+    def mask(self) -> npt.NDArray[np.bool_]:
+        return np.array([self.question >= 0, True])
+
+
+class _Replay:
+    def __init__(self, capacity: int, dim: int) -> None:
+        self.s = np.zeros((capacity, dim), dtype=np.float32)
+        self.s2 = np.zeros((capacity, dim), dtype=np.float32)
+        self.a = np.zeros(capacity, dtype=np.int64)
+        self.r = np.zeros(capacity, dtype=np.float32)
+        self.done = np.zeros(capacity, dtype=np.float32)
+        self.mask2 = np.zeros((capacity, 2), dtype=np.bool_)
+        self.ptr = 0
+        self.size = 0
+
+    def add(
+        self, s: npt.NDArray[np.float32], a: int, r: float, s2: npt.NDArray[np.float32],
+        done: bool, mask2: npt.NDArray[np.bool_],
+    ) -> None:
+        i = self.ptr
+        self.s[i], self.a[i], self.r[i], self.s2[i] = s, a, r, s2
+        self.done[i], self.mask2[i] = float(done), mask2
+        self.ptr = (i + 1) % self.s.shape[0]
+        self.size = min(self.size + 1, self.s.shape[0])
+
+    def arrays(self) -> dict[str, torch.Tensor]:
+        n = self.size
+        return {
+            "s": torch.from_numpy(self.s[:n].copy()), "s2": torch.from_numpy(self.s2[:n].copy()),
+            "a": torch.from_numpy(self.a[:n].copy()), "r": torch.from_numpy(self.r[:n].copy()),
+            "done": torch.from_numpy(self.done[:n].copy()),
+            "mask2": torch.from_numpy(self.mask2[:n].copy()),
+            "ptr": torch.tensor(self.ptr),
+        }
+
+    def restore(self, d: dict[str, torch.Tensor]) -> None:
+        n = int(d["a"].shape[0])
+        self.s[:n], self.s2[:n] = d["s"].numpy(), d["s2"].numpy()
+        self.a[:n], self.r[:n] = d["a"].numpy(), d["r"].numpy()
+        self.done[:n], self.mask2[:n] = d["done"].numpy(), d["mask2"].numpy()
+        self.size, self.ptr = n, int(d["ptr"])
+
+
+class SCPRAgent:
+    """SCPR: FM-ranked items, adjacent max-entropy questions, DQN deciding ask vs recommend.
+
+    Args:
+        world: The world the agent converses in.
+        config: Settings (default :class:`SCPRConfig`).
+        seed: Seeds every random draw of training (network initialisation, exploration, replay
+            sampling, session order, the environment).
+        embeddings: FM embeddings; ``None`` = train them on ``world``'s ``train`` split in
+            :meth:`learn` (pass :meth:`FMEmbeddings.from_scpr_release` to use SCPR's).
+
+    """
+
+    name = "scpr"
+
+    def __init__(
+        self,
+        world: AttributeGraphWorld,
+        config: SCPRConfig | None = None,
+        seed: int = 0,
+        embeddings: FMEmbeddings | None = None,
+    ) -> None:
+        self.world = world
+        self.config = config or SCPRConfig()
+        self.seed = seed
+        if embeddings is not None:
+            embeddings.check_world(world)
+        self.embeddings = embeddings
+        self._rng = np.random.default_rng(seed)
+        cfg = self.config
+        self.state_dim = n_dialogue_features(cfg.max_turns) + (
+            _N_SCORE_FEATURES if cfg.score_features else 0
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.q_net = _QNet(self.state_dim, cfg.hidden)
+        self.target_net = copy.deepcopy(self.q_net)
+        self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.lr)
+        self._replay = _Replay(cfg.buffer_size, self.state_dim)
+        self.episodes_done = 0
+        self.grad_steps = 0
+        self.best_score = -1.0
+        self._best_weights: dict[str, torch.Tensor] | None = None
+        self.selection_history: list[tuple[int, float]] = []
+        self.train_seconds = 0.0
+
+    # ---- acting --------------------------------------------------------------------------------
+    @property
+    def n_actions(self) -> int:
+        """Size of the flat action set: every question plus "recommend"."""
+        return self.world.n_questions + 1
+
+    def _scorer(self) -> FMScorer:
+        if self.embeddings is None:
+            raise ConfigError(
+                "SCPRAgent has no FM embeddings yet: call learn() or pass `embeddings=`"
+            )
+        return FMScorer(self.embeddings, self.config.rejected_weight)
+
+    def _friend_attributes(self, obs: dict[str, Any]) -> npt.NDArray[np.bool_] | None:
+        if not self.config.friend_hop:
+            return None
+        w = self.world
+        fr = w.friends
+        u = int(obs["user"])
+        friends = fr.indices[fr.indptr[u] : fr.indptr[u + 1]]
+        if friends.size == 0:
+            return np.zeros(w.n_attributes, dtype=np.bool_)
+        likes = w.user_attributes[friends]
+        acc = np.asarray(obs["accepted"], dtype=np.bool_)
+        share = np.asarray(likes[:, acc].sum(axis=1)).ravel() > 0
+        if not share.any():
+            return np.zeros(w.n_attributes, dtype=np.bool_)
+        return np.asarray(likes[share].sum(axis=0)).ravel() > 0
+
+    def _decide(self, obs: dict[str, Any]) -> _Decision:
+        cfg = self.config
+        cand = np.flatnonzero(obs["candidates"]).astype(np.int64)
+        if cfg.exclude_seen:
+            cand = self._unseen(int(obs["user"]), cand)
+        scores = self._scorer().scores(int(obs["user"]), obs["accepted"], obs["rejected"], cand)
+        question = scpr_question(
+            self.world,
+            obs,
+            cand,
+            scores if cfg.weighted_entropy else None,
+            self._friend_attributes(obs),
+            cfg.skip_known_questions,
+        )
+        state = dialogue_features(obs, cand.size, cfg.max_turns)
+        if cfg.score_features:
+            state = np.concatenate([state, self._score_features(scores)])
+        return _Decision(state, question, cand, scores)
+
+    def _unseen(self, user: int, cand: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Drop ``user``'s training items from ``cand`` (all of ``cand`` if nothing would remain)."""
+        ui = self.world.user_items_train
+        seen = ui.indices[ui.indptr[user] : ui.indptr[user + 1]]
+        keep = cand[~np.isin(cand, seen, assume_unique=True)]
+        return keep if keep.size else cand
+
+    def _score_features(self, scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
+        out = np.zeros(_N_SCORE_FEATURES, dtype=np.float32)
+        if scores.size == 0:
+            return out
+        k = self.config.rec_size
+        p = np.exp(scores - scores.max())
+        p /= p.sum()
+        top = np.sort(p)[::-1]
+        out[0] = top[:k].sum()
+        out[1] = top[0]
+        out[2] = min(scores.size, k) / max(scores.size, 1)
+        out[3] = np.log1p(scores.size) / np.log1p(self.world.n_items)
+        return out
+
+    def q_values(self, obs: dict[str, Any]) -> npt.NDArray[np.float64]:
+        """DQN values of (ask, recommend); ask is ``-inf`` when no question is worth asking."""
+        d = self._decide(obs)
+        return self._q(d)
+
+    def _q(self, d: _Decision) -> npt.NDArray[np.float64]:
+        with torch.no_grad():
+            q: npt.NDArray[np.float64] = self.q_net(torch.from_numpy(d.state)[None])[0].numpy().astype(np.float64)
+        q[~d.mask] = -np.inf
+        return q
+
+    def _to_action(self, d: _Decision, choice: int) -> dict[str, Any]:
+        k = self.config.rec_size
+        if choice == _ASK_ACTION:
+            return {"kind": ASK, "question": d.question, "items": np.zeros(k, dtype=np.int64)}
+        items = top_items(d.candidates, d.scores, k)
+        padded = np.full(k, items[-1] if items.size else 0, dtype=np.int64)
+        padded[: items.size] = items
+        return {"kind": RECOMMEND, "question": 0, "items": padded}
+
+    def predict(self, obs: dict[str, Any]) -> dict[str, Any]:
+        """Return the greedy base-environment action for ``obs``."""
+        d = self._decide(obs)
+        return self._to_action(d, int(np.argmax(self._q(d))))
+
+    def action_dist(self, obs: dict[str, Any]) -> npt.NDArray[np.float64]:
+        """Return the greedy policy's probabilities over the flat action set (one-hot)."""
+        d = self._decide(obs)
+        p = np.zeros(self.n_actions)
+        if int(np.argmax(self._q(d))) == _ASK_ACTION:
+            p[d.question] = 1.0
+        else:
+            p[-1] = 1.0
+        return p
+
+    # ---- learning ------------------------------------------------------------------------------
+    def _epsilon(self) -> float:
+        cfg = self.config
+        span = max(cfg.eps_fraction * cfg.episodes, 1.0)
+        frac = min(self.episodes_done / span, 1.0)
+        return cfg.eps_start + frac * (cfg.eps_end - cfg.eps_start)
+
+    def _gradient_step(self) -> None:
+        cfg = self.config
+        rb = self._replay
+        idx = self._rng.integers(rb.size, size=cfg.batch_size)
+        s = torch.from_numpy(rb.s[idx])
+        s2 = torch.from_numpy(rb.s2[idx])
+        a = torch.from_numpy(rb.a[idx])
+        r = torch.from_numpy(rb.r[idx])
+        done = torch.from_numpy(rb.done[idx])
+        mask2 = torch.from_numpy(rb.mask2[idx])
+        q = self.q_net(s).gather(1, a[:, None])[:, 0]
+        with torch.no_grad():
+            online = self.q_net(s2).masked_fill(~mask2, -1e9)
+            a2 = online.argmax(dim=1, keepdim=True)
+            q2 = self.target_net(s2).gather(1, a2)[:, 0]
+            y = r + cfg.gamma * (1.0 - done) * q2
+        loss = nn.functional.smooth_l1_loss(q, y)
+        self.optimizer.zero_grad()
+        loss.backward()  # type: ignore[no-untyped-call]
+        nn.utils.clip_grad_norm_(self.q_net.parameters(), 10.0)
+        self.optimizer.step()
+        self.grad_steps += 1
+        if self.grad_steps % cfg.target_update == 0:
+            self.target_net.load_state_dict(self.q_net.state_dict())
+
+    def _run_episode(self, env: ConversationalRecEnv, index: int, eps: float) -> float:
+        obs, _ = env.reset(
+            seed=int(self._rng.integers(2**31 - 1)), options={"split": "valid", "index": index}
+        )
+        d = self._decide(obs)
+        total = 0.0
+        while True:
+            if self._rng.random() < eps:
+                choice = _REC_ACTION if d.question < 0 else int(self._rng.integers(2))
+            else:
+                choice = int(np.argmax(self._q(d)))
+            obs, reward, term, trunc, _ = env.step(self._to_action(d, choice))
+            done = bool(term or trunc)
+            d2 = self._decide(obs) if not done else d
+            self._replay.add(d.state, choice, float(reward), d2.state, done, d2.mask)
+            total += float(reward)
+            if self._replay.size >= max(self.config.learning_starts, self.config.batch_size):
+                self._gradient_step()
+            if done:
+                return total
+            d = d2
+
+    def learn(
+        self,
+        episodes: int | None = None,
+        progress: bool = False,
+        checkpoint_path: str | Path | None = None,
+        checkpoint_every: int = 500,
+        callback: Callable[[SCPRAgent], None] | None = None,
+    ) -> SCPRAgent:
+        """Train (or resume training) up to ``episodes`` total sessions.
+
+        Trains the FM embeddings first when the agent has none. Every ``eval_every`` episodes and
+        at the end the greedy policy is scored on the held-out ``valid`` sessions; the best weights
+        are kept and loaded at the end. With ``checkpoint_path`` the full training state is saved
+        every ``checkpoint_every`` episodes, so that :meth:`load` + :meth:`learn` resumes exactly.
+        ``callback`` is called after every episode.
+        """
+        cfg = self.config
+        total = cfg.episodes if episodes is None else episodes
+        start = time.perf_counter()
+        if self.embeddings is None:
+            self.embeddings = train_fm(self.world, cfg.fm, seed=self.seed)
+        env = ConversationalRecEnv(
+            self.world, rewards=RewardConfig(), split="valid", max_turns=cfg.max_turns,
+            rec_size=cfg.rec_size,
+        )
+        n_valid = len(self.world.split("valid"))
+        train_idx, hold_idx = session_split(
+            n_valid, cfg.holdout_fraction, np.random.default_rng([self.seed, 1])
+        )
+        hold_idx = hold_idx[: cfg.eval_sessions]
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, initial=self.episodes_done, desc="SCPR", unit="ep")
+        while self.episodes_done < total:
+            i = int(train_idx[self._rng.integers(train_idx.size)])
+            self._run_episode(env, i, self._epsilon())
+            self.episodes_done += 1
+            if bar is not None:
+                bar.update(1)
+            if self.episodes_done % cfg.eval_every == 0 or self.episodes_done == total:
+                self._select(env, hold_idx)
+                if bar is not None:
+                    bar.set_postfix(holdout_sr=f"{self.selection_history[-1][1]:.3f}")
+            if callback is not None:
+                callback(self)
+            if checkpoint_path is not None and self.episodes_done % checkpoint_every == 0:
+                self.train_seconds += time.perf_counter() - start
+                start = time.perf_counter()
+                self.save(checkpoint_path)
+        if bar is not None:
+            bar.close()
+        if self._best_weights is not None:
+            self.q_net.load_state_dict(self._best_weights)
+        self.train_seconds += time.perf_counter() - start
+        if checkpoint_path is not None:
+            self.save(checkpoint_path)
+        return self
+
+    def _select(self, env: ConversationalRecEnv, hold_idx: npt.NDArray[np.int64]) -> None:
+        if hold_idx.size == 0:
+            self._best_weights = copy.deepcopy(self.q_net.state_dict())
+            self.selection_history.append((self.episodes_done, float("nan")))
+            return
+        sr = success_rate(env, self, "valid", hold_idx, seed=self.seed)
+        self.selection_history.append((self.episodes_done, sr))
+        if sr > self.best_score:
+            self.best_score = sr
+            self._best_weights = copy.deepcopy(self.q_net.state_dict())
+
+    # ---- persistence ---------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Write weights, embeddings, settings and the full training state to ``path``."""
+        emb = self.embeddings
+        payload: dict[str, Any] = {
+            "agent": self.name,
+            "config": asdict(self.config),
+            "seed": self.seed,
+            "world": self.world.summary(),
+            "q_net": self.q_net.state_dict(),
+            "target_net": self.target_net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "replay": self._replay.arrays(),
+            "rng": rng_state(self._rng),
+            "episodes_done": self.episodes_done,
+            "grad_steps": self.grad_steps,
+            "best_score": self.best_score,
+            "best_weights": self._best_weights,
+            "selection_history": [list(x) for x in self.selection_history],
+            "train_seconds": self.train_seconds,
+        }
+        if emb is not None:
+            payload["embeddings"] = {
+                "user": torch.from_numpy(np.array(emb.user)),
+                "item": torch.from_numpy(np.array(emb.item)),
+                "attribute": torch.from_numpy(np.array(emb.attribute)),
+            }
+        save_checkpoint(path, payload)
+
+    @classmethod
+    def load(cls, path: str | Path, world: AttributeGraphWorld) -> SCPRAgent:
+        """Rebuild an agent saved by :meth:`save` (resumable with :meth:`learn`)."""
+        payload = load_checkpoint(path, cls.name)
+        check_world(payload, world, path)
+        config = config_from_dict(SCPRConfig, payload["config"], {"fm": FMConfig})
+        emb = None
+        if "embeddings" in payload:
+            e = payload["embeddings"]
+            emb = FMEmbeddings(
+                user=e["user"].numpy(), item=e["item"].numpy(), attribute=e["attribute"].numpy()
+            )
+        agent = cls(world, config, seed=int(payload["seed"]), embeddings=emb)
+        agent.q_net.load_state_dict(payload["q_net"])
+        agent.target_net.load_state_dict(payload["target_net"])
+        agent.optimizer.load_state_dict(payload["optimizer"])
+        agent._replay.restore(payload["replay"])
+        agent._rng = rng_from_state(payload["rng"])
+        agent.episodes_done = int(payload["episodes_done"])
+        agent.grad_steps = int(payload["grad_steps"])
+        agent.best_score = float(payload["best_score"])
+        agent._best_weights = payload["best_weights"]
+        agent.selection_history = [(int(a), float(b)) for a, b in payload["selection_history"]]
+        agent.train_seconds = float(payload["train_seconds"])
+        return agent
