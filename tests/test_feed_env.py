@@ -248,3 +248,31 @@ def test_custom_world_and_retriever():
     assert set(obs["candidate_ids"].tolist()) <= set(range(world.catalogue.n_items))
     with pytest.raises(ConfigError, match=r"RetrieverConfig counts must be >= 0"):
         RetrieverConfig(per_segment=(-1,))
+
+
+def test_compiled_observation_matches_numpy():
+    env = FeedVectorEnv(num_envs=7)
+    obs, _ = env.reset(seed=5)
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        obs, *_ = env.step(rng.integers(0, 16, 7))
+    sim = env.sim
+    cands, users = sim.candidates, sim.user
+    np.testing.assert_array_equal(obs["candidate_ids"], cands)
+    # Retrieval pools: the numpy formula equals the compiled fill.
+    np.testing.assert_array_equal(sim.retriever.candidates(np.arange(7), sim.step_count), cands)
+    score = np.einsum("nd,nkd->nk", sim._profile[users], sim._embedding[cands])
+    np.testing.assert_allclose(obs["candidates"][:, :, 0], score, rtol=1e-5, atol=1e-6)
+    h = sim.hist_items
+    h_cat = np.where(h >= 0, sim._category[h], -1)
+    share = (sim._category[cands][:, :, None] == h_cat[:, None, :]).mean(axis=2)
+    np.testing.assert_allclose(obs["candidates"][:, :, 1], share)
+    np.testing.assert_array_equal(obs["candidates"][:, :, 2:], sim._item_table[cands])
+    valid = h >= 0
+    np.testing.assert_array_equal(obs["history"][:, :, 0], valid)
+    np.testing.assert_array_equal(obs["history"][:, :, 1:4], sim.hist_feedback)
+    np.testing.assert_array_equal(obs["history"][:, :, 4:], sim._item_table[h] * valid[:, :, None])
+    depth = sim.session_depth
+    np.testing.assert_allclose(obs["user"][:, -4], depth / 50.0)
+    np.testing.assert_allclose(obs["user"][:, -1], np.minimum(sim.last_ratio, 10.0))
+    np.testing.assert_array_equal(obs["user"][:, :-4], sim._user_static[users])

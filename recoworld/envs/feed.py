@@ -146,7 +146,7 @@ class FeedEnv(gym.Env[Obs, Any]):
         self.pool_size = self.sim.pool_size
         self.observation_space: spaces.Space[Any] = self.sim.observation_space()
         self.action_space: spaces.Space[Any] = spaces.Discrete(self.pool_size)
-        self._slot = np.zeros(1, dtype=np.intp)
+        self._slot = slice(None)  # the simulator's only slot, through its fast path
         self._bound: np.random.Generator | None = None
         self._mask = np.ones(self.pool_size, dtype=np.int8)
         self._needs_reset = True

@@ -17,9 +17,10 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from recoworld.datasets.feed_world import FeedWorld
+from recoworld.envs._feed_kernels import observe_kernel, record_kernel
 from recoworld.envs.feed_retriever import RetrieverConfig, SegmentRetriever
 from recoworld.errors import ConfigError
-from recoworld.users.feed.interface import ExpectedOutcome, FeedUserModel
+from recoworld.users.feed.interface import ExpectedOutcome, FeedUserModel, Slots
 
 __all__ = ["BLOCK", "CANDIDATE_COLUMNS", "RATIO_CAP", "FeedSimulator", "RewardWeights", "StepOutcome"]
 
@@ -129,6 +130,12 @@ class FeedSimulator:
             [logd[:, None], cat.popularity[:, None], cat.is_new[:, None], cat.embedding], axis=1
         ).astype(np.float32)
         self._embedding = cat.embedding
+        # Row -1 (an empty history position) of these reads as "nothing": category -1, zeros.
+        self._category_or_none = np.append(cat.category, -1)
+        self._item_table_or_zero = np.concatenate(
+            [self._item_table, np.zeros((1, self._item_table.shape[1]), dtype=np.float32)]
+        )
+        self._all = np.arange(n_slots, dtype=np.intp)
         self._profile = pop.profile
         self._user_static = np.concatenate([pop.features, pop.profile], axis=1).astype(np.float32)
         # Uniform rows: [user pick, one start per retrieval source, the user model's draws].
@@ -192,24 +199,24 @@ class FeedSimulator:
         self._gens[slot] = generator
         self._ptr[slot] = BLOCK
 
-    def _take(self, slots: NDArray[np.intp]) -> NDArray[np.float64]:
-        ptr = self._ptr[slots]
+    def _take(self, slots: Slots) -> NDArray[np.float64]:
+        rows = self._all if isinstance(slots, slice) else slots
+        ptr = self._ptr[rows]
         empty = ptr >= BLOCK
         if empty.any():
-            for s in slots[empty]:  # one generator call per slot every BLOCK rows
+            for s in rows[empty]:  # one generator call per slot every BLOCK rows
                 gen = self._gens[s]
                 if gen is None:
                     raise ConfigError(f"slot {int(s)} has no generator; reset the env with a seed")
                 self._buf[s] = gen.random((BLOCK, self._n_u))
-            ptr = np.where(empty, 0, ptr)
-        self._ptr[slots] = ptr + 1
-        return self._buf[slots, ptr]
+            ptr[empty] = 0
+        out = self._buf[rows, ptr]
+        self._ptr[rows] = ptr + 1
+        return out
 
     # -- episode ---------------------------------------------------------------------------------
 
-    def reset_slots(
-        self, slots: NDArray[np.intp], users: NDArray[np.intp] | None = None
-    ) -> None:
+    def reset_slots(self, slots: Slots, users: NDArray[np.intp] | None = None) -> None:
         """Start a new episode in ``slots`` with random users (or the population rows ``users``)."""
         u = self._take(slots)
         if users is None:
@@ -228,30 +235,25 @@ class FeedSimulator:
         self.last_ratio[slots] = 0.0
         self.hist_items[slots] = -1
         self.hist_feedback[slots] = 0.0
-        self.candidates[slots] = self.retriever.candidates(slots, self.step_count[slots])
+        self.retriever.fill(slots, self.step_count, self.candidates)
 
-    def show(self, slots: NDArray[np.intp], items: NDArray[np.intp]) -> StepOutcome:
-        """Show catalogue rows ``items`` to ``slots``; update history, sessions and rewards."""
+    def show(self, slots: Slots, items: NDArray[np.intp]) -> StepOutcome:
+        """Show catalogue rows ``items`` to ``slots``; update history, sessions and rewards.
+
+        ``slots`` is an index array or ``slice(None)`` (every slot; the fast path).
+        """
+        every = isinstance(slots, slice)
         u = self._take(slots)
         resp = self.user_model.respond(slots, items, u[:, self._user_u])
-        ratio, like = resp.watch_ratio, resp.like
-        # History window: newest last.
-        h_items = self.hist_items[slots]
-        h_items[:, :-1] = h_items[:, 1:]
-        h_items[:, -1] = items
-        self.hist_items[slots] = h_items
-        h_fb = self.hist_feedback[slots]
-        h_fb[:, :-1] = h_fb[:, 1:]
-        h_fb[:, -1, 0] = np.minimum(ratio, RATIO_CAP)
-        h_fb[:, -1, 1] = like
-        h_fb[:, -1, 2] = resp.skip
-        self.hist_feedback[slots] = h_fb
-        depth = self.session_depth[slots] + 1
-        sess_ratio = self.session_ratio[slots] + ratio
-        self.last_ratio[slots] = ratio
-        left = resp.leave
+        ratio, like, skip, left = resp.watch_ratio, resp.like, resp.skip, resp.leave
+        rows = self._all if every else np.asarray(slots, dtype=np.intp)
+        depth = np.empty(rows.shape[0], dtype=np.int64)
+        record_kernel(
+            rows, items, ratio, like, skip, self.hist_items, self.hist_feedback,
+            self.session_depth, self.session_ratio, self.last_ratio, RATIO_CAP, depth,
+        )
         returned = left & (resp.return_days <= self.return_window_days)
-        session = self.session_index[slots]
+        session = self.session_index[slots].copy()
         info: dict[str, NDArray[np.generic]] = {
             "item": items.astype(np.int64),
             "video_id": self._video_ids[items],
@@ -259,74 +261,58 @@ class FeedSimulator:
             "watch_ratio": ratio,
             "watch_time": resp.watch_time,
             "like": like,
-            "skip": resp.skip,
+            "skip": skip,
             "left": left,
             "return_days": resp.return_days,
             "returned": returned,
-            "session_index": session.copy(),
+            "session_index": session,
             "depth": depth,
         }
         if resp.info:
             info.update(resp.info)
         w = self.reward_weights
-        reward = (
-            np.float32(w.watch_time / 60.0) * resp.watch_time
-            + np.float32(w.watch_ratio) * ratio
-            + np.float32(w.like) * like
-            + np.float32(w.retention) * returned
-        ).astype(np.float32)
-        again = returned & (session + 1 < self.sessions)
-        if again.any():
-            back = slots[again]
-            self.user_model.start_session(back, resp.return_days[again])
-            depth[again] = 0
-            sess_ratio[again] = 0.0
-            session[again] += 1
-            self.session_index[slots] = session
-        self.session_depth[slots] = depth
-        self.session_ratio[slots] = sess_ratio
-        return StepOutcome(reward=reward, terminated=left & ~again, info=info)
+        reward = (w.watch_time / 60.0) * resp.watch_time
+        if w.watch_ratio:
+            reward = reward + w.watch_ratio * ratio
+        if w.like:
+            reward = reward + w.like * like
+        if w.retention:
+            reward = reward + w.retention * returned
+        terminated = left
+        if returned.any():
+            again = returned & (session + 1 < self.sessions)
+            if again.any():
+                back = rows[again]
+                self.user_model.start_session(back, resp.return_days[again])
+                self.session_depth[back] = 0
+                self.session_ratio[back] = 0.0
+                self.session_index[back] += 1
+                terminated = left & ~again
+        return StepOutcome(reward=reward.astype(np.float32), terminated=terminated, info=info)
 
-    def refresh(self, slots: NDArray[np.intp]) -> None:
+    def refresh(self, slots: Slots) -> None:
         """Advance the slots' step counters and retrieve their next candidate pools."""
-        step = self.step_count[slots] + 1
-        self.step_count[slots] = step
-        self.candidates[slots] = self.retriever.candidates(slots, step)
+        self.step_count[slots] += 1
+        self.retriever.fill(slots, self.step_count, self.candidates)
 
-    def expected(self, slots: NDArray[np.intp]) -> ExpectedOutcome:
+    def expected(self, slots: Slots) -> ExpectedOutcome:
         """True expected outcome of each current candidate (for oracle agents)."""
         return self.user_model.expected(slots, self.candidates[slots])
 
     # -- observation -----------------------------------------------------------------------------
 
-    def observe(self, slots: NDArray[np.intp]) -> dict[str, NDArray[np.generic]]:
-        """Observations of ``slots`` (a leading axis of length ``len(slots)`` on every key)."""
-        n = len(slots)
-        cands = self.candidates[slots]
-        users = self.user[slots]
-        depth = self.session_depth[slots]
-        context = np.empty((n, 4), dtype=np.float32)
-        context[:, 0] = np.minimum(depth, _DEPTH_CAP) / 50.0
-        context[:, 1] = self.session_index[slots] / self.sessions
-        context[:, 2] = np.minimum(self.session_ratio[slots] / np.maximum(depth, 1), RATIO_CAP)
-        context[:, 3] = np.minimum(self.last_ratio[slots], RATIO_CAP)
-        user = np.concatenate([self._user_static[users], context], axis=1)
-        table = self._item_table[cands]
-        score = np.einsum("nd,nkd->nk", self._profile[users], self._embedding[cands])
-        h_items = self.hist_items[slots]
-        valid = h_items >= 0
-        h_cat = np.where(valid, self._category[h_items], -1)
-        repeat = (self._category[cands][:, :, None] == h_cat[:, None, :]).mean(axis=2)
-        candidates = np.concatenate(
-            [score[:, :, None], repeat[:, :, None].astype(np.float32), table], axis=2
+    def observe(self, slots: Slots) -> dict[str, NDArray[np.generic]]:
+        """Observations of ``slots`` (a leading axis of one row per addressed slot on every key)."""
+        rows = self._all if isinstance(slots, slice) else np.asarray(slots, dtype=np.intp)
+        n = rows.shape[0]
+        user = np.empty((n, self.user_dim), dtype=np.float32)
+        candidates = np.empty((n, self.pool_size, self.item_dim), dtype=np.float32)
+        history = np.empty((n, self.history_length, self.history_dim), dtype=np.float32)
+        ids = np.empty((n, self.pool_size), dtype=np.int64)
+        observe_kernel(
+            rows, self.candidates, self.user, self.session_depth, self.session_index,
+            self.session_ratio, self.last_ratio, self.hist_items, self.hist_feedback,
+            self._user_static, self._item_table, self._profile, self._embedding, self._category,
+            1.0 / self.sessions, float(_DEPTH_CAP), RATIO_CAP, user, candidates, history, ids,
         )
-        h_table = self._item_table[h_items] * valid[:, :, None]
-        history = np.concatenate(
-            [valid[:, :, None].astype(np.float32), self.hist_feedback[slots], h_table], axis=2
-        )
-        return {
-            "user": user,
-            "candidates": candidates,
-            "history": history,
-            "candidate_ids": cands.astype(np.int64),
-        }
+        return {"user": user, "candidates": candidates, "history": history, "candidate_ids": ids}

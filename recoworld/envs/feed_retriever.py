@@ -16,7 +16,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recoworld.datasets.feed_world import FeedWorld
+from recoworld.envs._feed_kernels import pools_kernel
 from recoworld.errors import ConfigError
+from recoworld.users.feed.interface import Slots
 
 __all__ = ["RetrieverConfig", "SegmentRetriever"]
 
@@ -96,8 +98,9 @@ class SegmentRetriever:
         self._rank = (np.arange(self.pool_size) - starts[source]).astype(np.int64)
         self.n_sources = len(counts)
         self._fixed_lists = np.array([n_cat, n_cat + 1], dtype=np.intp)
-        self.list_ids = np.zeros((n_slots, self.n_sources), dtype=np.intp)
-        self.offset = np.zeros((n_slots, self.n_sources), dtype=np.int64)
+        self.list_rows = np.zeros((n_slots, self.pool_size), dtype=np.intp)
+        self.base_pos = np.zeros((n_slots, self.pool_size), dtype=np.int64)
+        self._all = np.arange(n_slots, dtype=np.intp)
 
     #: Uniforms a reset consumes per user: one start offset per source.
     @property
@@ -105,17 +108,24 @@ class SegmentRetriever:
         """Uniforms one reset consumes per user (one random start per source)."""
         return self.n_sources
 
-    def reset(
-        self, slots: NDArray[np.intp], users: NDArray[np.intp], u: NDArray[np.float64]
-    ) -> None:
+    def reset(self, slots: Slots, users: NDArray[np.intp], u: NDArray[np.float64]) -> None:
         """Give slots their users' lists and random window starts (``u``: ``(n, n_uniforms)``)."""
-        n = len(slots)
+        n = users.shape[0]
         fixed = np.broadcast_to(self._fixed_lists, (n, 2))
-        self.list_ids[slots] = np.concatenate([self.user_segments[users], fixed], axis=1)
-        self.offset[slots] = np.floor(u[:, : self.n_sources] * self.length).astype(np.int64)
+        list_ids = np.concatenate([self.user_segments[users], fixed], axis=1)
+        offset = np.floor(u[:, : self.n_sources] * self.length).astype(np.int64)
+        # Per pool position: its list row and its position at step 0.
+        self.list_rows[slots] = list_ids[:, self._source]
+        self.base_pos[slots] = offset[:, self._source] + self._rank
 
-    def candidates(self, slots: NDArray[np.intp], step: NDArray[np.int64]) -> NDArray[np.intp]:
+    def candidates(self, slots: Slots, step: NDArray[np.int64]) -> NDArray[np.intp]:
         """Catalogue rows of the ``(n, K)`` pools at the given per-slot step counters."""
-        start = self.offset[slots][:, self._source] + step[:, None] * self._count
-        pos = (start + self._rank) % self.length
-        return np.asarray(self.lists[self.list_ids[slots][:, self._source], pos])
+        pos = (self.base_pos[slots] + step[:, None] * self._count) % self.length
+        return np.asarray(self.lists[self.list_rows[slots], pos])
+
+    def fill(self, slots: Slots, step: NDArray[np.int64], out: NDArray[np.intp]) -> None:
+        """Write the pools of ``slots`` at steps ``step[slot]`` into ``out[slot]`` (compiled)."""
+        rows = self._all if isinstance(slots, slice) else np.asarray(slots, dtype=np.intp)
+        pools_kernel(
+            rows, step, self.base_pos, self.list_rows, self._count, self.lists, self.length, out
+        )

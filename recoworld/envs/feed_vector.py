@@ -16,12 +16,13 @@ from recoworld.envs.feed_core import FeedSimulator, RewardWeights
 from recoworld.envs.feed_retriever import RetrieverConfig
 from recoworld.envs.feed_settings import FeedSettings, build_simulator
 from recoworld.errors import ConfigError, InvalidActionError
-from recoworld.users.feed.interface import ExpectedOutcome, FeedUserModel
+from recoworld.users.feed.interface import ExpectedOutcome, FeedUserModel, Slots
 from recoworld.users.feed.statistical import FeedUserParams
 
 __all__ = ["FeedVectorEnv"]
 
 Obs = dict[str, NDArray[np.generic]]
+_EVERY = slice(None)  # every slot, in order: the simulator's fast path
 
 
 class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
@@ -112,7 +113,7 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
             if s is not None or not self._started:
                 self.sim.set_generator(i, seeding.np_random(s)[0])
         self._started = True
-        self.sim.reset_slots(self._all)
+        self.sim.reset_slots(_EVERY)
         self._elapsed[:] = 0
         self._needs_reset[:] = False
         info = {
@@ -120,11 +121,11 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
             "action_mask": self._mask.copy(),
             "user": self.sim.user.astype(np.int64),
         }
-        return self.sim.observe(self._all), info
+        return self.sim.observe(_EVERY), info
 
     def expected_outcome(self) -> ExpectedOutcome:
         """True expected outcome of every sub-environment's candidates; for oracle agents."""
-        return self.sim.expected(self._all)
+        return self.sim.expected(_EVERY)
 
     def step(
         self, actions: NDArray[np.int64]
@@ -143,21 +144,24 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
         terminated = np.zeros(n, dtype=bool)
         truncated = np.zeros(n, dtype=bool)
         info: dict[str, Any] = {}
+        stepping: Slots
         if resetting.any():
-            stepping = np.flatnonzero(~resetting).astype(np.intp)
+            rows = np.flatnonzero(~resetting).astype(np.intp)
+            stepping = rows
             back = np.flatnonzero(resetting).astype(np.intp)
             self.sim.reset_slots(back)
             self._elapsed[back] = 0
         else:
-            stepping = self._all
-        if len(stepping):
+            rows = self._all
+            stepping = _EVERY
+        if len(rows):
             a = act[stepping]
             if a.min() < 0 or a.max() >= self.pool_size:
                 bad = a[(a < 0) | (a >= self.pool_size)]
                 raise InvalidActionError(
                     f"`actions` must lie in [0, {self.pool_size}), got {bad.tolist()}"
                 )
-            items = self.sim.candidates[stepping, a]
+            items = self.sim.candidates[rows, a]
             out = self.sim.show(stepping, items)
             self.sim.refresh(stepping)
             reward[stepping] = out.reward
@@ -178,4 +182,4 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
         info["action_mask"] = self._mask.copy()
         info["_action_mask"] = np.ones(n, dtype=bool)
         self._needs_reset = terminated | truncated
-        return self.sim.observe(self._all), reward, terminated, truncated, info
+        return self.sim.observe(_EVERY), reward, terminated, truncated, info

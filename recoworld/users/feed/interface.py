@@ -22,7 +22,11 @@ from numpy.typing import NDArray
 
 from recoworld.datasets.feed_world import FeedWorld
 
-__all__ = ["ExpectedOutcome", "FeedResponse", "FeedUserModel"]
+__all__ = ["ExpectedOutcome", "FeedResponse", "FeedUserModel", "Slots"]
+
+#: Addressed slots: an index array, or ``slice(None)`` meaning every slot in order (the fast path
+#: the environments take when every simulated user steps; arrays indexed with it are views).
+Slots = NDArray[np.intp] | slice
 
 
 @dataclass(frozen=True)
@@ -72,16 +76,16 @@ class FeedUserModel(Protocol):
     def bind(self, world: FeedWorld, n_slots: int) -> None:
         """Attach the model to a world and allocate state for ``n_slots`` simultaneous users."""
 
-    def reset(self, slots: NDArray[np.intp], users: NDArray[np.intp]) -> None:
+    def reset(self, slots: Slots, users: NDArray[np.intp]) -> None:
         """Start fresh users: slot ``slots[i]`` becomes population row ``users[i]``."""
 
-    def start_session(self, slots: NDArray[np.intp], days_away: NDArray[np.int64]) -> None:
+    def start_session(self, slots: Slots, days_away: NDArray[np.int64]) -> None:
         """The users in ``slots`` come back after ``days_away`` days for a new session."""
 
     def respond(
-        self, slots: NDArray[np.intp], items: NDArray[np.intp], u: NDArray[np.float64]
+        self, slots: Slots, items: NDArray[np.intp], u: NDArray[np.float64]
     ) -> FeedResponse:
         """Show catalogue row ``items[i]`` to slot ``slots[i]``; ``u`` is ``(n, n_uniforms)``."""
 
-    def expected(self, slots: NDArray[np.intp], candidates: NDArray[np.intp]) -> ExpectedOutcome:
+    def expected(self, slots: Slots, candidates: NDArray[np.intp]) -> ExpectedOutcome:
         """True expected outcome of each candidate (``(n, K)`` catalogue rows); for oracles."""

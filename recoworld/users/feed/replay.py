@@ -7,7 +7,7 @@ from numpy.typing import NDArray
 
 from recoworld.datasets.feed_world import FeedWorld
 from recoworld.errors import ConfigError
-from recoworld.users.feed.interface import ExpectedOutcome
+from recoworld.users.feed.interface import ExpectedOutcome, Slots
 from recoworld.users.feed.response import ResponseSample
 from recoworld.users.feed.statistical import FeedUserParams, StatisticalFeedUser
 
@@ -37,7 +37,7 @@ class ReplayFeedUser(StatisticalFeedUser):
         super().bind(world, n_slots)
         self._recorded = world.recorded_watch_ratio
 
-    def _lookup(self, slots: NDArray[np.intp], items: NDArray[np.intp]) -> NDArray[np.float32]:
+    def _lookup(self, slots: Slots, items: NDArray[np.intp]) -> NDArray[np.float32]:
         assert self._recorded is not None
         users = self.user[slots]
         if items.ndim == 2:
@@ -45,7 +45,7 @@ class ReplayFeedUser(StatisticalFeedUser):
         return self._recorded[users, items]
 
     def _sample(
-        self, slots: NDArray[np.intp], items: NDArray[np.intp], u: NDArray[np.float64]
+        self, slots: Slots, items: NDArray[np.intp], u: NDArray[np.float64]
     ) -> tuple[ResponseSample, dict[str, NDArray[np.generic]] | None]:
         model, _ = super()._sample(slots, items, u)
         rec = self._lookup(slots, items)
@@ -59,7 +59,7 @@ class ReplayFeedUser(StatisticalFeedUser):
         )
         return sample, {"recorded": seen}
 
-    def expected(self, slots: NDArray[np.intp], candidates: NDArray[np.intp]) -> ExpectedOutcome:
+    def expected(self, slots: Slots, candidates: NDArray[np.intp]) -> ExpectedOutcome:
         """Recorded ratios where observed (the replay is deterministic), modelled elsewhere."""
         model = super().expected(slots, candidates)
         rec = self._lookup(slots, candidates)

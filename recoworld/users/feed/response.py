@@ -78,19 +78,20 @@ class Response:
         Args:
             logit: ``(N,)`` engagement logit without noise.
             duration_s: ``(N,)`` video durations.
-            u: ``(N, 2)`` uniforms in ``[0, 1)``: column 0 drives the noise, column 1 the like.
+            u: ``(N, >=2)`` uniforms in ``[0, 1)``: column 0 drives the noise, column 1 the like.
 
         """
         p = self.params
-        u0 = np.clip(u[:, 0], 1e-12, 1.0 - 1e-12)
+        u0 = np.maximum(u[:, 0], 1e-12)
         noisy = logit + (p.noise_scale * np.log(u0 / (1.0 - u0))).astype(np.float32)
-        ratio = (p.max_watch_ratio * _sigmoid(noisy)).astype(np.float32)
-        like = u[:, 1] < _sigmoid((p.like_bias + p.like_weight * noisy).astype(np.float32))
+        ratio = np.asarray(p.max_watch_ratio / (1.0 + np.exp(-noisy)), dtype=np.float32)
+        # u < sigmoid(x)  <=>  u * (1 + exp(-x)) < 1, without the division.
+        like = u[:, 1] * (1.0 + np.exp(-(p.like_bias + p.like_weight * noisy))) < 1.0
         return ResponseSample(
             watch_ratio=ratio,
-            watch_time=(ratio * duration_s).astype(np.float32),
-            like=np.asarray(like),
-            skip=np.asarray(ratio < p.skip_ratio),
+            watch_time=np.asarray(ratio * duration_s, dtype=np.float32),
+            like=like,
+            skip=ratio < p.skip_ratio,
         )
 
     def sample(

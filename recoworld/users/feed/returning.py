@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 
 from recoworld.users.feed._validate import require_range
 
-__all__ = ["Return", "ReturnParams"]
+__all__ = ["NEVER_DAYS", "Return", "ReturnParams"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class ReturnParams:
 
 
 #: Gap (days) reported for a user who does not come back within a year.
-_NEVER = 366
+NEVER_DAYS = 366
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class Return:
         """Gap in days (>= 1, at most 366) for uniforms ``u`` in ``[0, 1)``."""
         rate = self.hazard(satisfaction, propensity)
         wait = -np.log1p(-np.clip(u, 0.0, 1.0 - 1e-12)) / rate
-        return np.asarray(np.minimum(1 + np.floor(wait), _NEVER), dtype=np.int64)
+        return np.asarray(np.minimum(1 + np.floor(wait), NEVER_DAYS), dtype=np.int64)
 
     def sample_days(
         self,
