@@ -5,7 +5,8 @@
 - :mod:`~recoworld.users.llm.cache`: the SQLite record / replay cache;
 - :mod:`~recoworld.users.llm.decision`: decision schemas (JSON schema, GBNF, validation);
 - :mod:`~recoworld.users.llm.conversational`: the conversational-recommendation LLM user;
-- :mod:`~recoworld.users.llm.feed`: the short-video feed LLM user (RecoWorld);
+- :mod:`~recoworld.users.llm.feed`: the short-video feed LLM users (RecoWorld; full and hybrid);
+- :mod:`~recoworld.users.llm.embedding`: offline sentence embeddings (all-MiniLM-L6-v2);
 - :mod:`~recoworld.users.llm.serve`: ``recoworld llm serve`` (a local llama.cpp server).
 
 Nothing here needs a server at import time; the ``openai`` package is imported on first request.
@@ -23,6 +24,9 @@ from recoworld.users.llm.client import (
 )
 from recoworld.users.llm.conversational import LLMConversationalUser, LLMConversationalUserConfig
 from recoworld.users.llm.decision import DecisionField, DecisionSchema
+from recoworld.users.llm.embedding import SentenceEmbedder
+from recoworld.users.llm.feed import HybridFeedUser, LLMFeedUser, LLMFeedUserConfig
+from recoworld.users.llm.serve import LocalLLMServer
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -31,10 +35,15 @@ __all__ = [
     "Decision",
     "DecisionField",
     "DecisionSchema",
+    "HybridFeedUser",
     "LLMCacheMissError",
     "LLMClient",
     "LLMClientConfig",
     "LLMConversationalUser",
     "LLMConversationalUserConfig",
+    "LLMFeedUser",
+    "LLMFeedUserConfig",
+    "LocalLLMServer",
     "ResponseCache",
+    "SentenceEmbedder",
 ]
