@@ -276,3 +276,72 @@ def test_compiled_observation_matches_numpy():
     np.testing.assert_allclose(obs["user"][:, -4], depth / 50.0)
     np.testing.assert_allclose(obs["user"][:, -1], np.minimum(sim.last_ratio, 10.0))
     np.testing.assert_array_equal(obs["user"][:, :-4], sim._user_static[users])
+
+
+class _ScriptedUser:
+    """A fake user model: watches every video to ratio 0.5, leaves after 3 videos, back in 2 days."""
+
+    n_uniforms = 1
+
+    def bind(self, world, n_slots):
+        self.duration = world.catalogue.duration_s
+        self.seen = np.zeros(n_slots, dtype=np.int64)
+        self.sessions_started = 0
+
+    def reset(self, slots, users):
+        self.seen[slots] = 0
+
+    def start_session(self, slots, days_away):
+        self.seen[slots] = 0
+        self.sessions_started += 1
+        assert np.all(days_away == 2)
+
+    def respond(self, slots, items, u):
+        from recoworld.users.feed import FeedResponse
+
+        self.seen[slots] += 1
+        n = len(items)
+        leave = self.seen[slots] >= 3
+        return FeedResponse(
+            watch_ratio=np.full(n, 0.5, np.float32),
+            watch_time=(0.5 * self.duration[items]).astype(np.float32),
+            like=np.zeros(n, bool),
+            skip=np.zeros(n, bool),
+            leave=leave,
+            return_days=np.where(leave, 2, 0).astype(np.int64),
+            info={"uniform": u[:, 0].copy()},
+        )
+
+    def expected(self, slots, candidates):
+        raise NotImplementedError
+
+
+def test_pluggable_user_model_drives_the_env_exactly():
+    user = _ScriptedUser()
+    env = FeedEnv(user_model=user, sessions=2)
+    obs, _ = env.reset(seed=0)
+    steps = []
+    while True:
+        ids = obs["candidate_ids"]
+        obs, r, term, trunc, info = env.step(0)
+        steps.append((info["depth"], info["session_index"], info["left"], term))
+        assert info["item"] == ids[0]
+        assert r == pytest.approx(0.5 * float(env.world.catalogue.duration_s[ids[0]]) / 60.0)
+        assert 0.0 <= info["uniform"] < 1.0  # the model's own info is merged into the step info
+        if term:
+            break
+    assert steps == [(1, 0, False, False), (2, 0, False, False), (3, 0, True, False),
+                     (1, 1, False, False), (2, 1, False, False), (3, 1, True, True)]
+    assert user.sessions_started == 1
+
+
+def test_sb3_dqn_runs_on_the_raw_observation():
+    from stable_baselines3 import DQN
+
+    env = gym.make("recoworld/ShortVideo-v0")
+    model = DQN("MultiInputPolicy", env, learning_starts=16, buffer_size=200, batch_size=8,
+                train_freq=4, seed=0, device="cpu")
+    model.learn(64)
+    obs, _ = env.reset(seed=0)
+    action, _ = model.predict(obs, deterministic=True)
+    assert 0 <= int(action) < 16
