@@ -149,6 +149,40 @@ def _run_bench(args: argparse.Namespace) -> int:
     return run_bench_command(args)
 
 
+# --- train (learned conversational agents) -------------------------------------------------------
+
+
+def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> _Runner:
+    p = sub.add_parser(
+        "train", help="train a conversational agent (ear, scpr, crm, sb3-ppo, sb3-dqn); resumable"
+    )
+    p.add_argument("--env", required=True, help="environment id, e.g. recoworld/LastFM-CRS-v0")
+    p.add_argument(
+        "--agent", required=True, choices=("ear", "scpr", "crm", "sb3-ppo", "sb3-dqn"),
+        help="agent to train",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of every random draw")
+    p.add_argument("--out", required=True, help="output folder (checkpoints, config, logs)")
+    p.add_argument("--episodes", type=int, default=None, help="override the training sessions")
+    p.add_argument("--config", default=None, help="JSON file of agent settings")
+    p.add_argument(
+        "--fm-embeddings", default=None, help="SCPR's released FM pickle instead of training FM"
+    )
+    p.add_argument("--checkpoint-every", type=int, default=500, help="sessions between checkpoints")
+    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--data-dir", default=None, help="dataset root (default: $RECOWORLD_DATA)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    return _run_train
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from recoworld.agents.training import run_train_command
+
+    return run_train_command(args)
+
+
 # --- registry of sub-commands ---------------------------------------------------------------------
 
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], _Runner], ...] = (
@@ -157,6 +191,7 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]],
     _add_fidelity,
     _add_llm,
     _add_bench,
+    _add_train,
 )
 
 
