@@ -186,10 +186,12 @@ def summarize_rows(result: SuiteResult) -> list[dict[str, Any]]:
     return out
 
 
-def _fmt(x: float) -> str:
+def _fmt(x: float, like: float | None = None) -> str:
+    """3 decimals for values below 100 (judged by ``like``, e.g. the mean beside a std)."""
     if math.isnan(x):
         return "nan"
-    return f"{x:.3f}" if abs(x) < 100 else f"{x:,.1f}"
+    scale = abs(x if like is None else like)
+    return f"{x:.3f}" if scale < 100 else f"{x:,.1f}"
 
 
 def _reference_metrics(result: SuiteResult) -> list[str]:
@@ -208,7 +210,10 @@ def _table_cells(result: SuiteResult) -> tuple[list[str], list[list[str]]]:
         key = tuple(s[c] for c in result.group_columns)
         seen.add(key)
         cells = [*key, str(len(s["seeds"]))]
-        cells += [f"{_fmt(s[m + '_mean'])} ± {_fmt(s[m + '_std'])}" for m in result.metric_columns]
+        cells += [
+            f"{_fmt(s[m + '_mean'])} ± {_fmt(s[m + '_std'], s[m + '_mean'])}"
+            for m in result.metric_columns
+        ]
         ref = result.references.get(key, {})
         cells += [_fmt(ref[m]) if m in ref else "—" for m in ref_metrics]
         body.append(cells)
