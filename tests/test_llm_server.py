@@ -179,10 +179,13 @@ def test_llm_serve_command_prints_the_base_url() -> None:
         [sys.executable, "-m", "recoworld.cli", "llm", "serve", "--port", str(port), "--threads", "1"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
+    probe = LocalLLMServer(port=port)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert f"http://127.0.0.1:{port}/v1" in line
+        assert probe.answers()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    assert not probe.answers()  # SIGTERM also stopped the model server child

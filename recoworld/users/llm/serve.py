@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -177,14 +178,20 @@ class LocalLLMServer:
 def run_serve_command(port: int | None, n_threads: int | None) -> int:
     """Run ``recoworld llm serve``: start, print the base URL, serve until interrupted."""
     server = LocalLLMServer(port=port, n_threads=n_threads)
-    url = server.start()
-    print(f"LLM server (SmolLM2-135M-Instruct, llama.cpp) answering at {url}", flush=True)
-    print(f"export OPENAI_BASE_URL={url}", flush=True)
+
+    def _stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # run the finally clause: the model server must not outlive us
+
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
+        url = server.start()
+        print(f"LLM server (SmolLM2-135M-Instruct, llama.cpp) answering at {url}", flush=True)
+        print(f"export OPENAI_BASE_URL={url}", flush=True)
         assert server.process is not None
         server.process.wait()
     except KeyboardInterrupt:
         pass
     finally:
         server.stop()
+        signal.signal(signal.SIGTERM, previous)
     return 0
