@@ -172,20 +172,24 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     tmp.replace(p)
 
 
-def load_checkpoint(path: str | Path, agent: str) -> dict[str, Any]:
-    """Read a checkpoint of ``agent`` written by :func:`save_checkpoint` (no code execution)."""
+def load_checkpoint(path: str | Path, agent: str | tuple[str, ...]) -> dict[str, Any]:
+    """Read a checkpoint of ``agent`` (or one of several names) written by :func:`save_checkpoint`.
+
+    The file is read with ``torch.load(weights_only=True)``: tensors and plain values only.
+    """
+    names = (agent,) if isinstance(agent, str) else agent
     p = Path(path)
     if not p.is_file():
         raise DatasetNotFoundError(
-            f"checkpoint {p} does not exist; train one with `recoworld train --agent {agent}`"
+            f"checkpoint {p} does not exist; train one with `recoworld train --agent {names[0]}`"
         )
     try:
         payload = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or unsafe files
         raise DataError(f"checkpoint {p} is corrupt or not a RecoWorld checkpoint: {exc}") from exc
-    if not isinstance(payload, dict) or payload.get("agent") != agent:
+    if not isinstance(payload, dict) or payload.get("agent") not in names:
         found = payload.get("agent") if isinstance(payload, dict) else type(payload).__name__
-        raise DataError(f"checkpoint {p} holds agent {found!r}, expected {agent!r}")
+        raise DataError(f"checkpoint {p} holds agent {found!r}, expected one of {list(names)}")
     return payload
 
 

@@ -75,7 +75,7 @@ class FMConfig:
     candidate_negatives: bool = True
     max_preferred: int = 8
     init_std: float = 0.05
-    item_attribute_features: bool = False
+    item_attribute_features: bool = True
 
     def __post_init__(self) -> None:
         for name in ("dim", "epochs", "batch_size", "max_preferred"):

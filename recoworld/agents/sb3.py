@@ -1,0 +1,367 @@
+"""stable-baselines3 PPO and DQN trained on the conversational wrappers.
+
+The model learns on :class:`~recoworld.envs.crs_wrappers.AskOrRecommendWrapper` (SCPR's
+``Discrete(2)`` decision, items ranked by the FM score, the question by weighted entropy) or on
+:class:`~recoworld.envs.crs_wrappers.AttributeOrRecommendWrapper` (EAR's action set), over
+``valid`` sessions. :class:`SB3Agent` then acts on the *base* environment like every other
+conversational agent: it keeps a shadow wrapper whose conversation history it updates from
+successive observations (the wrapper's observation includes the turn history), so
+``predict(obs)`` must be called once per turn, in order, as the evaluator does.
+
+stable-baselines3 seeds Python's, numpy's and torch's global generators; the agent saves and
+restores them around every call into the library so that nothing outside it is disturbed.
+Checkpoints hold the policy's tensors (no pickled code); resuming restores the weights and the
+optimiser but not a DQN's replay buffer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from recoworld.agents.crs_base import (
+    check_world,
+    config_from_dict,
+    load_checkpoint,
+    save_checkpoint,
+    session_split,
+    success_rate,
+)
+from recoworld.agents.fm import FMConfig, FMEmbeddings, FMScorer, train_fm
+from recoworld.datasets.world import AttributeGraphWorld
+from recoworld.envs.conversational import ASK, RECOMMEND, ConversationalRecEnv, RewardConfig
+from recoworld.envs.crs_wrappers import AskOrRecommendWrapper, AttributeOrRecommendWrapper
+from recoworld.errors import ConfigError
+
+__all__ = ["SB3Agent", "SB3Config"]
+
+_ASK_ACCEPTED, _ASK_REJECTED, _REC_REJECTED = 1.0, -1.0, -0.5  # the wrappers' history codes
+
+ActionSet = Literal["ask-or-recommend", "attribute-or-recommend"]
+
+
+@dataclass(frozen=True)
+class SB3Config:
+    """Settings of :class:`SB3Agent`.
+
+    Attributes:
+        episodes: Training sessions (``valid`` sessions, drawn at random).
+        action_set: ``"ask-or-recommend"`` (SCPR's) or ``"attribute-or-recommend"`` (EAR's).
+        weighted_entropy: Weight items by the sigmoid of their FM score in the question entropy.
+        learning_rate: Adam learning rate.
+        gamma: Discount factor.
+        hidden: Width of the two hidden layers of the policy / Q network.
+        n_steps: PPO rollout length per update.
+        batch_size: Minibatch size (PPO and DQN).
+        buffer_size: DQN replay capacity.
+        learning_starts: DQN transitions collected before learning.
+        exploration_fraction: Fraction of training over which DQN's epsilon decays.
+        target_update_interval: DQN environment steps between target-network copies.
+        holdout_fraction: Part of ``valid`` kept for the final held-out success rate.
+        eval_sessions: Held-out sessions scored after training.
+        rec_size: Items per recommendation.
+        max_turns: Horizon, the user's opening counted as turn 1.
+        fm: Settings of the FM embeddings trained when none are given.
+
+    """
+
+    episodes: int = 3000
+    action_set: ActionSet = "ask-or-recommend"
+    weighted_entropy: bool = True
+    learning_rate: float = 3e-4
+    gamma: float = 0.99
+    hidden: int = 64
+    n_steps: int = 512
+    batch_size: int = 64
+    buffer_size: int = 50_000
+    learning_starts: int = 500
+    exploration_fraction: float = 0.5
+    target_update_interval: int = 250
+    holdout_fraction: float = 0.1
+    eval_sessions: int = 500
+    rec_size: int = 10
+    max_turns: int = 15
+    fm: FMConfig = field(default_factory=FMConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("episodes", "hidden", "n_steps", "batch_size", "buffer_size",
+                     "target_update_interval", "rec_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"`{name}` must be >= 1, got {getattr(self, name)}")
+        if self.action_set not in ("ask-or-recommend", "attribute-or-recommend"):
+            raise ConfigError(
+                "`action_set` must be 'ask-or-recommend' or 'attribute-or-recommend', got "
+                f"{self.action_set!r}"
+            )
+        if self.learning_rate <= 0:
+            raise ConfigError(f"`learning_rate` must be > 0, got {self.learning_rate}")
+
+
+@contextlib.contextmanager
+def _global_rng_guard() -> Iterator[None]:
+    """Restore Python's, numpy's and torch's global generators after stable-baselines3 ran."""
+    py_state = random.getstate()
+    np_state = np.random.get_state()  # noqa: NPY002 - saved to be restored, not drawn from
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)  # noqa: NPY002
+
+
+class SB3Agent:
+    """PPO or DQN from stable-baselines3 on a conversational wrapper.
+
+    Args:
+        world: The world the agent converses in.
+        config: Settings (default :class:`SB3Config`).
+        seed: Seeds the library's generators, the environment and the session draws.
+        embeddings: FM embeddings; ``None`` = train them in :meth:`learn`.
+        algorithm: ``"ppo"`` or ``"dqn"``.
+
+    """
+
+    def __init__(
+        self,
+        world: AttributeGraphWorld,
+        config: SB3Config | None = None,
+        seed: int = 0,
+        embeddings: FMEmbeddings | None = None,
+        algorithm: str = "ppo",
+    ) -> None:
+        if algorithm not in ("ppo", "dqn"):
+            raise ConfigError(f"`algorithm` must be 'ppo' or 'dqn', got {algorithm!r}")
+        self.world = world
+        self.config = config or SB3Config()
+        self.seed = seed
+        self.algorithm = algorithm
+        self.name = f"sb3-{algorithm}"
+        if embeddings is not None:
+            embeddings.check_world(world)
+        self.embeddings = embeddings
+        self.model: Any = None
+        self.episodes_done = 0
+        self.best_score = -1.0
+        self.selection_history: list[tuple[int, float]] = []
+        self.train_seconds = 0.0
+        self._shadow: AskOrRecommendWrapper | AttributeOrRecommendWrapper | None = None
+        self._prev: dict[str, Any] | None = None
+        self._last_kind = -1
+
+    # ---- environments --------------------------------------------------------------------------
+    def _wrap(self, split: str) -> AskOrRecommendWrapper | AttributeOrRecommendWrapper:
+        cfg = self.config
+        if self.embeddings is None:
+            raise ConfigError(f"{self.name} has no FM embeddings yet: call learn() first")
+        base = ConversationalRecEnv(
+            self.world, rewards=RewardConfig(), split=split, max_turns=cfg.max_turns,
+            rec_size=cfg.rec_size,
+        )
+        scorer = FMScorer(self.embeddings)
+        if cfg.action_set == "ask-or-recommend":
+            return AskOrRecommendWrapper(base, scorer, weighted_entropy=cfg.weighted_entropy)
+        emb = self.embeddings
+
+        def preference(user: int, accepted: npt.NDArray[np.int8]) -> npt.NDArray[np.float64]:
+            q = emb.preference_vector(user, np.flatnonzero(accepted))
+            pref: npt.NDArray[np.float64] = 1.0 / (
+                1.0 + np.exp(-np.clip(emb.attribute @ q, -30, 30).astype(np.float64))
+            )
+            return pref
+
+        return AttributeOrRecommendWrapper(base, scorer, attribute_preference=preference)
+
+    def _build_model(self, env: Any) -> Any:
+        cfg = self.config
+        policy_kwargs = {"net_arch": [cfg.hidden, cfg.hidden]}
+        with _global_rng_guard():
+            if self.algorithm == "ppo":
+                from stable_baselines3 import PPO
+
+                return PPO(
+                    "MlpPolicy", env, learning_rate=cfg.learning_rate, n_steps=cfg.n_steps,
+                    batch_size=cfg.batch_size, gamma=cfg.gamma, seed=self.seed, verbose=0,
+                    policy_kwargs=policy_kwargs, device="cpu",
+                )
+            from stable_baselines3 import DQN
+
+            return DQN(
+                "MlpPolicy", env, learning_rate=cfg.learning_rate, buffer_size=cfg.buffer_size,
+                learning_starts=cfg.learning_starts, batch_size=cfg.batch_size, gamma=cfg.gamma,
+                exploration_fraction=cfg.exploration_fraction,
+                target_update_interval=cfg.target_update_interval, seed=self.seed, verbose=0,
+                policy_kwargs=policy_kwargs, device="cpu",
+            )
+
+    # ---- learning ------------------------------------------------------------------------------
+    def learn(
+        self,
+        episodes: int | None = None,
+        progress: bool = False,
+        checkpoint_path: str | Path | None = None,
+        checkpoint_every: int = 500,
+    ) -> SB3Agent:
+        """Train up to ``episodes`` sessions in total (resuming where a checkpoint stopped)."""
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        cfg = self.config
+        total = cfg.episodes if episodes is None else episodes
+        start = time.perf_counter()
+        if self.embeddings is None:
+            self.embeddings = train_fm(self.world, cfg.fm, seed=self.seed)
+        if self.model is None:
+            self.model = self._build_model(self._wrap("valid"))
+        agent = self
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, initial=self.episodes_done, desc=self.name, unit="ep")
+
+        class _Sessions(BaseCallback):  # type: ignore[misc]
+            def _on_step(self) -> bool:
+                done = int(np.sum(self.locals["dones"]))
+                if done:
+                    agent.episodes_done += done
+                    if bar is not None:
+                        bar.update(done)
+                    if checkpoint_path is not None and agent.episodes_done % checkpoint_every < done:
+                        agent.save(checkpoint_path)
+                return agent.episodes_done < total
+
+        if self.episodes_done < total:
+            steps = (total - self.episodes_done) * (cfg.max_turns - 1)
+            with _global_rng_guard():
+                self.model.learn(total_timesteps=steps, callback=_Sessions(), progress_bar=False)
+        if bar is not None:
+            bar.close()
+        _, hold_idx = session_split(
+            len(self.world.split("valid")), cfg.holdout_fraction,
+            np.random.default_rng([self.seed, 1]),
+        )
+        hold_idx = hold_idx[: cfg.eval_sessions]
+        base = ConversationalRecEnv(self.world, split="valid", max_turns=cfg.max_turns,
+                                    rec_size=cfg.rec_size)
+        self.best_score = success_rate(base, self, "valid", hold_idx, seed=self.seed)
+        self.selection_history.append((self.episodes_done, self.best_score))
+        self.train_seconds += time.perf_counter() - start
+        if checkpoint_path is not None:
+            self.save(checkpoint_path)
+        return self
+
+    # ---- acting on the base environment --------------------------------------------------------
+    @property
+    def n_actions(self) -> int:
+        """Size of the flat action set: every question plus "recommend"."""
+        return self.world.n_questions + 1
+
+    def _observe(self, obs: dict[str, Any]) -> npt.NDArray[np.float32]:
+        if self._shadow is None:
+            self._shadow = self._wrap("valid")
+        w = self._shadow
+        turn = int(obs["turn"])
+        prev = self._prev
+        if prev is None or turn <= 1 or turn != int(prev["turn"]) + 1:
+            w.state.reset()
+        elif self._last_kind == RECOMMEND:
+            w.state.record(_REC_REJECTED)
+        else:
+            grew = np.count_nonzero(obs["accepted"]) > np.count_nonzero(prev["accepted"])
+            w.state.record(_ASK_ACCEPTED if grew else _ASK_REJECTED)
+        self._prev = obs
+        w._refresh(obs)
+        features: npt.NDArray[np.float32] = w._features()
+        return features
+
+    def _flat_choice(self, obs: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if self.model is None:
+            raise ConfigError(f"{self.name} is not trained: call learn() or load()")
+        feat = self._observe(obs)
+        with _global_rng_guard():
+            a, _ = self.model.predict(feat, deterministic=True)
+        a = int(a)
+        w = self._shadow
+        assert w is not None
+        if isinstance(w, AskOrRecommendWrapper):
+            q = w.chosen_question()
+            if a == ASK and q >= 0:
+                return q, w.base.ask(q)
+            return self.world.n_questions, w._recommend_action()
+        mask = w.action_mask()
+        if a < self.world.n_questions and mask[a]:
+            return a, w.base.ask(a)
+        return self.world.n_questions, w._recommend_action()
+
+    def predict(self, obs: dict[str, Any]) -> dict[str, Any]:
+        """Return the greedy base-environment action (call once per turn, in order)."""
+        _, action = self._flat_choice(obs)
+        self._last_kind = int(action["kind"])
+        return action
+
+    def action_dist(self, obs: dict[str, Any]) -> npt.NDArray[np.float64]:
+        """Return the greedy policy's probabilities over the flat action set (one-hot).
+
+        Like :meth:`predict` it advances the shadow history, so call it instead of (not beside)
+        ``predict`` for a turn.
+        """
+        flat, action = self._flat_choice(obs)
+        self._last_kind = int(action["kind"])
+        p = np.zeros(self.n_actions)
+        p[flat] = 1.0
+        return p
+
+    # ---- persistence ---------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Write the policy's tensors, embeddings and settings to ``path``."""
+        if self.model is None or self.embeddings is None:
+            raise ConfigError(f"{self.name} has nothing to save before learn()")
+        emb = self.embeddings
+        payload: dict[str, Any] = {
+            "agent": self.name,
+            "config": asdict(self.config),
+            "seed": self.seed,
+            "world": self.world.summary(),
+            "policy": self.model.policy.state_dict(),
+            "optimizer": self.model.policy.optimizer.state_dict(),
+            "episodes_done": self.episodes_done,
+            "best_score": self.best_score,
+            "selection_history": [list(x) for x in self.selection_history],
+            "train_seconds": self.train_seconds,
+            "embeddings": {
+                "user": torch.from_numpy(np.array(emb.user)),
+                "item": torch.from_numpy(np.array(emb.item)),
+                "attribute": torch.from_numpy(np.array(emb.attribute)),
+            },
+        }
+        save_checkpoint(path, payload)
+
+    @classmethod
+    def load(cls, path: str | Path, world: AttributeGraphWorld) -> SB3Agent:
+        """Rebuild an agent saved by :meth:`save` (PPO or DQN, read from the file)."""
+        payload = load_checkpoint(path, ("sb3-ppo", "sb3-dqn"))
+        check_world(payload, world, path)
+        config = config_from_dict(SB3Config, payload["config"], {"fm": FMConfig})
+        e = payload["embeddings"]
+        emb = FMEmbeddings(
+            user=e["user"].numpy(), item=e["item"].numpy(), attribute=e["attribute"].numpy()
+        )
+        agent = cls(world, config, seed=int(payload["seed"]), embeddings=emb,
+                    algorithm=str(payload["agent"])[4:])
+        agent.model = agent._build_model(agent._wrap("valid"))
+        agent.model.policy.load_state_dict(payload["policy"])
+        agent.model.policy.optimizer.load_state_dict(payload["optimizer"])
+        agent.episodes_done = int(payload["episodes_done"])
+        agent.best_score = float(payload["best_score"])
+        agent.selection_history = [(int(a), float(b)) for a, b in payload["selection_history"]]
+        agent.train_seconds = float(payload["train_seconds"])
+        return agent
