@@ -184,6 +184,15 @@ def make_agent(
         if checkpoint is not None:
             raise ConfigError(f"rule agent {name!r} takes no --checkpoint")
         return make_rule_agent(name, world, seed=seed)
+    from recoworld.agents.training import TRAINABLE_AGENTS, load_trained_agent
+
+    if name in TRAINABLE_AGENTS:
+        if checkpoint is None:
+            raise ConfigError(
+                f"agent {name!r} is learned: pass --checkpoint PATH (the agent.pt written by "
+                f"`recoworld train --agent {name}`)"
+            )
+        return load_trained_agent(name, checkpoint, world)
     raise ConfigError(
         f"unknown agent {name!r} for {env.spec.id if env.spec else 'env'}; known: {sorted(_RULES)}"
     )
