@@ -105,7 +105,10 @@ def run_train_command(args: argparse.Namespace) -> int:
         overrides["episodes"] = args.episodes
     if ckpt.is_file() and not args.restart:
         agent = agent_cls.load(ckpt, world)
-        print(f"resuming from {ckpt}", file=sys.stderr)
+        if args.episodes is not None:
+            # A larger budget extends the run (exploration schedules follow the new total).
+            agent.config = dataclasses.replace(agent.config, episodes=args.episodes)
+        print(f"resuming from {ckpt} at {agent.episodes_done} sessions", file=sys.stderr)
     else:
         config = _read_config(args.agent, args.config, overrides)
         emb = None

@@ -1,0 +1,109 @@
+"""Train the learned conversational agents on LastFM / LastFM* and evaluate them on full test.
+
+Usage (from the repository root; data under $RECOWORLD_DATA or --data-dir):
+
+    .venv/bin/python benchmarks/train_crs.py --data-dir ../shared/data \
+        --runs lastfm:scpr:0 lastfm_star:scpr:0 lastfm:ear:0 --out benchmarks/results/crs_agents.json
+
+Each run = FM embeddings on ``review_dict_train`` + RL on ``review_dict_valid`` (model selection
+on a held-out tenth of it) + evaluation on every ``review_dict_test`` session with the project's
+evaluator. Results are appended to the JSON file as each run finishes (finished runs are skipped
+when the command is rerun). ``--variant improved`` trains our improved SCPR (never recommends
+items the user already interacted with in training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from recoworld.agents.crm import CRMConfig
+from recoworld.agents.ear import EARConfig
+from recoworld.agents.scpr import SCPRConfig
+from recoworld.agents.training import make_trainable_agent
+from recoworld.bench.crs_evaluation import evaluate
+from recoworld.datasets.registry import load_world
+from recoworld.envs.conversational import ConversationalRecEnv
+
+PUBLISHED = {  # UNICORN Table 2: SR@15 / AT / hDCG
+    ("lastfm", "crm"): (0.325, 13.75, 0.092),
+    ("lastfm", "ear"): (0.429, 12.88, 0.136),
+    ("lastfm", "scpr"): (0.465, 12.86, 0.139),
+    ("lastfm_star", "crm"): (0.580, 10.79, 0.224),
+    ("lastfm_star", "ear"): (0.595, 10.51, 0.230),
+    ("lastfm_star", "scpr"): (0.709, 8.43, 0.317),
+}
+
+
+def _config(agent: str, variant: str) -> Any:
+    if agent == "scpr":
+        return SCPRConfig(exclude_seen=variant == "improved")
+    if agent == "ear":
+        return EARConfig(exclude_seen=variant == "improved")
+    if agent == "crm":
+        return CRMConfig()
+    raise SystemExit(f"unknown agent {agent}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--runs", nargs="+", required=True, help="dataset:agent:seed[:variant]")
+    p.add_argument("--out", default="benchmarks/results/crs_agents.json")
+    p.add_argument("--test-sessions", type=int, default=None, help="default: every test session")
+    p.add_argument("--save-dir", default=None, help="also save each trained agent here")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results: list[dict[str, Any]] = json.loads(out.read_text()) if out.is_file() else []
+    done = {(r["dataset"], r["agent"], r["seed"], r["variant"]) for r in results}
+    for spec in args.runs:
+        parts = spec.split(":")
+        dataset, agent, seed = parts[0], parts[1], int(parts[2])
+        variant = parts[3] if len(parts) > 3 else "reproduction"
+        if (dataset, agent, seed, variant) in done:
+            print(f"skip {spec} (already in {out})", flush=True)
+            continue
+        world = load_world(dataset, args.data_dir)
+        t0 = time.perf_counter()
+        trained = make_trainable_agent(agent, world, _config(agent, variant), seed)
+        trained.learn()
+        train_s = time.perf_counter() - t0
+        if args.save_dir:
+            trained.save(Path(args.save_dir) / f"{dataset}_{agent}_{variant}_{seed}.pt")
+        env = ConversationalRecEnv(world, split="test")
+        t1 = time.perf_counter()
+        metrics, _ = evaluate(env, trained, "test", args.test_sessions, seed=seed)
+        eval_s = time.perf_counter() - t1
+        row = {
+            "dataset": dataset,
+            "agent": agent,
+            "seed": seed,
+            "variant": variant,
+            "train_seconds": train_s,
+            "eval_seconds": eval_s,
+            "selection_history": [list(x) for x in trained.selection_history],
+            "published": PUBLISHED.get((dataset, agent)),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": platform.machine(),
+            **metrics.to_json(),
+        }
+        results.append(row)
+        out.write_text(json.dumps(results, indent=1) + "\n")
+        print(
+            f"{dataset} {agent} {variant} seed={seed}: SR@15={metrics.sr15:.4f} "
+            f"AT={metrics.avg_turns:.2f} hDCG={metrics.hdcg:.4f} train={train_s:.0f}s "
+            f"eval={eval_s:.0f}s sessions={metrics.sessions}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
