@@ -98,3 +98,21 @@ def test_train_command_resumes_and_evaluate_loads_the_checkpoint(
     cfg.write_text(json.dumps({"episode": 3}))
     assert main([*argv, "--restart"]) == 2
     assert "unknown SCPRConfig key(s) ['episode']" in capsys.readouterr().err
+
+
+def test_train_or_load_trains_once(world: AttributeGraphWorld, tmp_path: Path) -> None:
+    from recoworld.agents.scpr import SCPRAgent, SCPRConfig
+    from recoworld.agents.training import train_or_load
+
+    cfg = SCPRConfig(episodes=30, eval_every=30, eval_sessions=10, learning_starts=50, fm=FM)
+    first = train_or_load("scpr", world, 0, tmp_path, cfg)
+    assert isinstance(first, SCPRAgent)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == [f"{world.name}-scpr-seed0.pt"]
+    again = train_or_load("scpr", world, 0, tmp_path, cfg)
+    assert isinstance(again, SCPRAgent)
+    assert again.episodes_done == 30
+    for k, v in first.q_net.state_dict().items():
+        assert torch.equal(again.q_net.state_dict()[k], v)
+    with pytest.raises(ConfigError, match="unknown trainable agent 'unicorn'"):
+        train_or_load("unicorn", world, 0, tmp_path)
