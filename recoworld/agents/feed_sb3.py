@@ -102,6 +102,8 @@ class FeedPPOAgent:
         n_epochs: int = 4,
         gamma: float = 0.97,
         ent_coef: float = 0.01,
+        clip_range: float = 0.2,
+        target_kl: float | None = None,
         model: PPO | None = None,
     ) -> None:
         if model is not None:
@@ -116,6 +118,8 @@ class FeedPPOAgent:
             n_epochs=n_epochs,
             gamma=gamma,
             ent_coef=ent_coef,
+            clip_range=clip_range,
+            target_kl=target_kl,
             seed=seed,
             device="cpu",
             verbose=0,

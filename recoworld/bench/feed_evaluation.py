@@ -16,11 +16,18 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from numpy.typing import NDArray
 
 from recoworld.envs.feed_vector import FeedVectorEnv
 from recoworld.errors import ConfigError
 
-__all__ = ["FeedMetrics", "evaluate_feed", "make_feed_vector_env", "run_evaluate_command"]
+__all__ = [
+    "FeedMetrics",
+    "evaluate_feed",
+    "evaluate_feed_slates",
+    "make_feed_vector_env",
+    "run_evaluate_command",
+]
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,71 @@ def evaluate_feed(env: FeedVectorEnv, agent: Any, episodes: int, seed: int = 0) 
     )
 
 
+def _slate(dist: NDArray[np.float64], size: int, rng: np.random.Generator) -> NDArray[np.int64]:
+    """Sample ``size`` candidates without replacement from ``dist`` (Gumbel top-k)."""
+    keys = np.log(np.maximum(dist, 1e-12)) + rng.gumbel(size=dist.shape[0])
+    return np.argsort(-keys, kind="stable")[:size].astype(np.int64)
+
+
+def evaluate_feed_slates(env: Any, agent: Any, episodes: int, seed: int = 0) -> FeedMetrics:
+    """Run ``agent`` on a slate feed env (single, ``gymnasium.make``) for ``episodes`` episodes.
+
+    Each slate is drawn without replacement from ``agent.action_dist(obs)`` (Plackett-Luce through
+    Gumbel top-k with a generator seeded by ``seed``), so a greedy agent's choice leads the slate.
+    """
+    if episodes < 1:
+        raise ConfigError(f"`episodes` must be >= 1, got {episodes}")
+    base = env.unwrapped
+    size = int(base.slate_size)
+    cat = base.world.catalogue
+    rng = np.random.default_rng(seed)
+    seen_items = np.zeros(cat.n_items, dtype=bool)
+    sessions = videos = likes = skips = left_n = returned_n = total_sessions = 0
+    watch = gap = diversity = reward_sum = 0.0
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed if ep == 0 else None)
+        sess_time, sess_depth, sess_cats = 0.0, 0, set()
+        while True:
+            obs, reward, term, trunc, info = env.step(_slate(agent.action_dist(obs), size, rng))
+            reward_sum += float(reward)
+            shown = info["shown"]
+            items = info["item"][shown]
+            seen_items[items] = True
+            sess_cats.update(cat.category[items].tolist())
+            sess_time += float(info["watch_time"][shown].sum())
+            sess_depth += int(shown.sum())
+            likes += int(info["like"][shown].sum())
+            skips += int(info["skip"][shown].sum())
+            if info["left"]:
+                left_n += 1
+                returned_n += int(info["returned"])
+                gap += float(info["return_days"])
+            if info["left"] or trunc:
+                sessions += 1
+                total_sessions += 1
+                watch += sess_time
+                videos += sess_depth
+                diversity += len(sess_cats) / max(sess_depth, 1)
+                sess_time, sess_depth, sess_cats = 0.0, 0, set()
+            if term or trunc:
+                break
+    n_sess = max(sessions, 1)
+    return FeedMetrics(
+        episodes=episodes,
+        sessions=sessions,
+        watch_time=watch / n_sess,
+        depth=videos / n_sess,
+        like_rate=likes / max(videos, 1),
+        skip_rate=skips / max(videos, 1),
+        return_rate=returned_n / max(left_n, 1),
+        return_days=gap / max(left_n, 1),
+        active_days=total_sessions / episodes,
+        coverage=float(seen_items.mean()),
+        diversity=diversity / n_sess,
+        reward=reward_sum / episodes,
+    )
+
+
 def run_evaluate_command(args: argparse.Namespace) -> int:
     """``recoworld evaluate`` for feed environment ids."""
     from recoworld.agents.feed import make_feed_agent
@@ -150,7 +222,12 @@ def run_evaluate_command(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {}
     if args.data_dir is not None:
         kwargs["data_dir"] = args.data_dir
-    env = make_feed_vector_env(args.env, num_envs=min(episodes, 128), **kwargs)
+    slates = gym.spec(args.env).vector_entry_point is None
+    env: Any = (
+        gym.make(args.env, **kwargs)
+        if slates
+        else make_feed_vector_env(args.env, num_envs=min(episodes, 128), **kwargs)
+    )
     if args.agent == "ppo":
         from recoworld.agents.feed_sb3 import FeedPPOAgent
 
@@ -159,7 +236,10 @@ def run_evaluate_command(args: argparse.Namespace) -> int:
         agent: Any = FeedPPOAgent.load(args.checkpoint)
     else:
         agent = make_feed_agent(args.agent, env, seed=args.seed)
-    metrics = evaluate_feed(env, agent, episodes, seed=args.seed)
+    if slates:
+        metrics = evaluate_feed_slates(env, agent, episodes, seed=args.seed)
+    else:
+        metrics = evaluate_feed(env, agent, episodes, seed=args.seed)
     row = {"env": args.env, "agent": args.agent, "seed": args.seed, **asdict(metrics)}
     if args.json:
         sys.stdout.write(json.dumps(row, sort_keys=True) + "\n")
