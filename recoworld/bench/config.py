@@ -174,28 +174,64 @@ class LLMSuiteConfig:
 
     envs: tuple[str, ...] = field(
         default=("recoworld/Synthetic-CRS-v0",),
-        metadata=_doc("Conversational environment ids the LLM user is measured on."),
+        metadata=_doc("Conversational environment ids the user simulators are measured on."),
     )
-    sessions: int = field(default=20, metadata=_doc("Sessions per (seed, env)."))
-    shard_sessions: int = field(
-        default=5,
-        metadata=_doc("Sessions per unit of work; units fan out across Ray workers."),
+    users: tuple[str, ...] = field(
+        default=("llm", "statistical"),
+        metadata=_doc(
+            "Simulators to score: llm (the LLM user) and statistical (the oracle itself, which "
+            "must score 1 everywhere: a check of the harness)."
+        ),
     )
+    split: str = field(default="test", metadata=_doc("Session split played (first N sessions)."))
+    sessions: int = field(default=20, metadata=_doc("Sessions per (seed, env, user)."))
+    questions: int = field(default=4, metadata=_doc("Attribute questions per session."))
     base_url: str = field(
-        default="",
-        metadata=_doc("OpenAI-protocol endpoint; empty = $OPENAI_BASE_URL."),
+        default="serve",
+        metadata=_doc(
+            "OpenAI-protocol endpoint; empty = $OPENAI_BASE_URL; \"serve\" = every unit starts "
+            "its own local SmolLM2 server (llm extra), so units fan out across Ray workers."
+        ),
     )
-    model: str = field(default="", metadata=_doc("Model name sent to the server; empty = default."))
-    cache: str = field(
+    model: str = field(
+        default="", metadata=_doc("Model name sent to the server; empty = the client's default.")
+    )
+    cache_dir: str = field(
         default="",
-        metadata=_doc("SQLite cache path for record/replay; empty = no cache."),
+        metadata=_doc(
+            "Directory of SQLite response caches (one file per unit, so workers never share a "
+            "writer); empty = no cache."
+        ),
+    )
+    cache_mode: str = field(
+        default="record",
+        metadata=_doc("record (miss -> server, then stored), replay (miss is an error), off."),
+    )
+    server_threads: int = field(
+        default=2, metadata=_doc("CPU threads of a server started with base_url = \"serve\".")
+    )
+    data_dir: str = field(
+        default="", metadata=_doc("Dataset root for real worlds; empty = $RECOWORLD_DATA.")
     )
 
     def __post_init__(self) -> None:
         _nonempty("llm.envs", self.envs)
         _unique("llm.envs", self.envs)
+        _nonempty("llm.users", self.users)
+        _unique("llm.users", self.users)
+        for u in self.users:
+            if u not in ("llm", "statistical"):
+                raise ConfigError(
+                    f"`llm.users` must hold llm or statistical, got {u!r}"
+                    + _suggest(u, ("llm", "statistical"))
+                )
+        if self.cache_mode not in ("record", "replay", "off"):
+            raise ConfigError(
+                f"`llm.cache_mode` must be one of record, replay, off, got {self.cache_mode!r}"
+            )
         _at_least("llm.sessions", self.sessions, 1)
-        _at_least("llm.shard_sessions", self.shard_sessions, 1)
+        _at_least("llm.questions", self.questions, 1)
+        _at_least("llm.server_threads", self.server_threads, 1)
 
 
 SuiteSettings = Union[CRSSuiteConfig, FeedSuiteConfig, OPESuiteConfig, LLMSuiteConfig]

@@ -1,0 +1,158 @@
+"""The ``llm`` suite: how faithfully user simulators answer, against the statistical ground truth.
+
+Units: one per (seed, environment, user), each a run of
+:func:`recoworld.bench.fidelity.measure_fidelity` over the first ``sessions`` sessions of the
+split. With ``base_url = "serve"`` every unit starts its own local SmolLM2 server
+(:class:`recoworld.users.llm.serve.LocalLLMServer`) and stops it after, so on the Ray backend the
+units -- and their LLM calls -- fan out across workers, each with its own model. With a
+``cache_dir``, each unit records (or replays) its calls in its own SQLite file, so a rerun
+replays the same answers without a server. The ``statistical`` user is the ground truth itself
+and scores 1 everywhere: a check of the harness.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recoworld.bench.config import BenchConfig, LLMSuiteConfig
+from recoworld.bench.records import PlotSpec, Series, SuiteResult
+from recoworld.bench.runner import Unit
+from recoworld.errors import ConfigError
+
+__all__ = ["LLMSuite"]
+
+_METRICS = (
+    "answer_accuracy",
+    "acceptance_accuracy",
+    "opening_accuracy",
+    "invalid_rate",
+    "answer_accuracy_valid",
+    "acceptance_accuracy_valid",
+)
+# wall time and call counts depend on the machine and the cache, not on the simulator
+_VOLATILE = ("seconds",)
+
+
+def _settings(config: BenchConfig) -> LLMSuiteConfig:
+    s = config.settings
+    assert isinstance(s, LLMSuiteConfig)
+    return s
+
+
+def _short(env_id: str) -> str:
+    return env_id.rsplit("/", 1)[-1]
+
+
+class LLMSuite:
+    """User-simulator fidelity: answer, acceptance and opening accuracy, invalid-reply rate."""
+
+    def plan(self, config: BenchConfig) -> list[Unit]:
+        """One unit per (seed, env, user)."""
+        from recoworld.envs.registration import is_conversational
+
+        s = _settings(config)
+        for env_id in s.envs:
+            if not is_conversational(env_id):
+                raise ConfigError(f"`llm.envs` holds {env_id!r}, which is not a conversational env id")
+        return [
+            Unit(
+                key=f"seed-{seed}/{_short(env_id)}/{user}",
+                params={"seed": seed, "env": env_id, "user": user},
+            )
+            for env_id in s.envs
+            for user in s.users
+            for seed in config.seeds
+        ]
+
+    def run_unit(self, config: BenchConfig, unit: Unit, run_dir: Path) -> dict[str, Any]:
+        """Score one simulator on one environment with one seed."""
+        from recoworld.bench.fidelity import measure_fidelity
+        from recoworld.datasets.registry import load_world
+        from recoworld.envs.registration import CONVERSATIONAL_IDS
+        from recoworld.users.target_item import TargetItemUser
+
+        s = _settings(config)
+        p = unit.params
+        world = load_world(CONVERSATIONAL_IDS[p["env"]], s.data_dir or None)
+        seed = int(p["seed"])
+        if p["user"] == "statistical":
+            report = measure_fidelity(
+                world, TargetItemUser(world), s.sessions, s.split, s.questions, seed=seed
+            )
+        else:
+            from recoworld.users.llm.cache import ResponseCache
+            from recoworld.users.llm.client import LLMClient, LLMClientConfig
+            from recoworld.users.llm.conversational import LLMConversationalUser
+
+            cache = None
+            if s.cache_dir and s.cache_mode != "off":
+                name = re.sub(r"[^A-Za-z0-9._-]", "_", unit.key) + ".sqlite"
+                cache = ResponseCache(Path(s.cache_dir) / name, s.cache_mode)  # type: ignore[arg-type]
+            with contextlib.ExitStack() as stack:
+                base_url = s.base_url or None
+                if s.base_url == "serve" and s.cache_mode != "replay":
+                    from recoworld.users.llm.serve import LocalLLMServer
+
+                    server = stack.enter_context(
+                        LocalLLMServer(n_threads=s.server_threads, startup_timeout_s=120)
+                    )
+                    base_url = server.base_url
+                elif s.base_url == "serve":
+                    base_url = None  # replay-only: every answer comes from the cache
+                client = stack.enter_context(
+                    LLMClient(LLMClientConfig(base_url=base_url, model=s.model or None), cache)
+                )
+                user = LLMConversationalUser(world, client)
+                report = measure_fidelity(world, user, s.sessions, s.split, s.questions, seed=seed)
+        out = {k: v for k, v in report.to_json().items() if k not in _VOLATILE}
+        return {"env": p["env"], "user": p["user"], "seed": seed, **out}
+
+    def summarize(
+        self, config: BenchConfig, results: dict[str, dict[str, Any]], run_dir: Path
+    ) -> SuiteResult:
+        """Rows per (seed, env, user); accuracy error bars per environment."""
+        s = _settings(config)
+        rows = list(results.values())
+        plots = []
+        shown = ("answer_accuracy", "acceptance_accuracy", "opening_accuracy", "invalid_rate")
+        for env_id in s.envs:
+            series = []
+            for user in s.users:
+                vals = np.asarray(
+                    [[r[m] for m in shown] for r in rows if r["env"] == env_id and r["user"] == user],
+                    dtype=float,
+                )
+                std = vals.std(axis=0, ddof=1) if len(vals) > 1 else np.zeros(len(shown))
+                series.append(
+                    Series(user, tuple(map(float, range(len(shown)))),
+                           tuple(map(float, vals.mean(axis=0))), tuple(map(float, std)))
+                )
+            plots.append(
+                PlotSpec(
+                    name=f"fidelity_{_short(env_id)}",
+                    title=f"User-simulator fidelity: {env_id}",
+                    xlabel="measure",
+                    ylabel="mean ± std over seeds",
+                    series=tuple(series),
+                    kind="errorbar",
+                    xticklabels=shown,
+                )
+            )
+        notes = [
+            f"first {s.sessions} sessions of the {s.split} split, {s.questions} questions each; "
+            f"seeds {', '.join(map(str, config.seeds))}.",
+            "A yes-always (or no-always) user scores 0.5 answer accuracy; the statistical user is "
+            "the ground truth and scores 1.",
+        ]
+        return SuiteResult(
+            rows=tuple(rows),
+            group_columns=("env", "user"),
+            metric_columns=_METRICS,
+            plots=tuple(plots),
+            notes=tuple(notes),
+        )
