@@ -49,7 +49,7 @@ from recoworld.agents.fm import FMConfig, FMEmbeddings, FMScorer, train_fm
 from recoworld.agents.scoring import top_items
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.envs.conversational import ASK, RECOMMEND, ConversationalRecEnv, RewardConfig
-from recoworld.envs.crs_stats import question_entropy, reachable_questions
+from recoworld.envs.crs_stats import question_entropy, reachable_entropy, reachable_questions
 from recoworld.errors import ConfigError
 
 __all__ = ["SCPRAgent", "SCPRConfig", "scpr_question"]
@@ -158,14 +158,17 @@ def scpr_question(
     """
     if candidates.size == 0:
         return -1
-    reach = reachable_questions(world, candidates, obs["asked"], obs["accepted"], friend_attributes)
-    if not reach.any():
-        return -1
     weights = None if scores is None else _sigmoid(scores)
-    h = question_entropy(world, candidates, weights)
-    h = np.where(reach, h, -1.0)
+    if friend_attributes is None:
+        # One pass over the candidates gives reachability and entropy together.
+        h = reachable_entropy(world, candidates, obs["asked"], obs["accepted"], weights)
+    else:
+        reach = reachable_questions(
+            world, candidates, obs["asked"], obs["accepted"], friend_attributes
+        )
+        h = np.where(reach, question_entropy(world, candidates, weights), -np.inf)
     best = int(np.argmax(h))
-    if skip_known and h[best] <= 0.0:
+    if not np.isfinite(h[best]) or (skip_known and h[best] <= 0.0):
         return -1
     return best
 
