@@ -156,16 +156,20 @@ class FeedSuiteConfig:
 class OPESuiteConfig:
     """Settings of the ``ope`` suite: off-policy estimators against simulator ground truth."""
 
-    quick: bool = field(
-        default=False, metadata=_doc("Use the estimator benchmark's small settings.")
-    )
-    settings: tuple[str, ...] = field(
-        default=(),
-        metadata=_doc("Names of the logging/target settings to run; empty = every setting."),
+    scale: str = field(
+        default="full",
+        metadata=_doc(
+            "Work per setting of recoworld.bench.ope_bench: quick (a few minutes per seed) or "
+            "full (replications, logged data and on-policy truth episodes all larger)."
+        ),
     )
 
     def __post_init__(self) -> None:
-        _unique("ope.settings", self.settings)
+        if self.scale not in ("quick", "full"):
+            raise ConfigError(
+                f"`ope.scale` must be quick or full, got {self.scale!r}"
+                + _suggest(self.scale, ("quick", "full"))
+            )
 
 
 @dataclass(frozen=True)
