@@ -183,6 +183,25 @@ def _run_train(args: argparse.Namespace) -> int:
     return run_train_command(args)
 
 
+# --- ope-bench (off-policy estimators against ground truth) ---------------------------------------
+
+
+def _add_ope_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> _Runner:
+    p = sub.add_parser("ope-bench", help="off-policy estimators' bias/std/RMSE against the "
+                       "simulators' true policy values")
+    p.add_argument("--quick", action="store_true", help="fewer replications (a few minutes)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random draw")
+    p.add_argument("--out", default="runs/ope_bench", help="folder for table, JSON and PNG plot")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    return _run_ope_bench
+
+
+def _run_ope_bench(args: argparse.Namespace) -> int:
+    from recoworld.bench.ope_bench import run_ope_bench_command
+
+    return run_ope_bench_command(args.quick, args.json, args.seed, args.out)
+
+
 # --- registry of sub-commands ---------------------------------------------------------------------
 
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], _Runner], ...] = (
@@ -192,6 +211,7 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]],
     _add_llm,
     _add_bench,
     _add_train,
+    _add_ope_bench,
 )
 
 

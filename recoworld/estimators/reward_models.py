@@ -37,18 +37,39 @@ def _design(features: _Array | None, n_rows: int) -> _Array:
     return ones if features is None else np.hstack([features, ones])
 
 
+def _ridge_inverses(x: _Array, action: npt.NDArray[np.int64], n_actions: int,
+                    l2: float) -> _Array:
+    """``(X_a' X_a + l2 I)^-1`` for every action ``a``, shape ``(n_actions, d, d)``."""
+    d = x.shape[1]
+    grams = np.empty((n_actions, d, d))
+    for a in range(n_actions):  # a loop over actions (few), each a BLAS product over its rows
+        xa = x[action == a]
+        grams[a] = xa.T @ xa
+    inverses: _Array = np.linalg.inv(grams + l2 * np.eye(d)[None]).astype(np.float64)
+    return inverses
+
+
+def _ridge_solve(inverses: _Array, x: _Array, action: npt.NDArray[np.int64],
+                 target: _Array) -> _Array:
+    """Per-action ridge coefficients ``(n_actions, d)`` given the precomputed inverses."""
+    # X_a' y for every action by bincount over the (few) feature columns: single-threaded and
+    # cheap, where a BLAS product of this size stalls on a busy machine's thread pool.
+    xy = x * target[:, None]
+    rhs = np.stack([np.bincount(action, weights=col, minlength=inverses.shape[0])
+                    for col in xy.T], axis=1)
+    coef: _Array = np.einsum("aij,aj->ai", inverses, rhs)
+    return coef
+
+
+def _predict(x: _Array, coef: _Array) -> _Array:
+    q: _Array = np.einsum("nd,ad->na", x, coef)
+    return q
+
+
 def _ridge_per_action(x: _Array, action: npt.NDArray[np.int64], target: _Array, n_actions: int,
                       l2: float) -> _Array:
     """Per-action ridge coefficients, shape ``(n_actions, d)``; the intercept is penalised too."""
-    d = x.shape[1]
-    coef = np.zeros((n_actions, d))
-    # One Gram matrix per action via a single einsum over rows grouped by action.
-    onehot = np.zeros((x.shape[0], n_actions))
-    onehot[np.arange(x.shape[0]), action] = 1.0
-    grams = np.einsum("na,ni,nj->aij", onehot, x, x) + l2 * np.eye(d)[None]
-    rhs = np.einsum("na,ni,n->ai", onehot, x, target)
-    coef[:] = np.linalg.solve(grams, rhs[..., None])[..., 0]
-    return coef
+    return _ridge_solve(_ridge_inverses(x, action, n_actions, l2), x, action, target)
 
 
 @dataclass(frozen=True)
@@ -75,7 +96,7 @@ class LinearRewardModel:
         x = _design(data.context, data.n_rows)
         if self.n_folds == 1:
             coef = _ridge_per_action(x, data.action, data.reward, data.n_actions, self.l2)
-            return x @ coef.T  # type: ignore[no-any-return]
+            return _predict(x, coef)
         if data.n_rows < self.n_folds:
             raise EstimatorInputError(f"`n_folds`={self.n_folds} exceeds the {data.n_rows} rows")
         fold = np.random.default_rng(seed).permutation(data.n_rows) % self.n_folds
@@ -84,7 +105,7 @@ class LinearRewardModel:
             train = fold != k
             coef = _ridge_per_action(x[train], data.action[train], data.reward[train],
                                      data.n_actions, self.l2)
-            q[~train] = x[~train] @ coef.T
+            q[~train] = _predict(x[~train], coef)
         return q
 
 
@@ -125,10 +146,10 @@ class FittedQEvaluation:
         done = data.column("done").astype(bool)
         n_iter = int(step.max()) + 1 if self.n_iterations is None else self.n_iterations
         q = np.zeros((data.n_rows, data.n_actions))
+        inverses = _ridge_inverses(x, action, data.n_actions, self.l2)  # fixed design: once
         for _ in range(n_iter):
             v = np.einsum("ij,ij->i", dist, q)
             v_next = np.append(v[1:], 0.0)
             target = reward + self.gamma * np.where(done, 0.0, v_next)
-            coef = _ridge_per_action(x, action, target, data.n_actions, self.l2)
-            q = x @ coef.T
+            q = _predict(x, _ridge_solve(inverses, x, action, target))
         return q

@@ -1,0 +1,325 @@
+"""``recoworld ope-bench``: every off-policy estimator against the simulator's exact ground truth.
+
+For each setting (an environment, a logging policy and a target policy) the benchmark measures the
+target's true value, then repeatedly logs fresh data with the logging policy (a new seed each
+replication), estimates the target's value with every estimator, and reports each estimator's
+bias, standard deviation and RMSE across replications. A simulator makes this possible: the truth
+is an on-policy average over many episodes (its standard error is reported beside it), or exact
+for the synthetic bandit. No peer library measures estimators against such ground truth.
+
+Settings:
+
+- ``synthetic-bandit/*``: a finite-context bandit whose policy values are exact sums;
+- ``feed-first-step``: the first decision of ``recoworld/ShortVideo-v0`` as a contextual bandit
+  (context: the user's features and the candidates' popularity);
+- ``crs-first-step``: the same for ``recoworld/Synthetic-CRS-v0``;
+- ``feed-episode`` and ``crs-episode``: whole episodes, sequential estimators.
+
+Policies mix two agents: on the feed, most-popular with uniform-random; in the conversational env,
+max-entropy with random (``MixturePolicy``). Bandit DM/DR use a cross-fitted ridge reward model,
+sequential DR a linear fitted-Q evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from recoworld.estimators.collect import (
+    MixturePolicy,
+    Policy,
+    PolicyLike,
+    collect,
+    true_policy_value,
+)
+from recoworld.estimators.logged_data import BanditLog, TrajectoryLog
+from recoworld.estimators.ope_bandit import (
+    BaseBanditEstimator,
+    DirectMethod,
+    DoublyRobust,
+    DoublyRobustWithShrinkage,
+    InverseProbabilityWeighting,
+    SelfNormalizedDoublyRobust,
+    SelfNormalizedInverseProbabilityWeighting,
+    SwitchDoublyRobust,
+)
+from recoworld.estimators.ope_sequential import (
+    BaseSequentialEstimator,
+    PerDecisionImportanceSampling,
+    SequentialDoublyRobust,
+    TrajectoryWiseImportanceSampling,
+    WeightedPerDecisionImportanceSampling,
+    WeightedTrajectoryWiseImportanceSampling,
+)
+from recoworld.estimators.reward_models import FittedQEvaluation, LinearRewardModel
+from recoworld.estimators.synthetic import SyntheticBandit
+
+__all__ = ["BenchScale", "SettingResult", "bandit_estimators", "format_table", "plot_results",
+           "run_ope_bench", "run_ope_bench_command", "sequential_estimators", "write_outputs"]
+
+_Array = npt.NDArray[np.float64]
+FEED_ID = "recoworld/ShortVideo-v0"
+CRS_ID = "recoworld/Synthetic-CRS-v0"
+
+
+@dataclass(frozen=True)
+class BenchScale:
+    """How much work each setting does."""
+
+    replications: int
+    """Independent logs per environment setting (the std and RMSE are across them)."""
+    bandit_replications: int
+    """Independent logs per synthetic-bandit setting (cheap, so more of them)."""
+    bandit_rounds: int
+    """Logged rounds per replication in the synthetic bandit."""
+    env_bandit_episodes: int
+    """Logged first decisions per replication on the environments."""
+    env_episodes: int
+    """Logged episodes per replication in the sequential settings."""
+    truth_episodes: int
+    """On-policy episodes measuring a true value."""
+
+    @classmethod
+    def quick(cls) -> BenchScale:
+        """A couple of minutes on two cores."""
+        return cls(replications=30, bandit_replications=200, bandit_rounds=1000, env_bandit_episodes=1000,
+                   env_episodes=200, truth_episodes=5000)
+
+    @classmethod
+    def full(cls) -> BenchScale:
+        """Tighter figures: more replications, more data, a more precise truth."""
+        return cls(replications=100, bandit_replications=500, bandit_rounds=5000, env_bandit_episodes=5000,
+                   env_episodes=1000, truth_episodes=40000)
+
+
+@dataclass(frozen=True)
+class SettingResult:
+    """One setting's truth and every estimator's error statistics."""
+
+    setting: str
+    """Name of the setting."""
+    truth: float
+    """True value of the target policy."""
+    truth_std_error: float
+    """Standard error of :attr:`truth` (0 when exact)."""
+    logging_value: float
+    """True value of the logging policy (what an on-policy average of the log would give)."""
+    estimates: dict[str, list[float]]
+    """Each estimator's estimate in each replication."""
+
+    def stats(self) -> dict[str, dict[str, float]]:
+        """Bias, standard deviation and RMSE of each estimator."""
+        out = {}
+        for name, vals in self.estimates.items():
+            v = np.asarray(vals)
+            err = v - self.truth
+            out[name] = {"bias": float(err.mean()), "std": float(v.std(ddof=1)),
+                         "rmse": float(np.sqrt(np.mean(err**2)))}
+        return out
+
+
+def bandit_estimators() -> tuple[BaseBanditEstimator, ...]:
+    """The bandit estimators the benchmark compares."""
+    return (InverseProbabilityWeighting(), SelfNormalizedInverseProbabilityWeighting(),
+            DirectMethod(), DoublyRobust(), SelfNormalizedDoublyRobust(),
+            SwitchDoublyRobust(tau=5.0), DoublyRobustWithShrinkage(shrinkage=10.0))
+
+
+def sequential_estimators() -> tuple[BaseSequentialEstimator, ...]:
+    """The sequential estimators the benchmark compares."""
+    return (TrajectoryWiseImportanceSampling(), WeightedTrajectoryWiseImportanceSampling(),
+            PerDecisionImportanceSampling(), WeightedPerDecisionImportanceSampling(),
+            SequentialDoublyRobust())
+
+
+def _bandit_row(log: BanditLog, target: _Array, seed: int) -> dict[str, float]:
+    q = LinearRewardModel(l2=1.0, n_folds=2).fit_predict(log, seed=seed)
+    return {e.estimator_name: e.estimate_policy_value(log, target, q)
+            for e in bandit_estimators()}
+
+
+def _sequential_row(log: TrajectoryLog, target: _Array) -> dict[str, float]:
+    q = FittedQEvaluation().fit_predict(log, target)
+    return {e.estimator_name: e.estimate_policy_value(log, target, q)
+            for e in sequential_estimators()}
+
+
+def _collect_rows(rows: list[dict[str, float]]) -> dict[str, list[float]]:
+    return {k: [r[k] for r in rows] for k in rows[0]}
+
+
+def _synthetic(name: str, logging_beta: float, target_beta: float, scale: BenchScale,
+               seed: int) -> SettingResult:
+    world = SyntheticBandit.generate(n_contexts=200, n_actions=10, dim=5, seed=seed)
+    logging, target = world.softmax_policy(logging_beta), world.softmax_policy(target_beta)
+    rows = []
+    for rep in range(scale.bandit_replications):
+        log, ctx = world.sample(scale.bandit_rounds, logging, np.random.default_rng(seed + rep))
+        rows.append(_bandit_row(log, target[ctx], seed + rep))
+    return SettingResult(name, world.policy_value(target), 0.0, world.policy_value(logging),
+                         _collect_rows(rows))
+
+
+def _feed_features(obs: dict[str, Any]) -> _Array:
+    from recoworld.envs.feed_core import CANDIDATE_COLUMNS
+
+    pop = np.asarray(obs["candidates"])[:, CANDIDATE_COLUMNS.index("popularity")]
+    return np.concatenate([np.asarray(obs["user"], dtype=np.float64), pop])
+
+
+def _crs_features(obs: dict[str, Any]) -> _Array:
+    cand = float(np.asarray(obs["candidates"]).sum())
+    return np.array([np.log1p(cand), float(np.sum(obs["accepted"])),
+                     float(np.sum(obs["asked"])), float(obs["turn"])])
+
+
+def _feed_policies(p_logging: float, p_target: float) -> tuple[Policy, Policy]:
+    from recoworld.agents.feed import MostPopularFeedAgent, RandomFeedAgent
+
+    pop, rand = MostPopularFeedAgent(seed=0), RandomFeedAgent(seed=0)
+    return (MixturePolicy([pop, rand], [p_logging, 1.0 - p_logging]),
+            MixturePolicy([pop, rand], [p_target, 1.0 - p_target]))
+
+
+def _crs_policy(p_maxent: float) -> PolicyLike:
+    def build(env: Any) -> Policy:
+        from recoworld.agents.rules import MaxEntropyAgent, RandomAgent
+
+        return MixturePolicy([MaxEntropyAgent(env.world), RandomAgent(env.world)],
+                             [p_maxent, 1.0 - p_maxent])
+    return build
+
+
+def _env_setting(name: str, env_id: str, logging: PolicyLike, target: PolicyLike,
+                 features: Callable[[Any], _Array], first_step: bool, scale: BenchScale,
+                 seed: int) -> SettingResult:
+    max_steps = 1 if first_step else None
+    n_truth = scale.truth_episodes * (4 if first_step else 1)
+    truth = true_policy_value(env_id, target, n_truth, seed + 10_000, max_steps=max_steps)
+    logging_value = true_policy_value(env_id, logging, max(n_truth // 4, 2), seed + 20_000,
+                                      max_steps=max_steps)
+    episodes = scale.env_bandit_episodes if first_step else scale.env_episodes
+    rows = []
+    for rep in range(scale.replications):
+        log = collect(env_id, logging, episodes, seed + rep, evaluation_policies={"target": target},
+                      observation_features=features, max_steps=max_steps)
+        pe = log.evaluation_action_dist["target"]
+        if first_step:
+            rows.append(_bandit_row(log.first_steps(), pe, seed + rep))
+        else:
+            rows.append(_sequential_row(log, pe))
+    return SettingResult(name, truth.mean, truth.std_error, logging_value.mean,
+                         _collect_rows(rows))
+
+
+def run_ope_bench(quick: bool = True, seed: int = 0,
+                  progress: Callable[[str], None] | None = None,
+                  scale: BenchScale | None = None) -> list[SettingResult]:
+    """Run every setting; ``progress`` receives a line per finished setting.
+
+    ``scale`` overrides the quick / full presets (tests use a tiny one).
+    """
+    if scale is None:
+        scale = BenchScale.quick() if quick else BenchScale.full()
+    feed_log, feed_target = _feed_policies(0.5, 0.8)
+    jobs: list[tuple[str, Callable[[], SettingResult]]] = [
+        ("synthetic-bandit/uniform->greedy",
+         lambda: _synthetic("synthetic-bandit/uniform->greedy", 0.0, 10.0, scale, seed)),
+        ("synthetic-bandit/adverse->greedy",
+         lambda: _synthetic("synthetic-bandit/adverse->greedy", -3.0, 10.0, scale, seed)),
+        ("feed-first-step", lambda: _env_setting(
+            "feed-first-step", FEED_ID, feed_log, feed_target, _feed_features, True, scale, seed)),
+        ("feed-episode", lambda: _env_setting(
+            "feed-episode", FEED_ID, *_feed_policies(0.5, 0.6), _feed_features, False, scale,
+            seed)),
+        ("crs-first-step", lambda: _env_setting(
+            "crs-first-step", CRS_ID, _crs_policy(0.5), _crs_policy(0.9), _crs_features, True,
+            scale, seed)),
+        ("crs-episode", lambda: _env_setting(
+            "crs-episode", CRS_ID, _crs_policy(0.5), _crs_policy(0.8), _crs_features, False,
+            scale, seed)),
+    ]
+    results = []
+    for name, job in jobs:
+        start = time.perf_counter()
+        results.append(job())
+        if progress is not None:
+            progress(f"{name}: {time.perf_counter() - start:.1f} s")
+    return results
+
+
+def format_table(results: list[SettingResult]) -> str:
+    """A markdown table: one row per (setting, estimator)."""
+    lines = ["| setting | truth (± s.e.) | logging value | estimator | bias | std | rmse |",
+             "|---|---|---|---|---|---|---|"]
+    for res in results:
+        for name, st in res.stats().items():
+            lines.append(f"| {res.setting} | {res.truth:.4g} ± {res.truth_std_error:.2g} | "
+                         f"{res.logging_value:.4g} | {name} | {st['bias']:+.4g} | "
+                         f"{st['std']:.4g} | {st['rmse']:.4g} |")
+    return "\n".join(lines)
+
+
+def plot_results(results: list[SettingResult], path: Path) -> None:
+    """Bar chart of each estimator's RMSE relative to |truth|, one panel per setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(3.2 * len(results), 3.6), squeeze=False)
+    for ax, res in zip(axes[0], results, strict=True):
+        stats = res.stats()
+        names = list(stats)
+        rel = [stats[n]["rmse"] / max(abs(res.truth), 1e-12) for n in names]
+        bias = [abs(stats[n]["bias"]) / max(abs(res.truth), 1e-12) for n in names]
+        x = np.arange(len(names))
+        ax.bar(x, rel, color="tab:blue", label="RMSE / |truth|")
+        ax.bar(x, bias, width=0.4, color="tab:orange", label="|bias| / |truth|")
+        ax.set_yscale("log")
+        ax.set_xticks(x, names, rotation=60, fontsize=7)
+        ax.set_title(res.setting, fontsize=8)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_outputs(results: list[SettingResult], out_dir: Path, quick: bool, seed: int) -> Path:
+    """Write ``table.md``, ``results.json``, ``config.json`` and ``rmse.png`` into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "table.md").write_text(format_table(results) + "\n")
+    scale = BenchScale.quick() if quick else BenchScale.full()
+    (out_dir / "config.json").write_text(json.dumps(
+        {"quick": quick, "seed": seed, "scale": asdict(scale)}, indent=2) + "\n")
+    (out_dir / "results.json").write_text(json.dumps(
+        {r.setting: {"truth": r.truth, "truth_std_error": r.truth_std_error,
+                     "logging_value": r.logging_value, "estimates": r.estimates}
+         for r in results}, indent=2) + "\n")
+    plot = out_dir / "rmse.png"
+    plot_results(results, plot)
+    return plot
+
+
+def run_ope_bench_command(quick: bool, as_json: bool, seed: int, out_dir: str | Path) -> int:
+    """Body of ``recoworld ope-bench``: run, print the table, write the outputs."""
+    import sys
+
+    start = time.perf_counter()
+    results = run_ope_bench(quick=quick, seed=seed,
+                            progress=lambda line: print(line, file=sys.stderr, flush=True))
+    plot = write_outputs(results, Path(out_dir), quick, seed)
+    print(format_table(results))
+    print(f"\n{'quick' if quick else 'full'} run, seed {seed}, {time.perf_counter() - start:.0f} s;"
+          f" plot: {plot}")
+    if as_json:
+        sys.stdout.write(json.dumps({r.setting: r.stats() for r in results}, sort_keys=True)
+                         + "\n")
+    return 0
