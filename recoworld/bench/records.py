@@ -234,7 +234,7 @@ def markdown_table(result: SuiteResult) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in body]
     text = "\n".join(lines) + "\n"
-    if result.reference_source:
+    if result.reference_source and result.references:
         text += f"\nPublished: {result.reference_source}\n"
     if result.notes:
         text += "\n" + "\n".join(f"- {n}" for n in result.notes) + "\n"
@@ -324,7 +324,7 @@ def render_html(
         "<h2>Results (mean ± std over seeds)</h2>",
         "\n".join(table),
     ]
-    if result.reference_source:
+    if result.reference_source and result.references:
         parts.append(f"<p>Published: {esc(result.reference_source)}</p>")
     if result.notes:
         parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in result.notes) + "</ul>")
