@@ -8,8 +8,10 @@ Usage (from the repository root; data under $RECOWORLD_DATA or --data-dir):
 Each run = FM embeddings on ``review_dict_train`` + RL on ``review_dict_valid`` (model selection
 on a held-out tenth of it) + evaluation on every ``review_dict_test`` session with the project's
 evaluator. Results are appended to the JSON file as each run finishes (finished runs are skipped
-when the command is rerun). ``--variant improved`` trains our improved SCPR (never recommends
-items the user already interacted with in training).
+when the command is rerun). The fourth field of a run names the variant: ``reproduction``
+(default, the published method), ``improved`` (never recommends items the user interacted with in
+training) or ``pruned`` (``improved`` plus dropping every candidate that holds an attribute the user
+declined, which exact answers rule out).
 """
 
 from __future__ import annotations
@@ -41,24 +43,69 @@ PUBLISHED = {  # UNICORN Table 2: SR@15 / AT / hDCG
 }
 
 
+VARIANTS = ("reproduction", "improved", "pruned")
+
+
 def _config(agent: str, variant: str) -> Any:
+    if variant not in VARIANTS:
+        raise SystemExit(f"unknown variant {variant}; known: {VARIANTS}")
+    unseen = variant in ("improved", "pruned")
+    prune = variant == "pruned"
     if agent == "scpr":
-        return SCPRConfig(exclude_seen=variant == "improved")
+        return SCPRConfig(exclude_seen=unseen, prune_rejected=prune)
     if agent == "ear":
-        return EARConfig(exclude_seen=variant == "improved")
+        return EARConfig(exclude_seen=unseen, prune_rejected=prune)
     if agent == "crm":
         return CRMConfig()
     raise SystemExit(f"unknown agent {agent}")
 
 
+def report(paths: list[str]) -> str:
+    """Markdown table (mean +/- std over seeds) of the result files, beside published numbers."""
+    import statistics
+
+    rows: list[dict[str, Any]] = []
+    for path in paths:
+        rows.extend(json.loads(Path(path).read_text()))
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["dataset"], r["agent"], r["variant"]), []).append(r)
+
+    def fmt(vals: list[float], digits: int) -> str:
+        if len(vals) == 1:
+            return f"{vals[0]:.{digits}f}"
+        return f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
+
+    lines = [
+        "| dataset | agent | variant | seeds | SR@5 | SR@10 | SR@15 | AT | hDCG | train s | "
+        "published SR@15 / AT / hDCG |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (dataset, agent, variant), rs in sorted(groups.items()):
+        pub = PUBLISHED.get((dataset, agent))
+        pub_s = f"{pub[0]:.3f} / {pub[1]:.2f} / {pub[2]:.3f}" if pub else "-"
+        lines.append(
+            f"| {dataset} | {agent} | {variant} | {','.join(str(r['seed']) for r in rs)} | "
+            f"{fmt([r['sr@5'] for r in rs], 3)} | {fmt([r['sr@10'] for r in rs], 3)} | "
+            f"{fmt([r['sr@15'] for r in rs], 3)} | {fmt([r['avg_turns'] for r in rs], 2)} | "
+            f"{fmt([r['hdcg'] for r in rs], 3)} | {fmt([r['train_seconds'] for r in rs], 0)} | "
+            f"{pub_s} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--runs", nargs="+", required=True, help="dataset:agent:seed[:variant]")
+    p.add_argument("--report", nargs="+", default=None, help="print the table of these files")
+    p.add_argument("--runs", nargs="+", default=[], help="dataset:agent:seed[:variant]")
     p.add_argument("--out", default="benchmarks/results/crs_agents.json")
     p.add_argument("--test-sessions", type=int, default=None, help="default: every test session")
     p.add_argument("--save-dir", default=None, help="also save each trained agent here")
     args = p.parse_args()
+    if args.report:
+        print(report(args.report))
+        return
     torch.set_num_threads(1)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

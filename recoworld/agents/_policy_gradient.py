@@ -24,6 +24,7 @@ from torch import nn
 from recoworld.agents.crs_base import (
     check_world,
     config_from_dict,
+    consistent_candidates,
     dialogue_features,
     load_checkpoint,
     n_dialogue_features,
@@ -116,6 +117,8 @@ class PolicyGradientAgent:
             embeddings.check_world(world)
         self.embeddings = embeddings
         self._rng = np.random.default_rng(seed)
+        csc = world.item_attributes.tocsc()
+        self._attribute_items = (csc.indptr, csc.indices)
         self.deterministic = True
         cfg = self.config
         self.state_dim = self._extra_state_dim() + n_dialogue_features(cfg.max_turns)
@@ -198,6 +201,8 @@ class PolicyGradientAgent:
             seen = ui.indices[ui.indptr[u] : ui.indptr[u + 1]]
             keep = cand[~np.isin(cand, seen, assume_unique=True)]
             cand = keep if keep.size else cand
+        if cfg.prune_rejected:
+            cand = consistent_candidates(self._attribute_items, obs, cand)
         query = self._user_vector(obs) + emb.attribute[np.flatnonzero(obs["accepted"])].sum(axis=0)
         scores = (emb.item[cand] @ query).astype(np.float64)
         entropy = question_entropy(self.world, cand) if cand.size else np.zeros(

@@ -41,6 +41,7 @@ class CRMConfig:
         reflection: Kept off: CRM has no reflection.
         reflection_lr: Unused while ``reflection`` is off.
         mask_unreachable: Mask questions that cannot split the candidates (besides asked ones).
+        prune_rejected: Drop the candidates holding a declined attribute (exact answers only).
         exclude_seen: Never recommend the user's training items.
         holdout_fraction: Part of ``valid`` kept for model selection.
         eval_every: REINFORCE sessions between model-selection evaluations.
@@ -64,6 +65,7 @@ class CRMConfig:
     reflection_lr: float = 0.0
     mask_unreachable: bool = True
     exclude_seen: bool = False
+    prune_rejected: bool = False
     holdout_fraction: float = 0.1
     eval_every: int = 500
     eval_sessions: int = 500

@@ -29,6 +29,7 @@ __all__ = [
     "candidate_bucket",
     "check_world",
     "config_from_dict",
+    "consistent_candidates",
     "dialogue_features",
     "load_checkpoint",
     "n_dialogue_features",
@@ -84,6 +85,28 @@ def dialogue_features(
         out[slot * width + min(value, max_turns)] = 1.0
     out[4 * width + candidate_bucket(n_candidates)] = 1.0
     return out
+
+
+def consistent_candidates(
+    attribute_items: tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]],
+    obs: dict[str, Any],
+    candidates: npt.NDArray[np.int64],
+) -> npt.NDArray[np.int64]:
+    """Drop the candidates holding an attribute the user declined (all kept if none would remain).
+
+    With exact answers the target never holds a declined attribute, so such items cannot be it.
+    ``attribute_items`` is the ``(indptr, indices)`` of the item-attribute matrix in CSC form.
+    """
+    rejected = np.flatnonzero(obs["rejected"])
+    if rejected.size == 0 or candidates.size == 0:
+        return candidates
+    indptr, indices = attribute_items
+    starts, ends = indptr[rejected], indptr[rejected + 1]
+    lengths = (ends - starts).astype(np.int64)
+    offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    holders = indices[np.repeat(starts.astype(np.int64), lengths) + offsets]
+    keep = candidates[~np.isin(candidates, holders)]
+    return keep if keep.size else candidates
 
 
 def session_split(

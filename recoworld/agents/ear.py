@@ -46,6 +46,7 @@ class EARConfig:
         reflection_lr: Step size of the reflection update.
         mask_unreachable: Mask questions no candidate can answer differently (zero entropy or
             held by no candidate) besides those already asked; off = mask asked ones only (EAR).
+        prune_rejected: Drop the candidates holding a declined attribute (exact answers only).
         exclude_seen: Never recommend the user's training items (a session's target is new).
         holdout_fraction: Part of ``valid`` kept for model selection.
         eval_every: REINFORCE sessions between model-selection evaluations.
@@ -69,6 +70,7 @@ class EARConfig:
     reflection_lr: float = 0.01
     mask_unreachable: bool = True
     exclude_seen: bool = False
+    prune_rejected: bool = False
     holdout_fraction: float = 0.1
     eval_every: int = 500
     eval_sessions: int = 500

@@ -36,6 +36,7 @@ from torch import nn
 from recoworld.agents.crs_base import (
     check_world,
     config_from_dict,
+    consistent_candidates,
     dialogue_features,
     load_checkpoint,
     n_dialogue_features,
@@ -83,6 +84,8 @@ class SCPRConfig:
         exclude_seen: Never recommend (nor weigh in the entropy) the user's training items: a
             session's target is by construction an item the user had not interacted with. Off in
             SCPR, whose top-10 lists are often filled by items the user already knows.
+        prune_rejected: Drop from the ranking and the entropy the candidates holding an
+            attribute the user declined (the target cannot hold one when answers are exact).
         holdout_fraction: Part of ``valid`` kept for model selection.
         eval_every: Episodes between model-selection evaluations.
         eval_sessions: Held-out sessions used per model-selection evaluation.
@@ -109,6 +112,7 @@ class SCPRConfig:
     score_features: bool = True
     rejected_weight: float = 0.0
     exclude_seen: bool = False
+    prune_rejected: bool = False
     holdout_fraction: float = 0.1
     eval_every: int = 500
     eval_sessions: int = 500
@@ -268,6 +272,8 @@ class SCPRAgent:
             embeddings.check_world(world)
         self.embeddings = embeddings
         self._rng = np.random.default_rng(seed)
+        csc = world.item_attributes.tocsc()
+        self._attribute_items = (csc.indptr, csc.indices)
         cfg = self.config
         self.state_dim = n_dialogue_features(cfg.max_turns) + (
             _N_SCORE_FEATURES if cfg.score_features else 0
@@ -319,6 +325,8 @@ class SCPRAgent:
         cand = np.flatnonzero(obs["candidates"]).astype(np.int64)
         if cfg.exclude_seen:
             cand = self._unseen(int(obs["user"]), cand)
+        if cfg.prune_rejected:
+            cand = consistent_candidates(self._attribute_items, obs, cand)
         scores = self._scorer().scores(int(obs["user"]), obs["accepted"], obs["rejected"], cand)
         question = scpr_question(
             self.world,
