@@ -176,3 +176,36 @@ def test_bad_settings_raise() -> None:
     }
     with pytest.raises(ConfigError, match="no FM embeddings yet"):
         agent.predict(obs)
+
+
+def test_consistent_candidates_drop_items_with_declined_attributes() -> None:
+    from recoworld.agents.crs_base import consistent_candidates
+
+    w = _tiny_world()
+    csc = w.item_attributes.tocsc()
+    cols = (csc.indptr, csc.indices)
+    cand = np.array([0, 1, 2], dtype=np.int64)
+    obs = {"rejected": np.array([0, 1, 0, 0, 0], np.int8)}
+    # Items 0 and 2 hold the declined attribute 1.
+    np.testing.assert_array_equal(consistent_candidates(cols, obs, cand), [1])
+    obs = {"rejected": np.array([0, 1, 1, 0, 0], np.int8)}
+    # Every candidate is ruled out: keep them all rather than recommend nothing.
+    np.testing.assert_array_equal(consistent_candidates(cols, obs, cand), cand)
+    obs = {"rejected": np.zeros(5, np.int8)}
+    np.testing.assert_array_equal(consistent_candidates(cols, obs, cand), cand)
+    # The target never holds a declined attribute, so pruning never drops it in a session.
+    world = make_synthetic_world(
+        SyntheticWorldConfig(n_users=60, n_items=200, n_attributes=10), seed=1
+    )
+    wc = world.item_attributes.tocsc()
+    env = ConversationalRecEnv(world, split="test")
+    rng = np.random.default_rng(0)
+    for i in range(30):
+        obs, info = env.reset(seed=i, options={"split": "test", "index": i})
+        target = int(info["target"])
+        for _ in range(6):
+            obs, _, term, trunc, info = env.step(env.ask(int(rng.integers(world.n_attributes))))
+            if term or trunc:
+                break
+            kept = consistent_candidates((wc.indptr, wc.indices), obs, env.candidate_items())
+            assert target in kept
