@@ -37,3 +37,19 @@ def stable_meta(run_dir: Path) -> dict:
     for key in VOLATILE_META:
         meta.pop(key)
     return meta
+
+
+def learned_crs_config(seeds=(0,)) -> BenchConfig:
+    """SCPR trained for 40 sessions beside max-entropy: a training unit, then 2 blocks each."""
+    return BenchConfig(
+        suite="crs",
+        seeds=tuple(seeds),
+        title="small learned crs",
+        settings=CRSSuiteConfig(
+            envs=("recoworld/Synthetic-CRS-v0",),
+            agents=("max-entropy", "scpr"),
+            sessions=30,
+            shard_sessions=15,
+            train_episodes=40,
+        ),
+    )

@@ -68,8 +68,9 @@ class CRSSuiteConfig:
     agents: tuple[str, ...] = field(
         default=("random", "max-entropy", "abs-greedy"),
         metadata=_doc(
-            "Agent names: rule agents (random, max-entropy, abs-greedy) and, where their "
-            "modules provide training, learned agents (trained inside the run, then evaluated)."
+            "Agent names: rule agents (random, max-entropy, abs-greedy) and learned agents "
+            "(scpr, ear, crm, sb3-ppo, sb3-dqn), trained inside the run on the valid split "
+            "(one training unit per seed and env), then evaluated."
         ),
     )
     split: str = field(default="test", metadata=_doc("Session split evaluated (train, valid, test)."))
@@ -84,10 +85,12 @@ class CRSSuiteConfig:
             "an unsharded unit equals `recoworld evaluate --seed S`."
         ),
     )
-    train_timesteps: int = field(
+    train_episodes: int = field(
         default=0,
         metadata=_doc(
-            "Training budget of learned agents in environment steps; 0 = the agent's own default."
+            "Training sessions of each learned agent (recoworld.agents.training); 0 = the "
+            "agent's own default. When set, model selection also evaluates every quarter of it "
+            "(at most as often as the agent's default), so the learning curve has >= 4 points."
         ),
     )
     data_dir: str = field(
@@ -101,7 +104,7 @@ class CRSSuiteConfig:
         _unique("crs.agents", self.agents)
         _at_least("crs.sessions", self.sessions, 0)
         _at_least("crs.shard_sessions", self.shard_sessions, 0)
-        _at_least("crs.train_timesteps", self.train_timesteps, 0)
+        _at_least("crs.train_episodes", self.train_episodes, 0)
         if self.split not in ("train", "valid", "test"):
             raise ConfigError(
                 f"`crs.split` must be one of train, valid, test, got {self.split!r}"

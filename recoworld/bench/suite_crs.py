@@ -7,11 +7,22 @@ the environment and the agent with the seed itself (so an unsharded unit reprodu
 and place (process, Ray worker) in which it runs. Each block stores its sessions' success turn,
 rank and step count; the metrics are computed once, over all blocks, by
 :func:`recoworld.bench.crs_evaluation.metrics_from_outcomes`.
+
+Learned agents (SCPR, EAR, CRM, SB3) get a training unit per (seed, environment) in stage 0:
+:func:`recoworld.agents.training.train_or_load` trains on the ``valid`` split (model selection on
+a held-out part of it, never on test) into ``checkpoints/`` of the run directory, resuming a
+partial training after a kill. Their evaluation blocks (stage 1) load that file, so every block
+starts from the same trained agent. Torch runs on one thread inside a unit so that the trained
+weights do not depend on the process they were trained in. The model-selection history (held-out
+success rate against training sessions) is the learning curve.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -72,19 +83,54 @@ def _short(env_id: str) -> str:
     return env_id.rsplit("/", 1)[-1]
 
 
+def _trainable() -> tuple[str, ...]:
+    from recoworld.agents.training import TRAINABLE_AGENTS
+
+    return TRAINABLE_AGENTS
+
+
+@contextlib.contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _trained_agent(s: CRSSuiteConfig, env_id: str, name: str, seed: int, run_dir: Path) -> Any:
+    """Train (first call) or load (later calls) learned agent ``name`` for ``seed`` on ``env_id``."""
+    from recoworld.agents.training import make_trainable_agent, train_or_load
+
+    world = _env(env_id, s.data_dir).unwrapped.world
+    config = None
+    if s.train_episodes:
+        default = make_trainable_agent(name, world, None, seed).config
+        changes: dict[str, Any] = {"episodes": s.train_episodes}
+        if hasattr(default, "eval_every"):
+            changes["eval_every"] = max(1, min(default.eval_every, s.train_episodes // 4))
+        config = dataclasses.replace(default, **changes)
+    with _one_torch_thread():
+        return train_or_load(name, world, seed, run_dir / "checkpoints" / _short(env_id), config)
+
+
 class CRSSuite:
     """Conversational agents: SR@5/10/15, AT, hDCG, success by turn, over seeds."""
 
     def plan(self, config: BenchConfig) -> list[Unit]:
-        """Blocks of sessions for every (seed, env, agent)."""
+        """Training units (stage 0) for learned agents; blocks of sessions (stage 1) for all."""
         from recoworld.agents.rules import _RULES
 
         s = _settings(config)
+        known = (*sorted(_RULES), *_trainable())
         for agent in s.agents:
-            if agent not in _RULES:
+            if agent not in known:
                 raise ConfigError(
                     f"`crs.agents` holds {agent!r}, which this suite cannot run; known: "
-                    f"{', '.join(sorted(_RULES))}"
+                    f"{', '.join(known)}"
                 )
         units = []
         for env_id in s.envs:
@@ -94,29 +140,54 @@ class CRSSuite:
             blocks = [(a, min(a + step, n)) for a in range(0, n, step)]
             for seed in config.seeds:
                 for agent in s.agents:
+                    base = {"seed": seed, "env": env_id, "agent": agent}
+                    learned = agent in _trainable()
+                    if learned:
+                        units.append(
+                            Unit(
+                                key=f"seed-{seed}/{_short(env_id)}/{agent}/train",
+                                stage=0,
+                                params={**base, "train": True},
+                            )
+                        )
                     for a, b in blocks:
                         units.append(
                             Unit(
                                 key=f"seed-{seed}/{_short(env_id)}/{agent}/{a:06d}-{b:06d}",
-                                params={"seed": seed, "env": env_id, "agent": agent,
-                                        "start": a, "end": b},
+                                stage=1,
+                                params={**base, "start": a, "end": b, "learned": learned},
                             )
                         )
         return units
 
     def run_unit(self, config: BenchConfig, unit: Unit, run_dir: Path) -> dict[str, Any]:
-        """Play sessions ``start..end`` of the split with a freshly built agent."""
+        """Train a learned agent, or play sessions ``start..end`` of the split."""
         from recoworld.bench.crs_evaluation import make_agent, run_session
 
         s = _settings(config)
         p = unit.params
         env = _env(p["env"], s.data_dir)
+        if p.get("train"):
+            trained = _trained_agent(s, p["env"], p["agent"], int(p["seed"]), run_dir)
+            history = getattr(trained, "selection_history", [])
+            return {
+                "env": p["env"],
+                "agent": p["agent"],
+                "seed": p["seed"],
+                "selection_history": [[int(a), float(b)] for a, b in history],
+            }
         useed = unit_seed(int(p["seed"]), int(p["start"]))
-        agent = make_agent(p["agent"], env, useed, None)
-        outcomes = [
-            run_session(env, agent, {"split": s.split, "index": i}, useed if i == p["start"] else None)
-            for i in range(p["start"], p["end"])
-        ]
+        if p["learned"]:
+            agent = _trained_agent(s, p["env"], p["agent"], int(p["seed"]), run_dir)
+        else:
+            agent = make_agent(p["agent"], env, useed, None)
+        with _one_torch_thread():
+            outcomes = [
+                run_session(
+                    env, agent, {"split": s.split, "index": i}, useed if i == p["start"] else None
+                )
+                for i in range(p["start"], p["end"])
+            ]
         return {
             "env": p["env"],
             "agent": p["agent"],
@@ -137,7 +208,11 @@ class CRSSuite:
 
         s = _settings(config)
         groups: dict[tuple[int, str, str], list[dict[str, Any]]] = {}
+        curves: dict[tuple[str, str], list[list[list[float]]]] = {}
         for r in results.values():  # plan order: blocks in session order
+            if "selection_history" in r:
+                curves.setdefault((r["env"], r["agent"]), []).append(r["selection_history"])
+                continue
             groups.setdefault((r["seed"], r["env"], r["agent"]), []).append(r)
         rows = []
         for env_id in s.envs:
@@ -156,15 +231,15 @@ class CRSSuite:
         for env_id in s.envs:
             series = []
             for agent in s.agents:
-                curves = np.asarray(
+                by_turn = np.asarray(
                     [r["success_by_turn"] for r in rows if r["env"] == env_id and r["agent"] == agent]
                 )
-                std = curves.std(axis=0, ddof=1) if len(curves) > 1 else np.zeros(curves.shape[1])
+                std = by_turn.std(axis=0, ddof=1) if len(by_turn) > 1 else np.zeros(by_turn.shape[1])
                 series.append(
                     Series(
                         agent,
-                        tuple(float(t) for t in range(1, curves.shape[1] + 1)),
-                        tuple(float(v) for v in curves.mean(axis=0)),
+                        tuple(float(t) for t in range(1, by_turn.shape[1] + 1)),
+                        tuple(float(v) for v in by_turn.mean(axis=0)),
                         tuple(float(v) for v in std),
                     )
                 )
@@ -177,12 +252,22 @@ class CRSSuite:
                     series=tuple(series),
                 )
             )
+            learned = [(a, curves[(env_id, a)]) for a in s.agents if (env_id, a) in curves]
+            if learned:
+                plots.append(_learning_curve(env_id, learned))
         notes = [
             f"{s.split} split, "
             + ("every session" if s.sessions == 0 else f"first {s.sessions} sessions")
             + f"; seeds {', '.join(map(str, config.seeds))}.",
             "AT counts a failed session as 15 turns; hDCG is hDCG@(15,10).",
         ]
+        trained = [a for a in s.agents if a in _trainable()]
+        if trained:
+            notes.append(
+                f"Learned agents ({', '.join(trained)}) trained per seed on the valid split"
+                + (f" for {s.train_episodes} sessions" if s.train_episodes else "")
+                + "; model selection on a held-out part of valid, never on test."
+            )
         if any(e not in {k[0] for k in refs} for e in s.envs):
             notes.append("No published numbers exist for the synthetic world.")
         return SuiteResult(
@@ -194,3 +279,25 @@ class CRSSuite:
             plots=tuple(plots),
             notes=tuple(notes),
         )
+
+
+def _learning_curve(env_id: str, learned: list[tuple[str, list[list[list[float]]]]]) -> PlotSpec:
+    """Held-out success rate against training sessions, mean over seeds, per learned agent."""
+    series = []
+    for agent, per_seed in learned:
+        points = [[p for p in h if np.isfinite(p[1])] for h in per_seed]
+        n = min(len(p) for p in points)
+        if n == 0:
+            continue
+        arr = np.asarray([p[:n] for p in points], dtype=float)  # seeds x points x 2
+        std = arr[:, :, 1].std(axis=0, ddof=1) if len(arr) > 1 else np.zeros(n)
+        series.append(
+            Series(agent, tuple(arr[0, :, 0]), tuple(arr[:, :, 1].mean(axis=0)), tuple(std))
+        )
+    return PlotSpec(
+        name=f"learning_curve_{_short(env_id)}",
+        title=f"Learning curves: {env_id}",
+        xlabel="training sessions (valid split)",
+        ylabel="held-out success rate (mean over seeds, band = std)",
+        series=tuple(series),
+    )
