@@ -107,3 +107,11 @@ def test_rating_mf_weights_shift_the_fit():
         train_rating_mf(ratings, np.zeros((2, 2)), cfg)
     with pytest.raises(EstimatorInputError, match="`dim` must be >= 1, got 0"):
         MFConfig(dim=0)
+
+
+def test_mf_without_biases_keeps_them_at_zero():
+    clicks = (np.random.default_rng(0).random((10, 12)) < 0.3).astype(float)
+    cfg = MFConfig(dim=2, epochs=5, lr=0.05, batch_size=64, seed=0, biases=False)
+    fit = train_implicit_mf(clicks, None, "naive", cfg)
+    assert not fit.user_bias.any() and not fit.item_bias.any() and fit.bias == 0.0
+    assert np.allclose(fit.scores(), fit.user_factors @ fit.item_factors.T)

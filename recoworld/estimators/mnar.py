@@ -61,6 +61,9 @@ class MFConfig:
     """Training cells per gradient step."""
     seed: int = 0
     """Seed of the initialisation and of the batch order."""
+    biases: bool = True
+    """Learn user, item and global bias terms; ``False`` keeps the pure inner product
+    ``p_u . q_i`` of Rel-MF's reference implementation."""
     num_threads: int = 1
     """Torch intra-op threads during the fit (restored after). Small factorisations run fastest
     on one thread; more threads on a busy machine spin and slow down by orders of magnitude."""
@@ -78,13 +81,16 @@ class MFConfig:
 class MatrixFactorization(torch.nn.Module):
     """``score(u, i) = p_u . q_i + b_u + b_i + b``, initialised from a seeded generator."""
 
-    def __init__(self, n_users: int, n_items: int, dim: int, generator: torch.Generator) -> None:
+    def __init__(self, n_users: int, n_items: int, dim: int, generator: torch.Generator,
+                 biases: bool = True) -> None:
         super().__init__()
         self.user = torch.nn.Parameter(torch.randn(n_users, dim, generator=generator) * 0.1)
         self.item = torch.nn.Parameter(torch.randn(n_items, dim, generator=generator) * 0.1)
         self.user_bias = torch.nn.Parameter(torch.zeros(n_users))
         self.item_bias = torch.nn.Parameter(torch.zeros(n_items))
         self.bias = torch.nn.Parameter(torch.zeros(()))
+        for param in (self.user_bias, self.item_bias, self.bias):
+            param.requires_grad_(biases)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores of the (user, item) pairs."""
@@ -212,7 +218,7 @@ def _fit(model: MatrixFactorization, users: torch.Tensor, items: torch.Tensor,
 def _fit_epochs(model: MatrixFactorization, users: torch.Tensor, items: torch.Tensor,
                 loss_fn: object, config: MFConfig, generator: torch.Generator
                 ) -> tuple[float, ...]:
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
     n = users.shape[0]
     times = []
     for _ in range(config.epochs):
@@ -265,7 +271,7 @@ def train_implicit_mf(clicks: npt.ArrayLike, propensity: npt.ArrayLike | None,
     if kind == "clipped" and not 0.0 < clip <= 1.0:
         raise EstimatorInputError(f"`clip` must be in (0, 1], got {clip}")
     gen = torch.Generator().manual_seed(config.seed)
-    model = MatrixFactorization(n_users, n_items, config.dim, gen)
+    model = MatrixFactorization(n_users, n_items, config.dim, gen, biases=config.biases)
     users = torch.arange(n_users).repeat_interleave(n_items)
     items = torch.arange(n_items).repeat(n_users)
     y_t = torch.as_tensor(y.reshape(-1), dtype=torch.float32)
@@ -297,8 +303,8 @@ def train_rating_mf(ratings: npt.ArrayLike, weights: npt.ArrayLike | None = None
             raise EstimatorInputError(f"`weights` must be > 0 on observed cells, got "
                                       f"min={float(w_np.min()):g}")
     gen = torch.Generator().manual_seed(config.seed)
-    model = MatrixFactorization(r.shape[0], r.shape[1], config.dim, gen)
-    with torch.no_grad():
+    model = MatrixFactorization(r.shape[0], r.shape[1], config.dim, gen, biases=config.biases)
+    with torch.no_grad():  # start at the (weighted) mean rating; stays there without biases
         model.bias.fill_(float(np.average(r[users_np, items_np], weights=w_np)))
     target = torch.as_tensor(r[users_np, items_np], dtype=torch.float32)
     w_t = torch.as_tensor(w_np, dtype=torch.float32)
