@@ -272,7 +272,8 @@ def synthetic_feed_world(
     embedding = _unit_rows(centroids[category] + 0.8 * noise)
     # Split normal in log-duration through KuaiRand-Pure's p10 / p50 / p90 (14.6 / 81.2 / 237.8 s).
     z = rng.standard_normal(n_items)
-    spread = np.where(z < 0.0, np.log(81.2 / 14.6), np.log(237.8 / 81.2)) / 1.2816
+    below, above = np.log(81.2 / 14.6) / 1.2816, np.log(237.8 / 81.2) / 1.2816
+    spread = np.where(z < 0.0, below, above)
     duration = np.clip(np.exp(np.log(81.2) + spread * z), 5.0, 1200.0)
     quality = rng.standard_normal(n_items)
     upload_day = rng.choice(np.arange(3), size=n_items, p=[0.45, 0.45, 0.10])

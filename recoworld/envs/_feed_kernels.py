@@ -11,7 +11,22 @@ from typing import Any
 
 import numba
 
-__all__ = ["observe_kernel", "pools_kernel", "record_kernel"]
+__all__ = ["observe_kernel", "pools_kernel", "record_kernel", "take_kernel"]
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def take_kernel(rows: Any, ptr: Any, buf: Any, out: Any) -> bool:  # pragma: no cover - compiled
+    """Copy each slot's next row of uniforms into ``out``; False (nothing taken) if one is used up."""
+    block = buf.shape[1]
+    for i in range(rows.shape[0]):
+        if ptr[rows[i]] >= block:
+            return False
+    for i in range(rows.shape[0]):
+        s = rows[i]
+        for j in range(buf.shape[2]):
+            out[i, j] = buf[s, ptr[s], j]
+        ptr[s] += 1
+    return True
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]

@@ -23,6 +23,10 @@ Obs = dict[str, NDArray[np.generic]]
 
 
 def _as_index(action: Any, size: int, name: str) -> int:
+    if isinstance(action, (int, np.integer)) and not isinstance(action, bool):  # the common case
+        if 0 <= action < size:
+            return int(action)
+        raise InvalidActionError(f"`{name}` must be in [0, {size}), got {int(action)}")
     arr = np.asarray(action)
     if arr.shape != () or not np.issubdtype(arr.dtype, np.integer):
         if not (arr.shape == () and np.issubdtype(arr.dtype, np.floating) and float(arr).is_integer()):
@@ -191,12 +195,13 @@ class FeedEnv(gym.Env[Obs, Any]):
         a = _as_index(action, self.pool_size, "action")
         out = self.sim.show(self._slot, self.sim.candidates[0, a : a + 1])
         self.sim.refresh(self._slot)
+        obs = self._observe()
         info: dict[str, Any] = {k: v[0] for k, v in out.info.items()}
-        info["candidate_ids"] = self.sim.candidates[0].astype(np.int64)
+        info["candidate_ids"] = obs["candidate_ids"].copy()
         info["action_mask"] = self._mask.copy()
         terminated = bool(out.terminated[0])
         self._needs_reset = terminated
-        return self._observe(), float(out.reward[0]), terminated, False, info
+        return obs, float(out.reward[0]), terminated, False, info
 
 
 class SlateFeedEnv(FeedEnv):

@@ -17,7 +17,7 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from recoworld.datasets.feed_world import FeedWorld
-from recoworld.envs._feed_kernels import observe_kernel, record_kernel
+from recoworld.envs._feed_kernels import observe_kernel, record_kernel, take_kernel
 from recoworld.envs.feed_retriever import RetrieverConfig, SegmentRetriever
 from recoworld.errors import ConfigError
 from recoworld.users.feed.interface import ExpectedOutcome, FeedUserModel, Slots
@@ -200,18 +200,18 @@ class FeedSimulator:
         self._ptr[slot] = BLOCK
 
     def _take(self, slots: Slots) -> NDArray[np.float64]:
-        rows = self._all if isinstance(slots, slice) else slots
-        ptr = self._ptr[rows]
-        empty = ptr >= BLOCK
-        if empty.any():
-            for s in rows[empty]:  # one generator call per slot every BLOCK rows
-                gen = self._gens[s]
-                if gen is None:
-                    raise ConfigError(f"slot {int(s)} has no generator; reset the env with a seed")
-                self._buf[s] = gen.random((BLOCK, self._n_u))
-            ptr[empty] = 0
-        out = self._buf[rows, ptr]
-        self._ptr[rows] = ptr + 1
+        rows = self._all if isinstance(slots, slice) else np.asarray(slots, dtype=np.intp)
+        out = np.empty((rows.shape[0], self._n_u), dtype=np.float64)
+        if take_kernel(rows, self._ptr, self._buf, out):
+            return out
+        for s in rows[self._ptr[rows] >= BLOCK]:  # one generator call per slot every BLOCK rows
+            gen = self._gens[s]
+            if gen is None:
+                raise ConfigError(f"slot {int(s)} has no generator; reset the env with a seed")
+            self._buf[s] = gen.random((BLOCK, self._n_u))
+            self._ptr[s] = 0
+        taken = take_kernel(rows, self._ptr, self._buf, out)
+        assert taken
         return out
 
     # -- episode ---------------------------------------------------------------------------------
@@ -288,7 +288,9 @@ class FeedSimulator:
                 self.session_ratio[back] = 0.0
                 self.session_index[back] += 1
                 terminated = left & ~again
-        return StepOutcome(reward=reward.astype(np.float32), terminated=terminated, info=info)
+        return StepOutcome(
+            reward=np.asarray(reward, dtype=np.float32), terminated=terminated, info=info
+        )
 
     def refresh(self, slots: Slots) -> None:
         """Advance the slots' step counters and retrieve their next candidate pools."""
