@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -13,8 +14,12 @@ from recoworld.errors import ConfigError
 
 
 def test_ope_suite_rows_table_and_error_bars(tmp_path, monkeypatch):
-    tiny = ope_bench.BenchScale(replications=3, bandit_rounds=200, env_bandit_episodes=30,
-                                env_episodes=6, truth_episodes=40)
+    # every budget of the quick scale cut to a few units (whatever fields the scale has)
+    small = {"replications": 3, "bandit_replications": 3, "bandit_rounds": 200,
+             "env_bandit_episodes": 30, "env_episodes": 6, "truth_episodes": 40}
+    quick = ope_bench.BenchScale.quick()
+    tiny = dataclasses.replace(quick, **{f.name: min(getattr(quick, f.name), small.get(f.name, 3))
+                                         for f in dataclasses.fields(quick)})
     monkeypatch.setattr(ope_bench.BenchScale, "quick", classmethod(lambda cls: tiny))
     cfg = BenchConfig(suite="ope", seeds=(0,), settings=OPESuiteConfig(scale="quick"))
     run_suite(cfg, tmp_path, progress=False)
