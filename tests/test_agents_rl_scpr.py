@@ -209,3 +209,16 @@ def test_consistent_candidates_drop_items_with_declined_attributes() -> None:
                 break
             kept = consistent_candidates((wc.indptr, wc.indices), obs, env.candidate_items())
             assert target in kept
+
+
+def test_lean_checkpoint_acts_the_same(
+    world: AttributeGraphWorld, trained: SCPRAgent, tmp_path: Path
+) -> None:
+    trained.save(tmp_path / "full.pt")
+    trained.save(tmp_path / "lean.pt", replay=False)
+    assert (tmp_path / "lean.pt").stat().st_size < (tmp_path / "full.pt").stat().st_size / 2
+    lean = SCPRAgent.load(tmp_path / "lean.pt", world)
+    env = ConversationalRecEnv(world, split="test")
+    a, _ = evaluate(env, trained, "test", sessions=60, seed=3)
+    b, _ = evaluate(env, lean, "test", sessions=60, seed=3)
+    assert a == b

@@ -523,8 +523,12 @@ class SCPRAgent:
             self._best_weights = copy.deepcopy(self.q_net.state_dict())
 
     # ---- persistence ---------------------------------------------------------------------------
-    def save(self, path: str | Path) -> None:
-        """Write weights, embeddings, settings and the full training state to ``path``."""
+    def save(self, path: str | Path, replay: bool = True) -> None:
+        """Write weights, embeddings, settings and the training state to ``path``.
+
+        ``replay=False`` leaves out the replay buffer (most of the file): enough to act and to
+        evaluate, while resuming training then starts from an empty buffer.
+        """
         emb = self.embeddings
         payload: dict[str, Any] = {
             "agent": self.name,
@@ -534,7 +538,7 @@ class SCPRAgent:
             "q_net": self.q_net.state_dict(),
             "target_net": self.target_net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "replay": self._replay.arrays(),
+            "replay": self._replay.arrays() if replay else None,
             "rng": rng_state(self._rng),
             "episodes_done": self.episodes_done,
             "grad_steps": self.grad_steps,
@@ -567,7 +571,8 @@ class SCPRAgent:
         agent.q_net.load_state_dict(payload["q_net"])
         agent.target_net.load_state_dict(payload["target_net"])
         agent.optimizer.load_state_dict(payload["optimizer"])
-        agent._replay.restore(payload["replay"])
+        if payload["replay"] is not None:
+            agent._replay.restore(payload["replay"])
         agent._rng = rng_from_state(payload["rng"])
         agent.episodes_done = int(payload["episodes_done"])
         agent.grad_steps = int(payload["grad_steps"])

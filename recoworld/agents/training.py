@@ -158,7 +158,10 @@ def run_train_command(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     agent.learn(progress=not args.quiet, checkpoint_path=ckpt, checkpoint_every=args.checkpoint_every)
     wall = time.perf_counter() - start
-    agent.save(out / "agent.pt")
+    if isinstance(agent, SCPRAgent):
+        agent.save(out / "agent.pt", replay=False)
+    else:
+        agent.save(out / "agent.pt")
     summary = {
         "env": args.env,
         "agent": args.agent,
