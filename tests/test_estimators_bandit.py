@@ -179,3 +179,32 @@ def test_missing_reward_model_and_bad_settings_raise():
         SwitchDoublyRobust(tau=-0.5)
     with pytest.raises(EstimatorInputError, match="`data` must be a BanditLog"):
         InverseProbabilityWeighting().estimate_policy_value({"action": [0]}, np.ones((1, 2)) / 2)
+
+
+def test_slate_dr_uses_the_model_at_the_logged_position():
+    log = BanditLog.from_arrays([0, 1], [1.0, 0.0], [0.5, 0.25], n_actions=2, position=[0, 1])
+    pe = np.zeros((2, 2, 2))
+    pe[:, 0, :] = 0.5
+    pe[:, 1, :] = 0.5
+    q = np.zeros((2, 2, 2))
+    q[:, 0, 0], q[:, 1, 0], q[:, 0, 1], q[:, 1, 1] = 1.0, 0.0, 0.2, 0.4
+    # row 0, position 0: v = 0.5, w = 1, r - q = 0  -> 0.5
+    # row 1, position 1: v = 0.3, w = 2, r - q = -0.4 -> 0.3 - 0.8
+    expected = (0.5 + 0.3 - 0.8) / 2
+    assert DoublyRobust().estimate_policy_value(log, pe, q) == pytest.approx(expected)
+
+
+def test_linear_reward_model_recovers_linear_rewards_and_cross_fits():
+    rng = np.random.default_rng(0)
+    ctx = rng.normal(size=(400, 3))
+    action = rng.integers(0, 2, 400)
+    coef = np.array([[1.0, -2.0, 0.5], [0.0, 1.0, 3.0]])
+    reward = np.einsum("nd,nd->n", ctx, coef[action]) + 0.7
+    log = BanditLog.from_arrays(action, reward, np.full(400, 0.5), n_actions=2, context=ctx)
+    q = LinearRewardModel(l2=1e-6).fit_predict(log)
+    assert q == pytest.approx(ctx @ coef.T + 0.7, abs=1e-4)
+    cross = LinearRewardModel(l2=1e-6, n_folds=4).fit_predict(log, seed=1)
+    assert cross == pytest.approx(q, abs=1e-3)  # noise-free: every fold finds the same model
+    assert np.array_equal(cross, LinearRewardModel(l2=1e-6, n_folds=4).fit_predict(log, seed=1))
+    with pytest.raises(EstimatorInputError, match="`n_folds` must be >= 1, got 0"):
+        LinearRewardModel(n_folds=0)
