@@ -211,3 +211,17 @@ def test_ope_bench_cli_json_last_line(tmp_path, capsys, monkeypatch):
     assert set(payload["crs-episode"]) == {"tis", "wis", "pdis", "wpdis", "dr-mdp"}
     for name in ("table.md", "results.json", "config.json", "rmse.png"):
         assert (tmp_path / name).is_file()
+
+
+def test_logs_built_from_a_frame_are_validated_too():
+    import polars as pl
+
+    bad = pl.DataFrame({"action": [0, 5], "reward": [1.0, 0.0], "pscore": [0.5, 0.5]})
+    with pytest.raises(EstimatorInputError, match=r"`action` must lie in the action space"):
+        BanditLog(bad, n_actions=2)
+    frame = pl.DataFrame({"episode": [0, 0], "step": [0, 1], "action": [0, 1],
+                          "reward": [1.0, 1.0], "pscore": [0.5, 0.0], "done": [False, True]})
+    with pytest.raises(EstimatorInputError, match=r"`pscore` must be in \(0, 1\], got min=0"):
+        TrajectoryLog(frame, n_actions=2)
+    ok = BanditLog(bad.with_columns(pl.Series("action", [0, 1])), n_actions=2)
+    assert ok.action.tolist() == [0, 1]

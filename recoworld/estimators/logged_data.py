@@ -122,6 +122,13 @@ class BanditLog:
     """Number of slate positions; 1 for a plain bandit."""
     _arrays: dict[str, npt.NDArray[np.generic]] = field(default_factory=dict, repr=False,
                                                        compare=False)
+    _validated: bool = field(default=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Built directly from a frame (not through from_arrays): validate it the same way.
+        if not self._validated:
+            checked = BanditLog.from_frame(self.frame, self.n_actions, self.len_list)
+            self._arrays.update(checked._arrays)
 
     @classmethod
     def from_arrays(
@@ -171,7 +178,7 @@ class BanditLog:
         if ctx is not None:
             cols["context"] = _matrix_column(ctx).alias("context")
             arrays["context"] = ctx
-        return cls(pl.DataFrame(cols), int(n_actions), n_pos, arrays)
+        return cls(pl.DataFrame(cols), int(n_actions), n_pos, arrays, _validated=True)
 
     @classmethod
     def from_frame(cls, frame: pl.DataFrame, n_actions: int, len_list: int = 1) -> BanditLog:
@@ -280,6 +287,12 @@ class TrajectoryLog:
     """Size of the action space."""
     evaluation_action_dist: Mapping[str, _FloatArray] = field(default_factory=dict)
     """Evaluation policies' action distributions at the logged observations."""
+    _validated: bool = field(default=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Built directly from a frame (not through from_arrays): validate it the same way.
+        if not self._validated:
+            _trajectory_from_frame(self.frame, self.n_actions, self.evaluation_action_dist)
 
     @classmethod
     def from_arrays(
@@ -324,7 +337,7 @@ class TrajectoryLog:
         }
         if obs is not None:
             cols["observation"] = _matrix_column(obs).alias("observation")
-        return cls(pl.DataFrame(cols), int(n_actions), dists)
+        return cls(pl.DataFrame(cols), int(n_actions), dists, _validated=True)
 
     @property
     def n_rows(self) -> int:
@@ -367,16 +380,23 @@ class TrajectoryLog:
         """Read and re-validate a log written by :meth:`save`."""
         meta = _read_meta(Path(path), "trajectory")
         frame = pl.read_parquet(Path(path))
-        needed = ("episode", "step", "action", "reward", "pscore", "done")
-        missing = [c for c in needed if c not in frame.columns]
-        if missing:
-            raise DataError(f"{str(path)!r} lacks trajectory columns {missing}")
         dists = {c[len(_EVAL_PREFIX):]: _column_matrix(frame, c)
                  for c in frame.columns if c.startswith(_EVAL_PREFIX)}
-        obs = _column_matrix(frame, "observation") if "observation" in frame.columns else None
-        ep, st, act, rew, ps, done = (frame.get_column(c).to_numpy() for c in needed)
-        return cls.from_arrays(ep, st, act, rew, ps, done, int(str(meta["n_actions"])),
-                               observation=obs, evaluation_action_dist=dists)
+        frame = frame.drop([c for c in frame.columns if c.startswith(_EVAL_PREFIX)])
+        return _trajectory_from_frame(frame, int(str(meta["n_actions"])), dists)
+
+
+def _trajectory_from_frame(frame: pl.DataFrame, n_actions: int,
+                           dists: Mapping[str, _FloatArray]) -> TrajectoryLog:
+    needed = ("episode", "step", "action", "reward", "pscore", "done")
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise DataError(f"a trajectory log needs the columns {list(needed)}; missing {missing}, "
+                        f"got {frame.columns}")
+    obs = _column_matrix(frame, "observation") if "observation" in frame.columns else None
+    ep, st, act, rew, ps, done = (frame.get_column(c).to_numpy() for c in needed)
+    return TrajectoryLog.from_arrays(ep, st, act, rew, ps, done, n_actions, observation=obs,
+                                     evaluation_action_dist=dists)
 
 
 def _check_episode_layout(episode: _IntArray, step: _IntArray, done: npt.NDArray[np.bool_]) -> None:
