@@ -31,37 +31,58 @@ def take_kernel(rows: Any, ptr: Any, buf: Any, out: Any) -> bool:  # pragma: no 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]
 def record_kernel(
-    rows: Any, items: Any, ratio: Any, like: Any, skip: Any, hist_items: Any,
-    hist_feedback: Any, session_depth: Any, session_ratio: Any, last_ratio: Any,
-    ratio_cap: float, out_depth: Any,
+    rows: Any, items: Any, ratio: Any, seconds: Any, like: Any, skip: Any, leave: Any,
+    return_days: Any, hist_items: Any, hist_feedback: Any, session_depth: Any,
+    session_ratio: Any, last_ratio: Any, session_index: Any, video_ids: Any, category: Any,
+    weights: Any, return_window: int, ratio_cap: float, out_depth: Any, out_reward: Any,
+    out_returned: Any, out_session: Any, out_video: Any, out_category: Any,
 ) -> None:  # pragma: no cover - compiled
-    """Push each shown video into its slot's history window and session counters."""
+    """Push each shown video into its slot's history and session counters; compute its reward.
+
+    ``weights`` = (per minute watched, per unit of watch ratio, per like, per return).
+    """
     h = hist_items.shape[1]
     for i in range(rows.shape[0]):
         s = rows[i]
+        it = items[i]
         for j in range(h - 1):
             hist_items[s, j] = hist_items[s, j + 1]
             for f in range(3):
                 hist_feedback[s, j, f] = hist_feedback[s, j + 1, f]
-        hist_items[s, h - 1] = items[i]
+        hist_items[s, h - 1] = it
         hist_feedback[s, h - 1, 0] = min(ratio[i], ratio_cap)
         hist_feedback[s, h - 1, 1] = 1.0 if like[i] else 0.0
         hist_feedback[s, h - 1, 2] = 1.0 if skip[i] else 0.0
         session_depth[s] += 1
         session_ratio[s] += ratio[i]
         last_ratio[s] = ratio[i]
+        returned = leave[i] and return_days[i] <= return_window
         out_depth[i] = session_depth[s]
+        out_returned[i] = returned
+        out_session[i] = session_index[s]
+        out_video[i] = video_ids[it]
+        out_category[i] = category[it]
+        out_reward[i] = (
+            weights[0] * seconds[i] / 60.0
+            + weights[1] * ratio[i]
+            + (weights[2] if like[i] else 0.0)
+            + (weights[3] if returned else 0.0)
+        )
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]
 def pools_kernel(
     rows: Any, step: Any, base_pos: Any, list_rows: Any, count: Any, lists: Any,
-    length: int, out: Any,
+    length: int, out: Any, advance: int,
 ) -> None:  # pragma: no cover - compiled
-    """Candidate ``k`` of slot ``s``: ``lists[list_rows[s,k], (base_pos[s,k] + step*count[k]) % L]``."""
+    """Candidate ``k`` of slot ``s``: ``lists[list_rows[s,k], (base_pos[s,k] + step*count[k]) % L]``.
+
+    ``step[s]`` is first increased by ``advance``.
+    """
     k_size = base_pos.shape[1]
     for i in range(rows.shape[0]):
         s = rows[i]
+        step[s] += advance
         for k in range(k_size):
             out[s, k] = lists[list_rows[s, k], (base_pos[s, k] + step[s] * count[k]) % length]
 

@@ -115,6 +115,9 @@ class FeedSimulator:
         self.sessions = sessions
         self.return_window_days = return_window_days
         self.reward_weights = reward
+        self._weights = np.array(
+            [reward.watch_time, reward.watch_ratio, reward.like, reward.retention], dtype=np.float64
+        )
         user_model.bind(world, n_slots)
         self.retriever = SegmentRetriever(world, retriever, n_slots)
         self.pool_size = self.retriever.pool_size
@@ -247,17 +250,24 @@ class FeedSimulator:
         resp = self.user_model.respond(slots, items, u[:, self._user_u])
         ratio, like, skip, left = resp.watch_ratio, resp.like, resp.skip, resp.leave
         rows = self._all if every else np.asarray(slots, dtype=np.intp)
-        depth = np.empty(rows.shape[0], dtype=np.int64)
+        n = rows.shape[0]
+        depth = np.empty(n, dtype=np.int64)
+        reward = np.empty(n, dtype=np.float32)
+        returned = np.empty(n, dtype=np.bool_)
+        session = np.empty(n, dtype=np.int64)
+        video_id = np.empty(n, dtype=np.int64)
+        category = np.empty(n, dtype=np.int64)
         record_kernel(
-            rows, items, ratio, like, skip, self.hist_items, self.hist_feedback,
-            self.session_depth, self.session_ratio, self.last_ratio, RATIO_CAP, depth,
+            rows, items, ratio, resp.watch_time, like, skip, left, resp.return_days,
+            self.hist_items, self.hist_feedback, self.session_depth, self.session_ratio,
+            self.last_ratio, self.session_index, self._video_ids, self._category,
+            self._weights, self.return_window_days, RATIO_CAP,
+            depth, reward, returned, session, video_id, category,
         )
-        returned = left & (resp.return_days <= self.return_window_days)
-        session = self.session_index[slots].copy()
         info: dict[str, NDArray[np.generic]] = {
             "item": items.astype(np.int64),
-            "video_id": self._video_ids[items],
-            "category": self._category[items],
+            "video_id": video_id,
+            "category": category,
             "watch_ratio": ratio,
             "watch_time": resp.watch_time,
             "like": like,
@@ -270,14 +280,6 @@ class FeedSimulator:
         }
         if resp.info:
             info.update(resp.info)
-        w = self.reward_weights
-        reward = (w.watch_time / 60.0) * resp.watch_time
-        if w.watch_ratio:
-            reward = reward + w.watch_ratio * ratio
-        if w.like:
-            reward = reward + w.like * like
-        if w.retention:
-            reward = reward + w.retention * returned
         terminated = left
         if returned.any():
             again = returned & (session + 1 < self.sessions)
@@ -288,14 +290,11 @@ class FeedSimulator:
                 self.session_ratio[back] = 0.0
                 self.session_index[back] += 1
                 terminated = left & ~again
-        return StepOutcome(
-            reward=np.asarray(reward, dtype=np.float32), terminated=terminated, info=info
-        )
+        return StepOutcome(reward=reward, terminated=terminated, info=info)
 
     def refresh(self, slots: Slots) -> None:
         """Advance the slots' step counters and retrieve their next candidate pools."""
-        self.step_count[slots] += 1
-        self.retriever.fill(slots, self.step_count, self.candidates)
+        self.retriever.fill(slots, self.step_count, self.candidates, advance=1)
 
     def expected(self, slots: Slots) -> ExpectedOutcome:
         """True expected outcome of each current candidate (for oracle agents)."""

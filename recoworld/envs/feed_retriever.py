@@ -123,9 +123,12 @@ class SegmentRetriever:
         pos = (self.base_pos[slots] + step[:, None] * self._count) % self.length
         return np.asarray(self.lists[self.list_rows[slots], pos])
 
-    def fill(self, slots: Slots, step: NDArray[np.int64], out: NDArray[np.intp]) -> None:
-        """Write the pools of ``slots`` at steps ``step[slot]`` into ``out[slot]`` (compiled)."""
+    def fill(
+        self, slots: Slots, step: NDArray[np.int64], out: NDArray[np.intp], advance: int = 0
+    ) -> None:
+        """Add ``advance`` to ``step[slot]``, then write the pools at those steps into ``out[slot]``."""
         rows = self._all if isinstance(slots, slice) else np.asarray(slots, dtype=np.intp)
         pools_kernel(
-            rows, step, self.base_pos, self.list_rows, self._count, self.lists, self.length, out
+            rows, step, self.base_pos, self.list_rows, self._count, self.lists, self.length, out,
+            advance,
         )
