@@ -345,3 +345,19 @@ def test_sb3_dqn_runs_on_the_raw_observation():
     obs, _ = env.reset(seed=0)
     action, _ = model.predict(obs, deterministic=True)
     assert 0 <= int(action) < 16
+
+
+def test_slate_size_is_validated():
+    with pytest.raises(ConfigError, match=r"`slate_size` must be in \[1, 16\] \(the pool size\), got 17"):
+        SlateFeedEnv(slate_size=17)
+
+
+def test_observations_stay_inside_the_declared_space_over_long_rollouts():
+    env = FeedVectorEnv(num_envs=64, max_episode_steps=200)
+    space = env.single_observation_space
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        obs, *_ = env.step(rng.integers(0, 16, 64))
+        for i in range(0, 64, 7):
+            assert space.contains({k: v[i] for k, v in obs.items()})

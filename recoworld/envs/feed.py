@@ -13,7 +13,7 @@ from recoworld.datasets.feed_world import FeedWorld
 from recoworld.envs.feed_core import FeedSimulator, RewardWeights
 from recoworld.envs.feed_retriever import RetrieverConfig
 from recoworld.envs.feed_settings import FeedSettings, build_simulator
-from recoworld.errors import InvalidActionError
+from recoworld.errors import ConfigError, InvalidActionError
 from recoworld.users.feed.interface import ExpectedOutcome, FeedUserModel
 from recoworld.users.feed.statistical import FeedUserParams
 
@@ -283,7 +283,7 @@ class SlateFeedEnv(FeedEnv):
             world_seed=world_seed,
         )
         if not 1 <= slate_size <= self.pool_size:
-            raise InvalidActionError(
+            raise ConfigError(
                 f"`slate_size` must be in [1, {self.pool_size}] (the pool size), got {slate_size}"
             )
         self.slate_size = slate_size

@@ -172,7 +172,8 @@ class FeedSimulator:
         # A constant column (no cold items, one activity level) still gets a non-empty range.
         t_hi = np.where(t_hi > t_lo, t_hi, t_lo + 1.0)
         s_hi = np.where(s_hi > s_lo, s_hi, s_lo + 1.0)
-        reach = float(np.linalg.norm(self._profile, axis=1).max())
+        # |profile . embedding| <= |profile| (unit embeddings); 1 % slack for float32 rounding.
+        reach = 1.01 * float(np.linalg.norm(self._profile, axis=1).max())
         u_lo = np.concatenate([s_lo, [0.0, 0.0, 0.0, 0.0]])
         u_hi = np.concatenate([s_hi, [_DEPTH_CAP / 50.0, 1.0, RATIO_CAP, RATIO_CAP]])
         c_lo = np.concatenate([[-reach, 0.0], t_lo])
