@@ -305,7 +305,7 @@ def plots(args: argparse.Namespace) -> None:
     print("synthetic p10/p50/p90 (s):", np.percentile(world.catalogue.duration_s, q).round(1).tolist())
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("speed")
@@ -319,7 +319,11 @@ def main() -> None:
     p = sub.add_parser("plots")
     p.add_argument("--data-dir", default="/work/shared/data")
     p.set_defaults(fn=plots)
-    args = parser.parse_args()
+    parser.add_argument("--out", default=None, help="write figures and raw numbers here instead")
+    args = parser.parse_args(argv)
+    if args.out is not None:
+        global FIGURES, RUNS
+        FIGURES = RUNS = Path(args.out)
     args.fn(args)
 
 
