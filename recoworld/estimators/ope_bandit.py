@@ -82,12 +82,12 @@ def _scan(
     pi_logged = np.empty(n)
     q_logged = np.empty(n) if q is not None else None
     v_target = np.empty(n) if q is not None else None
-    ones = np.ones(n_actions)
     sum_min, sum_max, entry_min = np.inf, -np.inf, np.inf
     for start in range(0, n, _BLOCK_ROWS):
         stop = min(start + _BLOCK_ROWS, n)
         blk = dist[start:stop]
-        sums = blk @ ones if blk.ndim == 2 else blk.sum(axis=1)
+        # einsum, not a BLAS product: a threaded BLAS call per block stalls on a busy machine.
+        sums = np.einsum("ij->i", blk) if blk.ndim == 2 else blk.sum(axis=1)
         sum_min = np.minimum(sum_min, sums.min())
         sum_max = np.maximum(sum_max, sums.max())
         entry_min = np.minimum(entry_min, blk.min())
