@@ -5,6 +5,7 @@ Run from the repository root:
     .venv/bin/python benchmarks/bench_feed.py speed            # single vs vector env, side by side
     .venv/bin/python benchmarks/bench_feed.py train --minutes 8  # PPO, learning curve, agent table
     .venv/bin/python benchmarks/bench_feed.py plots            # watch ratio by duration, sessions
+    .venv/bin/python benchmarks/bench_feed.py retention        # baselines over 5-session episodes
 
 Figures go to benchmarks/figures/, raw numbers to runs/feed/ (git-ignored).
 """
@@ -223,6 +224,21 @@ def train(args: argparse.Namespace) -> None:
     print(json.dumps({k: v for k, v in result.items() if k not in ("curve", "validation")}, indent=2))
 
 
+# --- retention ------------------------------------------------------------------------------------
+
+
+def retention(args: argparse.Namespace) -> None:
+    """Baselines over multi-session episodes (up to 5 sessions, a user churns after 7 days away)."""
+    rows = {}
+    for name in ("random", "most_popular", "epsilon_greedy", "oracle"):
+        env = make_feed_vector_env(ENV_ID, num_envs=250, sessions=5, reward="retention")
+        metrics = evaluate_feed(env, make_feed_agent(name, env, seed=0), args.episodes, seed=7)
+        rows[name] = asdict(metrics)
+        print(name, json.dumps(rows[name]))
+    RUNS.mkdir(parents=True, exist_ok=True)
+    (RUNS / "retention.json").write_text(json.dumps(rows, indent=2))
+
+
 # --- calibration plots -----------------------------------------------------------------------------
 
 
@@ -316,6 +332,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--minutes", type=float, default=8.0)
     p.add_argument("--eval-episodes", type=int, default=1000)
     p.set_defaults(fn=train)
+    p = sub.add_parser("retention")
+    p.add_argument("--episodes", type=int, default=1000)
+    p.set_defaults(fn=retention)
     p = sub.add_parser("plots")
     p.add_argument("--data-dir", default="/work/shared/data")
     p.set_defaults(fn=plots)
