@@ -1,7 +1,8 @@
 """The batched feed simulation shared by the single, slate and vector feed environments.
 
-:class:`FeedSimulator` advances ``n_slots`` users side by side; every per-step computation is an
-array operation over the addressed slots (no Python loop over users or items). Each slot draws its
+:class:`FeedSimulator` advances ``n_slots`` users side by side; every per-step computation runs
+once for all addressed slots, in compiled kernels (:mod:`recoworld.envs._feed_kernels`) or array
+operations, never in a Python loop over users or items. Each slot draws its
 randomness from its own ``numpy.random.Generator`` in blocks of :data:`BLOCK` rows of uniforms;
 a reset and a shown video each consume exactly one row. Slot ``i`` of a vector environment seeded
 with ``s + i`` therefore consumes the same stream in the same order as a single environment seeded
@@ -133,11 +134,6 @@ class FeedSimulator:
             [logd[:, None], cat.popularity[:, None], cat.is_new[:, None], cat.embedding], axis=1
         ).astype(np.float32)
         self._embedding = cat.embedding
-        # Row -1 (an empty history position) of these reads as "nothing": category -1, zeros.
-        self._category_or_none = np.append(cat.category, -1)
-        self._item_table_or_zero = np.concatenate(
-            [self._item_table, np.zeros((1, self._item_table.shape[1]), dtype=np.float32)]
-        )
         self._all = np.arange(n_slots, dtype=np.intp)
         self._profile = pop.profile
         self._user_static = np.concatenate([pop.features, pop.profile], axis=1).astype(np.float32)
