@@ -115,3 +115,16 @@ def test_mf_without_biases_keeps_them_at_zero():
     fit = train_implicit_mf(clicks, None, "naive", cfg)
     assert not fit.user_bias.any() and not fit.item_bias.any() and fit.bias == 0.0
     assert np.allclose(fit.scores(), fit.user_factors @ fit.item_factors.T)
+
+
+def test_ranking_metrics_with_propensity_weights():
+    test = np.array([[2, 5, 1, 4]], dtype=float)
+    scores = np.array([[0.9, 0.8, 0.1, 0.2]])  # top-2: items 0 (irrelevant), 1 (relevant)
+    theta = np.array([1.0, 0.5, 1.0, 0.25])
+    m = ranking_metrics(scores, test, k=2, propensity=theta)
+    assert m.dcg == pytest.approx(2.0 / np.log2(3))
+    assert m.recall == pytest.approx(2.0 / (2.0 + 4.0))
+    assert ranking_metrics(scores, test, k=2, propensity=np.ones(4)) == ranking_metrics(
+        scores, test, k=2)
+    with pytest.raises(EstimatorInputError, match=r"`propensity` must be in \(0, 1\]"):
+        ranking_metrics(scores, test, k=2, propensity=np.zeros(4))

@@ -334,10 +334,15 @@ class RankingMetrics:
 
 
 def ranking_metrics(scores: npt.ArrayLike, test_ratings: npt.ArrayLike, k: int,
-                    threshold: float = 4.0) -> RankingMetrics:
+                    threshold: float = 4.0,
+                    propensity: npt.ArrayLike | None = None) -> RankingMetrics:
     """Rank each user's test items (non-zero cells of ``test_ratings``) by ``scores``.
 
-    An item is relevant if its test rating is ``>= threshold``. Ties keep item order.
+    An item is relevant if its test rating is ``>= threshold``. Ties keep item order. On an MCAR
+    test set leave ``propensity`` as ``None``. On held-out *self-selected* ratings (validation),
+    pass the exposure propensity (``(n_items,)`` or ``(n_users, n_items)``, in (0, 1]): each
+    relevant item then counts ``1 / propensity`` in DCG and in both terms of Recall (the
+    inverse-propensity estimates of Saito et al.); MAP stays unweighted.
     """
     s = _check_matrix("scores", scores)
     t = _check_matrix("test_ratings", test_ratings, s.shape)
@@ -352,9 +357,19 @@ def ranking_metrics(scores: npt.ArrayLike, test_ratings: npt.ArrayLike, k: int,
     masked = np.where(observed[users], s[users], -np.inf)
     top = np.argsort(-masked, axis=1, kind="stable")[:, :k]
     rel = np.take_along_axis(rel_all[users], top, axis=1).astype(np.float64)
+    gain = rel_all[users].astype(np.float64)
+    if propensity is not None:
+        theta = np.asarray(propensity, dtype=np.float64)
+        theta = np.broadcast_to(theta, s.shape) if theta.shape == (s.shape[1],) else theta
+        if theta.shape != s.shape:
+            raise EstimatorInputError(f"`propensity` must have shape ({s.shape[1]},) or "
+                                      f"{s.shape}, got {np.asarray(propensity).shape}")
+        _check_propensity("propensity", theta)
+        gain = gain / theta[users]
+    top_gain = np.take_along_axis(gain, top, axis=1)
     ranks = np.arange(1, rel.shape[1] + 1, dtype=np.float64)
-    dcg = (rel / np.log2(ranks + 1.0)).sum(axis=1)
-    recall = rel.sum(axis=1) / n_rel[users]
+    dcg = (top_gain / np.log2(ranks + 1.0)).sum(axis=1)
+    recall = top_gain.sum(axis=1) / gain.sum(axis=1)
     precision = np.cumsum(rel, axis=1) / ranks
     ap = (precision * rel).sum(axis=1) / np.minimum(k, n_rel[users])
     return RankingMetrics(k, float(dcg.mean()), float(recall.mean()), float(ap.mean()),
