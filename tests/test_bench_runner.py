@@ -122,6 +122,20 @@ def test_resume_refuses_a_different_config(reference_run, tmp_path):
         run_suite(small_crs_config(seeds=(0, 1)), tmp_path, progress=False)
 
 
+def test_a_failed_start_leaves_the_directory_usable(tmp_path):
+    cfg = small_crs_config(seeds=(0,))
+    bad = type(cfg)(suite="crs", seeds=(0,), settings=type(cfg.settings)(agents=("nope",)))
+    with pytest.raises(ConfigError, match=r"`crs\.agents` holds 'nope'"):
+        run_suite(bad, tmp_path, progress=False)
+    assert not (tmp_path / "config.toml").exists()
+    (tmp_path / "config.toml").write_text(config_to_toml(small_crs_config(seeds=(9,))))
+    # a config.toml without any finished unit is simply replaced
+    assert run_suite(cfg, tmp_path, progress=False).units_computed == 4
+    (tmp_path / "config.toml").unlink()
+    with pytest.raises(DataError, match=r"holds finished units but no config.toml"):
+        run_suite(cfg, tmp_path, progress=False)
+
+
 def test_a_corrupt_unit_file_is_reported_not_dropped(tmp_path):
     cfg = small_crs_config(seeds=(0,))
     run_suite(cfg, tmp_path, progress=False)

@@ -155,7 +155,14 @@ def _read_done(run_dir: Path, units: list[Unit]) -> dict[str, dict[str, Any]]:
 def _check_config(run_dir: Path, config: BenchConfig) -> str:
     toml = config_to_toml(config)
     path = run_dir / "config.toml"
-    if path.is_file():
+    # a directory whose run never finished a unit holds nothing worth protecting
+    started = (run_dir / "units").is_dir() and any((run_dir / "units").rglob("*.json"))
+    if started and not path.is_file():
+        raise DataError(
+            f"run directory {run_dir} holds finished units but no config.toml, so they cannot "
+            "be matched to a config; pass another --out, or delete the directory"
+        )
+    if path.is_file() and started:
         stored = load_config(path)
         if stored != config:
             a, b = json.dumps(_flat(stored)), json.dumps(_flat(config))
@@ -220,11 +227,11 @@ def run_suite(
     if address is not None and backend != "ray":
         raise ConfigError("`--address` needs `--backend ray`")
     started = _now()
+    suite = get_suite(config.suite)
+    units = suite.plan(config)  # before touching the run directory: a bad config leaves no trace
     run_dir = Path(out_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     config_toml = _check_config(run_dir, config)
-    suite = get_suite(config.suite)
-    units = suite.plan(config)
     keys = [u.key for u in units]
     if len(set(keys)) != len(keys):
         raise RuntimeError(f"suite {config.suite!r} planned duplicate unit keys")  # invariant
