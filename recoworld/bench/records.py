@@ -289,11 +289,11 @@ def render_plot(spec: PlotSpec, path: Path) -> None:
 # --- HTML -----------------------------------------------------------------------------------------
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1100px;
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1300px;
 color:#1a1a1a;padding:0 1em}
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:.9em;margin:.6em 0}
-th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right;white-space:nowrap}
 th{background:#f2f2f2}td:first-child,td:nth-child(2){text-align:left}
 img{max-width:100%;border:1px solid #eee;margin:.4em 0}
 pre{background:#f7f7f7;padding:.8em;overflow:auto;font-size:.85em}
