@@ -13,6 +13,9 @@ Starts ``LocalLLMServer`` on a free loopback port, then, side by side in one run
 3. feed: ``turns`` feed reviews, sequential (1 slot) against concurrent (``concurrency`` slots);
 4. replay: the recorded conversational turns replayed from the SQLite cache with no server.
 
+One untimed warm-up request per schema comes first (the server compiles a schema's grammar on
+first use, about 20 s on a loaded 2-core machine).
+
 Different seeds per repeat and mode keep the server from answering from its own prompt cache.
 """
 
@@ -83,6 +86,14 @@ def main() -> None:
     invalid: dict[str, int] = {m: 0 for m in rows}
     tmp = Path(tempfile.mkdtemp())
     with LocalLLMServer(n_threads=args.threads, startup_timeout_s=180) as server:
+        # warm-up (not timed): the server compiles each JSON schema into a grammar on first use
+        warm_cfg = LLMClientConfig(base_url=server.base_url, timeout_s=300)
+        with LLMClient(warm_cfg) as client:
+            client.decide_many(_conv_requests(7, 1))
+            warm = LLMFeedUser(client)
+            warm.bind(feed_world, 1)
+            warm.reset(np.arange(1), np.arange(1))
+            warm.respond(np.arange(1), np.arange(1), np.full((1, 3), 0.5))
         for r in range(args.repeats):
             base = 1000 * (r + 1)
             cache_path = tmp / f"rec{r}.sqlite"
