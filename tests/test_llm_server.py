@@ -138,25 +138,6 @@ def test_feed_sessions_end_to_end(server: LocalLLMServer) -> None:
                 break
 
 
-def test_cached_rerun_reproduces_the_trajectory_with_the_server_stopped(tmp_path: Path) -> None:
-    world = tiny_world()
-    path = tmp_path / "replay.sqlite"
-    with LocalLLMServer(n_threads=THREADS, startup_timeout_s=120) as own:
-        url = own.base_url
-        with _client(url, ResponseCache(path)) as client:
-            first = _conversation(ConversationalRecEnv(world, LLMConversationalUser(world, client), max_turns=6), 7)
-    assert not own.answers()
-    with _client(url, ResponseCache(path, "replay")) as client:
-        env = ConversationalRecEnv(world, LLMConversationalUser(world, client), max_turns=6)
-        second = _conversation(env, 7)
-        assert client.server_calls == 0 and client.cache_hits > 0
-    assert _without_cached_flag(second) == _without_cached_flag(first)
-    # without the cache the stopped server gives the documented error
-    cfg = LLMClientConfig(base_url=url, max_retries=1, backoff_s=0.01, timeout_s=5)
-    with LLMClient(cfg) as client, pytest.raises(LLMServerError, match=re.escape(url)):
-        LLMConversationalUser(world, client).start(0, TARGET, np.random.default_rng(0))
-
-
 def test_fidelity_cli_against_the_server(server: LocalLLMServer) -> None:
     out = subprocess.run(
         [
@@ -189,3 +170,26 @@ def test_llm_serve_command_prints_the_base_url() -> None:
         proc.terminate()
         proc.wait(timeout=30)
     assert not probe.answers()  # SIGTERM also stopped the model server child
+
+
+def test_cached_rerun_reproduces_the_trajectory_with_the_server_stopped(
+    server: LocalLLMServer, tmp_path: Path
+) -> None:
+    """Last test of the module: it stops the shared server (the fixture's stop is idempotent)."""
+    world = tiny_world()
+    path = tmp_path / "replay.sqlite"
+    url = server.base_url
+    with _client(url, ResponseCache(path)) as client:
+        env = ConversationalRecEnv(world, LLMConversationalUser(world, client), max_turns=6)
+        first = _conversation(env, 7)
+    server.stop()
+    assert not server.answers()
+    with _client(url, ResponseCache(path, "replay")) as client:
+        env = ConversationalRecEnv(world, LLMConversationalUser(world, client), max_turns=6)
+        second = _conversation(env, 7)
+        assert client.server_calls == 0 and client.cache_hits > 0
+    assert _without_cached_flag(second) == _without_cached_flag(first)
+    # without the cache the stopped server gives the documented error
+    cfg = LLMClientConfig(base_url=url, max_retries=1, backoff_s=0.01, timeout_s=5)
+    with LLMClient(cfg) as client, pytest.raises(LLMServerError, match=re.escape(url)):
+        LLMConversationalUser(world, client).start(0, TARGET, np.random.default_rng(0))
