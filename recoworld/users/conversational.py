@@ -7,7 +7,10 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ConversationalUser"]
+from recoworld.datasets.world import AttributeGraphWorld
+from recoworld.errors import InvalidActionError
+
+__all__ = ["ConversationalUser", "target_attributes"]
 
 
 @runtime_checkable
@@ -44,3 +47,24 @@ class ConversationalUser(Protocol):
     def step_info(self) -> dict[str, Any]:
         """Extra ``info`` entries about the latest call (may be empty)."""
         ...
+
+
+def target_attributes(world: AttributeGraphWorld, user: int, target: int) -> npt.NDArray[np.int32]:
+    """Validate a session's ids and return the target's attributes (what the user wants).
+
+    Raises:
+        InvalidActionError: ``user`` or ``target`` is out of range, or the target holds no
+            attribute (the user would have nothing to open the conversation with).
+
+    """
+    if not 0 <= user < world.n_users:
+        raise InvalidActionError(f"`user` must be in [0, {world.n_users}), got {user}")
+    if not 0 <= target < world.n_items:
+        raise InvalidActionError(f"`target` must be in [0, {world.n_items}), got {target}")
+    attrs = world.attributes_of(target)
+    if attrs.size == 0:
+        raise InvalidActionError(
+            f"item {target} of world {world.name!r} has no attribute, so the user has "
+            "nothing to open the conversation with; pick another target"
+        )
+    return attrs

@@ -9,7 +9,8 @@ import numpy as np
 import numpy.typing as npt
 
 from recoworld.datasets.world import AttributeGraphWorld
-from recoworld.errors import ConfigError, InvalidActionError
+from recoworld.errors import ConfigError
+from recoworld.users.conversational import target_attributes
 
 __all__ = ["TargetItemUser", "TargetItemUserConfig"]
 
@@ -61,16 +62,7 @@ class TargetItemUser:
 
     def start(self, user: int, target: int, rng: np.random.Generator) -> int:
         """Begin a session; return the opening attribute, drawn uniformly from the target's."""
-        if not 0 <= user < self.world.n_users:
-            raise InvalidActionError(f"`user` must be in [0, {self.world.n_users}), got {user}")
-        if not 0 <= target < self.world.n_items:
-            raise InvalidActionError(f"`target` must be in [0, {self.world.n_items}), got {target}")
-        attrs = self.world.attributes_of(target)
-        if attrs.size == 0:
-            raise InvalidActionError(
-                f"item {target} of world {self.world.name!r} has no attribute, so the user has "
-                "nothing to open the conversation with; pick another target"
-            )
+        attrs = target_attributes(self.world, user, target)
         self._target = int(target)
         self._target_attrs = attrs
         self._rejected_last = False

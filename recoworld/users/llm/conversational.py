@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.errors import ConfigError, InvalidActionError, LLMResponseError
+from recoworld.users.conversational import target_attributes
 from recoworld.users.llm.client import Decision, LLMClient, Message
 from recoworld.users.llm.decision import DecisionField, DecisionSchema
 from recoworld.users.llm.prompts import render_prompt
@@ -152,16 +153,7 @@ class LLMConversationalUser:
     # ---- ConversationalUser protocol ------------------------------------------------------
     def start(self, user: int, target: int, rng: np.random.Generator) -> int:
         """Begin a session; the LLM names one of the target's attributes as its opening."""
-        if not 0 <= user < self.world.n_users:
-            raise InvalidActionError(f"`user` must be in [0, {self.world.n_users}), got {user}")
-        if not 0 <= target < self.world.n_items:
-            raise InvalidActionError(f"`target` must be in [0, {self.world.n_items}), got {target}")
-        attrs = self.world.attributes_of(target)
-        if attrs.size == 0:
-            raise InvalidActionError(
-                f"item {target} of world {self.world.name!r} has no attribute, so the user has "
-                "nothing to open the conversation with; pick another target"
-            )
+        attrs = target_attributes(self.world, user, target)
         self._target = int(target)
         self._target_attrs = attrs
         self.stats = {"turns": 0, "invalid_responses": 0, "llm_attempts": 0}
