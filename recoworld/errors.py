@@ -13,6 +13,7 @@ __all__ = [
     "DatasetNotFoundError",
     "EstimatorInputError",
     "InvalidActionError",
+    "LLMCacheMissError",
     "LLMError",
     "LLMResponseError",
     "LLMServerError",
@@ -59,3 +60,10 @@ class LLMServerError(LLMError, ConnectionError):
 
 class LLMResponseError(LLMError, ValueError):
     """The LLM answered something that does not conform to the requested schema."""
+
+
+class LLMCacheMissError(LLMError, KeyError):
+    """A replay-only cache has no answer for a request (record the session with a server first)."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ""

@@ -18,19 +18,12 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Literal
 
-from recoworld.errors import ConfigError, LLMError
+from recoworld.errors import ConfigError, LLMCacheMissError
 
 __all__ = ["CacheMode", "LLMCacheMissError", "ResponseCache", "request_key"]
 
 CacheMode = Literal["record", "replay", "off"]
 _MODES = ("record", "replay", "off")
-
-
-class LLMCacheMissError(LLMError, KeyError):
-    """A replay-only cache has no answer for a request."""
-
-    def __str__(self) -> str:  # KeyError would quote the whole message
-        return str(self.args[0]) if self.args else ""
 
 
 def request_key(model: str, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
