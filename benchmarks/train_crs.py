@@ -65,8 +65,13 @@ def report(paths: list[str]) -> str:
     import statistics
 
     rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, str, str, int]] = set()
     for path in paths:
-        rows.extend(json.loads(Path(path).read_text()))
+        for r in json.loads(Path(path).read_text()):
+            key = (r["dataset"], r["agent"], r["variant"], r["seed"])
+            if key not in seen:  # a run repeated in another file (same seed) is counted once
+                seen.add(key)
+                rows.append(r)
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault((r["dataset"], r["agent"], r["variant"]), []).append(r)
