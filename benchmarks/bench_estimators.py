@@ -41,7 +41,7 @@ from recoworld.estimators.rating_error import (
     naive_error,
 )
 
-DATA = Path("/work/shared/data")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REPEATS = 5
 
 

@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--episodes", type=int, default=1000)
     p.set_defaults(fn=retention)
     p = sub.add_parser("plots")
-    p.add_argument("--data-dir", default="/work/shared/data")
+    p.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     p.set_defaults(fn=plots)
     parser.add_argument("--out", default=None, help="write figures and raw numbers here instead")
     args = parser.parse_args(argv)

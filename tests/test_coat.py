@@ -12,14 +12,11 @@ from recoworld.datasets.yahoo_r3 import YAHOO_R3_FILES, load_yahoo_r3
 from recoworld.errors import DataError, DatasetNotFoundError
 from recoworld.estimators.rating_error import estimate_rating_error, naive_error
 
-SHARED = Path("/work/shared/data")
 FIXTURES = Path(__file__).parent / "fixtures"
-needs_coat = pytest.mark.skipif(not (SHARED / "coat").is_dir(), reason="Coat not present")
 
 
-@needs_coat
-def test_coat_loads_with_documented_counts():
-    coat = load_coat(SHARED)
+def test_coat_loads_with_documented_counts(shared_data):
+    coat = load_coat(shared_data)
     assert coat.train.shape == coat.test.shape == COAT_SHAPE
     assert int((coat.train > 0).sum()) == 6960
     assert int((coat.test > 0).sum()) == 4640
@@ -30,12 +27,11 @@ def test_coat_loads_with_documented_counts():
     assert 0 < coat.propensities.min() and coat.propensities.max() <= 1
 
 
-@needs_coat
-def test_coat_ips_moves_naive_error_towards_mcar_error():
+def test_coat_ips_moves_naive_error_towards_mcar_error(shared_data):
     # Self-selected ratings are higher than random ones, so the naive MSE of "always 3" and of the
     # item-mean predictor understates their MCAR-test MSE; IPS and SNIPS with the shipped
     # propensities must move the estimate towards it.
-    coat = load_coat(SHARED)
+    coat = load_coat(shared_data)
     observed = coat.train > 0
     item_mean = (coat.train * observed).sum(axis=0) / np.maximum(observed.sum(axis=0), 1)
     for pred in (np.full(COAT_SHAPE, 3.0), np.tile(item_mean, (COAT_SHAPE[0], 1))):
