@@ -10,9 +10,8 @@ rejected items as negatives and the remaining candidates as positives).
 
 from __future__ import annotations
 
-import copy
 import time
-from dataclasses import asdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,26 +21,28 @@ import torch
 from torch import nn
 
 from recoworld.agents.crs_base import (
+    ModelSelection,
     check_world,
+    checkpoint_header,
     config_from_dict,
     consistent_candidates,
     dialogue_features,
+    embeddings_from_payload,
+    embeddings_payload,
     load_checkpoint,
     n_dialogue_features,
     rng_from_state,
     rng_state,
     save_checkpoint,
-    session_split,
-    success_rate,
 )
-from recoworld.agents.fm import FMConfig, FMEmbeddings, train_fm
+from recoworld.agents.fm import FMConfig, FMEmbeddings
 from recoworld.agents.scoring import top_items
 from recoworld.datasets.world import AttributeGraphWorld
-from recoworld.envs.conversational import ASK, RECOMMEND, ConversationalRecEnv, RewardConfig
+from recoworld.envs.conversational import ASK, RECOMMEND, ConversationalRecEnv
 from recoworld.envs.crs_stats import question_entropy, reachable_questions
 from recoworld.errors import ConfigError
 
-__all__ = ["PolicyGradientAgent", "validate_settings"]
+__all__ = ["PolicyGradientAgent", "PolicyGradientConfig", "validate_settings"]
 
 
 def validate_settings(cfg: Any) -> None:
@@ -61,6 +62,61 @@ def validate_settings(cfg: Any) -> None:
         raise ConfigError(f"`gamma` must be in [0, 1], got {cfg.gamma}")
     if cfg.max_turns < 2:
         raise ConfigError(f"`max_turns` must be >= 2, got {cfg.max_turns}")
+
+
+@dataclass(frozen=True)
+class PolicyGradientConfig:
+    """Settings of a :class:`PolicyGradientAgent` (EAR's defaults; subclasses override some).
+
+    Attributes:
+        pretrain_sessions: ``valid`` sessions of max-entropy demonstrations to imitate.
+        imitation_threshold: The imitated rule recommends once at most this many candidates
+            remain (and always on the last action).
+        episodes: REINFORCE sessions after pretraining.
+        batch_episodes: Sessions per gradient step (pretraining and REINFORCE).
+        hidden: Width of the policy's hidden layer.
+        lr: Adam learning rate of REINFORCE.
+        pretrain_lr: Adam learning rate of the imitation.
+        gamma: Discount of the returns (EAR uses 0.7).
+        entropy_coef: Weight of the policy-entropy bonus.
+        reflection: Apply EAR's reflection after each rejected recommendation.
+        reflection_lr: Step size of the reflection update.
+        mask_unreachable: Mask questions no candidate can answer differently (zero entropy or
+            held by no candidate) besides those already asked; off = mask asked ones only (EAR).
+        prune_rejected: Drop the candidates holding a declined attribute (exact answers only).
+        exclude_seen: Never recommend the user's training items (a session's target is new).
+        holdout_fraction: Part of ``valid`` kept for model selection.
+        eval_every: REINFORCE sessions between model-selection evaluations.
+        eval_sessions: Held-out sessions per model-selection evaluation.
+        rec_size: Items per recommendation.
+        max_turns: Horizon, the user's opening counted as turn 1.
+        fm: Settings of the FM embeddings trained when none are given.
+
+    """
+
+    pretrain_sessions: int = 1000
+    imitation_threshold: int = 10
+    episodes: int = 3000
+    batch_episodes: int = 16
+    hidden: int = 64
+    lr: float = 1e-3
+    pretrain_lr: float = 3e-3
+    gamma: float = 0.7
+    entropy_coef: float = 0.01
+    reflection: bool = True
+    reflection_lr: float = 0.01
+    mask_unreachable: bool = True
+    exclude_seen: bool = False
+    prune_rejected: bool = False
+    holdout_fraction: float = 0.1
+    eval_every: int = 500
+    eval_sessions: int = 500
+    rec_size: int = 10
+    max_turns: int = 15
+    fm: FMConfig = field(default_factory=FMConfig)
+
+    def __post_init__(self) -> None:
+        validate_settings(self)
 
 
 class _Policy(nn.Module):
@@ -92,7 +148,7 @@ class _Step:
         self.scores, self.entropy = scores, entropy
 
 
-class PolicyGradientAgent:
+class PolicyGradientAgent(ModelSelection):
     """Base of :class:`~recoworld.agents.ear.EARAgent` and :class:`~recoworld.agents.crm.CRMAgent`.
 
     Subclasses set ``name`` and ``config_class`` and implement :meth:`_extra_state_dim` and
@@ -363,17 +419,7 @@ class PolicyGradientAgent:
         cfg = self.config
         total = cfg.episodes if episodes is None else episodes
         start = time.perf_counter()
-        if self.embeddings is None:
-            self.embeddings = train_fm(self.world, cfg.fm, seed=self.seed)
-        env = ConversationalRecEnv(
-            self.world, rewards=RewardConfig(), split="valid", max_turns=cfg.max_turns,
-            rec_size=cfg.rec_size,
-        )
-        train_idx, hold_idx = session_split(
-            len(self.world.split("valid")), cfg.holdout_fraction,
-            np.random.default_rng([self.seed, 1]),
-        )
-        hold_idx = hold_idx[: cfg.eval_sessions]
+        env, train_idx, hold_idx = self._prepare_learning()
         bar = None
         if progress:
             from tqdm import tqdm
@@ -415,51 +461,27 @@ class PolicyGradientAgent:
                 if bar is not None:
                     bar.set_postfix(holdout_sr=f"{self.selection_history[-1][1]:.3f}")
             tick(n)
-        if bar is not None:
-            bar.close()
-        if self._best_weights is not None:
-            self.policy.load_state_dict(self._best_weights)
-        self.train_seconds += time.perf_counter() - start
-        if checkpoint_path is not None:
-            self.save(checkpoint_path)
+        self._finish_learning(bar, start, checkpoint_path)
         return self
 
-    def _select(self, env: ConversationalRecEnv, hold_idx: npt.NDArray[np.int64]) -> None:
-        if hold_idx.size == 0:
-            self._best_weights = copy.deepcopy(self.policy.state_dict())
-            self.selection_history.append((self.episodes_done, float("nan")))
-            return
-        sr = success_rate(env, self, "valid", hold_idx, seed=self.seed)
-        self.selection_history.append((self.episodes_done, sr))
-        if sr > self.best_score:
-            self.best_score = sr
-            self._best_weights = copy.deepcopy(self.policy.state_dict())
+    def _selected_network(self) -> nn.Module:
+        return self.policy
 
     # ---- persistence ---------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         """Write weights, embeddings, settings and the training state to ``path``."""
         payload: dict[str, Any] = {
-            "agent": self.name,
-            "config": asdict(self.config),
-            "seed": self.seed,
-            "world": self.world.summary(),
+            **checkpoint_header(self.name, self.config, self.seed, self.world),
             "policy": self.policy.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "rng": rng_state(self._rng),
             "pretrained_sessions": self.pretrained_sessions,
             "episodes_done": self.episodes_done,
-            "best_score": self.best_score,
-            "best_weights": self._best_weights,
-            "selection_history": [list(x) for x in self.selection_history],
-            "train_seconds": self.train_seconds,
+            **self._selection_payload(),
         }
         emb = self.embeddings
         if emb is not None:
-            payload["embeddings"] = {
-                "user": torch.from_numpy(np.array(emb.user)),
-                "item": torch.from_numpy(np.array(emb.item)),
-                "attribute": torch.from_numpy(np.array(emb.attribute)),
-            }
+            payload["embeddings"] = embeddings_payload(emb)
         save_checkpoint(path, payload)
 
     @classmethod
@@ -470,18 +492,11 @@ class PolicyGradientAgent:
         config = config_from_dict(cls.config_class, payload["config"], {"fm": FMConfig})
         emb = None
         if "embeddings" in payload:
-            e = payload["embeddings"]
-            emb = FMEmbeddings(
-                user=e["user"].numpy(), item=e["item"].numpy(), attribute=e["attribute"].numpy()
-            )
+            emb = embeddings_from_payload(payload["embeddings"])
         agent = cls(world, config, seed=int(payload["seed"]), embeddings=emb)
         agent.policy.load_state_dict(payload["policy"])
         agent.optimizer.load_state_dict(payload["optimizer"])
         agent._rng = rng_from_state(payload["rng"])
         agent.pretrained_sessions = int(payload["pretrained_sessions"])
-        agent.episodes_done = int(payload["episodes_done"])
-        agent.best_score = float(payload["best_score"])
-        agent._best_weights = payload["best_weights"]
-        agent.selection_history = [(int(a), float(b)) for a, b in payload["selection_history"]]
-        agent.train_seconds = float(payload["train_seconds"])
+        agent._restore_selection(payload)
         return agent

@@ -6,31 +6,44 @@
 * :func:`session_split`: the training / model-selection halves of the validation sessions;
 * :func:`success_rate`: greedy success rate of an agent on given sessions (model selection);
 * :func:`save_checkpoint` / :func:`load_checkpoint`: one ``.pt`` file per agent holding tensors
-  and plain values only, read back with ``torch.load(weights_only=True)`` (no code execution).
+  and plain values only, read back with ``torch.load(weights_only=True)`` (no code execution);
+  :func:`checkpoint_header`, :func:`embeddings_payload` and :func:`embeddings_from_payload` build
+  and read the parts every learned agent's checkpoint shares;
+* :func:`validation_split`: the training / model-selection sessions of ``valid`` an agent uses;
+* :class:`ModelSelection`: the model selection and end-of-training plumbing of the agents that
+  keep their best weights (SCPR, EAR, CRM).
 """
 
 from __future__ import annotations
 
+import copy
 import json
-from dataclasses import fields, is_dataclass
+import time
+from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
 import torch
+from torch import nn
 
+from recoworld.agents.fm import FMEmbeddings, train_fm
 from recoworld.datasets.world import AttributeGraphWorld
-from recoworld.envs.conversational import ConversationalRecEnv
+from recoworld.envs.conversational import ConversationalRecEnv, RewardConfig
 from recoworld.errors import ConfigError, DataError, DatasetNotFoundError
 
 __all__ = [
     "CRSAgent",
+    "ModelSelection",
     "candidate_bucket",
     "check_world",
+    "checkpoint_header",
     "config_from_dict",
     "consistent_candidates",
     "dialogue_features",
+    "embeddings_from_payload",
+    "embeddings_payload",
     "load_checkpoint",
     "n_dialogue_features",
     "rng_from_state",
@@ -38,6 +51,7 @@ __all__ = [
     "save_checkpoint",
     "session_split",
     "success_rate",
+    "validation_split",
 ]
 
 _N_BUCKETS = 16
@@ -129,6 +143,20 @@ def session_split(
     return np.sort(order[n_hold:]), np.sort(order[:n_hold])
 
 
+def validation_split(
+    world: AttributeGraphWorld, holdout_fraction: float, eval_sessions: int, seed: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The (training, model-selection) ``valid`` sessions of an agent seeded with ``seed``.
+
+    :func:`session_split` of ``world``'s ``valid`` split drawn from ``default_rng([seed, 1])``,
+    the model-selection part cut to its first ``eval_sessions`` sessions.
+    """
+    train_idx, hold_idx = session_split(
+        len(world.split("valid")), holdout_fraction, np.random.default_rng([seed, 1])
+    )
+    return train_idx, hold_idx[:eval_sessions]
+
+
 def success_rate(
     env: ConversationalRecEnv,
     agent: CRSAgent,
@@ -195,6 +223,27 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     tmp.replace(p)
 
 
+def checkpoint_header(name: str, config: Any, seed: int, world: AttributeGraphWorld) -> dict[str, Any]:
+    """The first entries of every learned agent's checkpoint: agent, config, seed and world."""
+    return {"agent": name, "config": asdict(config), "seed": seed, "world": world.summary()}
+
+
+def embeddings_payload(emb: FMEmbeddings) -> dict[str, torch.Tensor]:
+    """FM embeddings as the tensors a checkpoint stores."""
+    return {
+        "user": torch.from_numpy(np.array(emb.user)),
+        "item": torch.from_numpy(np.array(emb.item)),
+        "attribute": torch.from_numpy(np.array(emb.attribute)),
+    }
+
+
+def embeddings_from_payload(e: dict[str, torch.Tensor]) -> FMEmbeddings:
+    """FM embeddings read back from :func:`embeddings_payload`'s tensors."""
+    return FMEmbeddings(
+        user=e["user"].numpy(), item=e["item"].numpy(), attribute=e["attribute"].numpy()
+    )
+
+
 def load_checkpoint(path: str | Path, agent: str | tuple[str, ...]) -> dict[str, Any]:
     """Read a checkpoint of ``agent`` (or one of several names) written by :func:`save_checkpoint`.
 
@@ -227,3 +276,86 @@ def check_world(payload: dict[str, Any], world: AttributeGraphWorld, path: str |
             f"{ {k: got.get(k) for k in keys} }, this world {world.name!r} has "
             f"{ {k: want[k] for k in keys} }; load it with the environment it was trained on"
         )
+
+
+class ModelSelection:
+    """Model selection and end-of-training plumbing of the agents keeping their best weights.
+
+    The subclass sets the attributes declared here and implements :meth:`_selected_network` (the
+    network whose weights are selected), :meth:`save` and the :class:`CRSAgent` methods.
+    """
+
+    world: AttributeGraphWorld
+    config: Any
+    seed: int
+    embeddings: FMEmbeddings | None
+    episodes_done: int
+    best_score: float
+    _best_weights: dict[str, torch.Tensor] | None
+    selection_history: list[tuple[int, float]]
+    train_seconds: float
+
+    def _selected_network(self) -> nn.Module:
+        raise NotImplementedError
+
+    def save(self, path: str | Path) -> None:
+        """Write the agent to ``path``."""
+        raise NotImplementedError
+
+    def _prepare_learning(
+        self,
+    ) -> tuple[ConversationalRecEnv, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Train the FM embeddings if none; the ``valid`` env, training and held-out sessions."""
+        cfg = self.config
+        if self.embeddings is None:
+            self.embeddings = train_fm(self.world, cfg.fm, seed=self.seed)
+        env = ConversationalRecEnv(
+            self.world, rewards=RewardConfig(), split="valid", max_turns=cfg.max_turns,
+            rec_size=cfg.rec_size,
+        )
+        train_idx, hold_idx = validation_split(
+            self.world, cfg.holdout_fraction, cfg.eval_sessions, self.seed
+        )
+        return env, train_idx, hold_idx
+
+    def _select(self, env: ConversationalRecEnv, hold_idx: npt.NDArray[np.int64]) -> None:
+        """Score the greedy policy on ``hold_idx``; keep the weights when they are the best yet."""
+        net = self._selected_network()
+        if hold_idx.size == 0:
+            self._best_weights = copy.deepcopy(net.state_dict())
+            self.selection_history.append((self.episodes_done, float("nan")))
+            return
+        sr = success_rate(env, cast(CRSAgent, self), "valid", hold_idx, seed=self.seed)
+        self.selection_history.append((self.episodes_done, sr))
+        if sr > self.best_score:
+            self.best_score = sr
+            self._best_weights = copy.deepcopy(net.state_dict())
+
+    def _finish_learning(
+        self, bar: Any, start: float, checkpoint_path: str | Path | None
+    ) -> None:
+        """Close the progress bar, load the best weights, count the time, save a final checkpoint."""
+        if bar is not None:
+            bar.close()
+        if self._best_weights is not None:
+            self._selected_network().load_state_dict(self._best_weights)
+        self.train_seconds += time.perf_counter() - start
+        if checkpoint_path is not None:
+            self.save(checkpoint_path)
+
+    def _selection_payload(self) -> dict[str, Any]:
+        """The model-selection entries of a checkpoint (in the order they are written)."""
+        return {
+            "best_score": self.best_score,
+            "best_weights": self._best_weights,
+            "selection_history": [list(x) for x in self.selection_history],
+            "train_seconds": self.train_seconds,
+        }
+
+    def _restore_selection(self, payload: dict[str, Any]) -> None:
+        """Read back :meth:`_selection_payload`'s entries and ``episodes_done``."""
+        self.episodes_done = int(payload["episodes_done"])
+        self.best_score = float(payload["best_score"])
+        self._best_weights = payload["best_weights"]
+        self.selection_history = [(int(a), float(b)) for a, b in payload["selection_history"]]
+        self.train_seconds = float(payload["train_seconds"])

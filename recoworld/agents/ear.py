@@ -15,71 +15,24 @@ the candidate-count bucket, all one-hot) replaces EAR's ordered 15-turn history 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from recoworld.agents._policy_gradient import PolicyGradientAgent, validate_settings
-from recoworld.agents.fm import FMConfig
+from recoworld.agents._policy_gradient import PolicyGradientAgent, PolicyGradientConfig
 
 __all__ = ["EARAgent", "EARConfig"]
 
 
 @dataclass(frozen=True)
-class EARConfig:
+class EARConfig(PolicyGradientConfig):
     """Settings of :class:`EARAgent`.
 
-    Attributes:
-        pretrain_sessions: ``valid`` sessions of max-entropy demonstrations to imitate.
-        imitation_threshold: The imitated rule recommends once at most this many candidates
-            remain (and always on the last action).
-        episodes: REINFORCE sessions after pretraining.
-        batch_episodes: Sessions per gradient step (pretraining and REINFORCE).
-        hidden: Width of the policy's hidden layer.
-        lr: Adam learning rate of REINFORCE.
-        pretrain_lr: Adam learning rate of the imitation.
-        gamma: Discount of the returns (EAR uses 0.7).
-        entropy_coef: Weight of the policy-entropy bonus.
-        reflection: Apply EAR's reflection after each rejected recommendation.
-        reflection_lr: Step size of the reflection update.
-        mask_unreachable: Mask questions no candidate can answer differently (zero entropy or
-            held by no candidate) besides those already asked; off = mask asked ones only (EAR).
-        prune_rejected: Drop the candidates holding a declined attribute (exact answers only).
-        exclude_seen: Never recommend the user's training items (a session's target is new).
-        holdout_fraction: Part of ``valid`` kept for model selection.
-        eval_every: REINFORCE sessions between model-selection evaluations.
-        eval_sessions: Held-out sessions per model-selection evaluation.
-        rec_size: Items per recommendation.
-        max_turns: Horizon, the user's opening counted as turn 1.
-        fm: Settings of the FM embeddings trained when none are given.
-
+    The fields and defaults of :class:`~recoworld.agents._policy_gradient.PolicyGradientConfig`
+    (EAR's recipe, reflection on).
     """
-
-    pretrain_sessions: int = 1000
-    imitation_threshold: int = 10
-    episodes: int = 3000
-    batch_episodes: int = 16
-    hidden: int = 64
-    lr: float = 1e-3
-    pretrain_lr: float = 3e-3
-    gamma: float = 0.7
-    entropy_coef: float = 0.01
-    reflection: bool = True
-    reflection_lr: float = 0.01
-    mask_unreachable: bool = True
-    exclude_seen: bool = False
-    prune_rejected: bool = False
-    holdout_fraction: float = 0.1
-    eval_every: int = 500
-    eval_sessions: int = 500
-    rec_size: int = 10
-    max_turns: int = 15
-    fm: FMConfig = field(default_factory=FMConfig)
-
-    def __post_init__(self) -> None:
-        validate_settings(self)
 
 
 class EARAgent(PolicyGradientAgent):

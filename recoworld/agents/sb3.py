@@ -20,7 +20,7 @@ import contextlib
 import random
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,11 +30,14 @@ import torch
 
 from recoworld.agents.crs_base import (
     check_world,
+    checkpoint_header,
     config_from_dict,
+    embeddings_from_payload,
+    embeddings_payload,
     load_checkpoint,
     save_checkpoint,
-    session_split,
     success_rate,
+    validation_split,
 )
 from recoworld.agents.fm import FMConfig, FMEmbeddings, FMScorer, train_fm
 from recoworld.datasets.world import AttributeGraphWorld
@@ -245,11 +248,9 @@ class SB3Agent:
                 self.model.learn(total_timesteps=steps, callback=_Sessions(), progress_bar=False)
         if bar is not None:
             bar.close()
-        _, hold_idx = session_split(
-            len(self.world.split("valid")), cfg.holdout_fraction,
-            np.random.default_rng([self.seed, 1]),
+        _, hold_idx = validation_split(
+            self.world, cfg.holdout_fraction, cfg.eval_sessions, self.seed
         )
-        hold_idx = hold_idx[: cfg.eval_sessions]
         base = ConversationalRecEnv(self.world, split="valid", max_turns=cfg.max_turns,
                                     rec_size=cfg.rec_size)
         self.best_score = success_rate(base, self, "valid", hold_idx, seed=self.seed)
@@ -327,21 +328,14 @@ class SB3Agent:
             raise ConfigError(f"{self.name} has nothing to save before learn()")
         emb = self.embeddings
         payload: dict[str, Any] = {
-            "agent": self.name,
-            "config": asdict(self.config),
-            "seed": self.seed,
-            "world": self.world.summary(),
+            **checkpoint_header(self.name, self.config, self.seed, self.world),
             "policy": self.model.policy.state_dict(),
             "optimizer": self.model.policy.optimizer.state_dict(),
             "episodes_done": self.episodes_done,
             "best_score": self.best_score,
             "selection_history": [list(x) for x in self.selection_history],
             "train_seconds": self.train_seconds,
-            "embeddings": {
-                "user": torch.from_numpy(np.array(emb.user)),
-                "item": torch.from_numpy(np.array(emb.item)),
-                "attribute": torch.from_numpy(np.array(emb.attribute)),
-            },
+            "embeddings": embeddings_payload(emb),
         }
         save_checkpoint(path, payload)
 
@@ -351,10 +345,7 @@ class SB3Agent:
         payload = load_checkpoint(path, ("sb3-ppo", "sb3-dqn"))
         check_world(payload, world, path)
         config = config_from_dict(SB3Config, payload["config"], {"fm": FMConfig})
-        e = payload["embeddings"]
-        emb = FMEmbeddings(
-            user=e["user"].numpy(), item=e["item"].numpy(), attribute=e["attribute"].numpy()
-        )
+        emb = embeddings_from_payload(payload["embeddings"])
         agent = cls(world, config, seed=int(payload["seed"]), embeddings=emb,
                     algorithm=str(payload["agent"])[4:])
         agent.model = agent._build_model(agent._wrap("valid"))

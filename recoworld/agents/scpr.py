@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,22 +34,24 @@ import torch
 from torch import nn
 
 from recoworld.agents.crs_base import (
+    ModelSelection,
     check_world,
+    checkpoint_header,
     config_from_dict,
     consistent_candidates,
     dialogue_features,
+    embeddings_from_payload,
+    embeddings_payload,
     load_checkpoint,
     n_dialogue_features,
     rng_from_state,
     rng_state,
     save_checkpoint,
-    session_split,
-    success_rate,
 )
-from recoworld.agents.fm import FMConfig, FMEmbeddings, FMScorer, train_fm
+from recoworld.agents.fm import FMConfig, FMEmbeddings, FMScorer
 from recoworld.agents.scoring import top_items
 from recoworld.datasets.world import AttributeGraphWorld
-from recoworld.envs.conversational import ASK, RECOMMEND, ConversationalRecEnv, RewardConfig
+from recoworld.envs.conversational import ASK, RECOMMEND, ConversationalRecEnv
 from recoworld.envs.crs_stats import question_entropy, reachable_entropy, reachable_questions
 from recoworld.errors import ConfigError
 
@@ -243,7 +245,7 @@ class _Replay:
         self.size, self.ptr = n, int(d["ptr"])
 
 
-class SCPRAgent:
+class SCPRAgent(ModelSelection):
     """SCPR: FM-ranked items, adjacent max-entropy questions, DQN deciding ask vs recommend.
 
     Args:
@@ -257,6 +259,7 @@ class SCPRAgent:
     """
 
     name = "scpr"
+    config: SCPRConfig
 
     def __init__(
         self,
@@ -470,17 +473,7 @@ class SCPRAgent:
         cfg = self.config
         total = cfg.episodes if episodes is None else episodes
         start = time.perf_counter()
-        if self.embeddings is None:
-            self.embeddings = train_fm(self.world, cfg.fm, seed=self.seed)
-        env = ConversationalRecEnv(
-            self.world, rewards=RewardConfig(), split="valid", max_turns=cfg.max_turns,
-            rec_size=cfg.rec_size,
-        )
-        n_valid = len(self.world.split("valid"))
-        train_idx, hold_idx = session_split(
-            n_valid, cfg.holdout_fraction, np.random.default_rng([self.seed, 1])
-        )
-        hold_idx = hold_idx[: cfg.eval_sessions]
+        env, train_idx, hold_idx = self._prepare_learning()
         bar = None
         if progress:
             from tqdm import tqdm
@@ -502,25 +495,11 @@ class SCPRAgent:
                 self.train_seconds += time.perf_counter() - start
                 start = time.perf_counter()
                 self.save(checkpoint_path)
-        if bar is not None:
-            bar.close()
-        if self._best_weights is not None:
-            self.q_net.load_state_dict(self._best_weights)
-        self.train_seconds += time.perf_counter() - start
-        if checkpoint_path is not None:
-            self.save(checkpoint_path)
+        self._finish_learning(bar, start, checkpoint_path)
         return self
 
-    def _select(self, env: ConversationalRecEnv, hold_idx: npt.NDArray[np.int64]) -> None:
-        if hold_idx.size == 0:
-            self._best_weights = copy.deepcopy(self.q_net.state_dict())
-            self.selection_history.append((self.episodes_done, float("nan")))
-            return
-        sr = success_rate(env, self, "valid", hold_idx, seed=self.seed)
-        self.selection_history.append((self.episodes_done, sr))
-        if sr > self.best_score:
-            self.best_score = sr
-            self._best_weights = copy.deepcopy(self.q_net.state_dict())
+    def _selected_network(self) -> nn.Module:
+        return self.q_net
 
     # ---- persistence ---------------------------------------------------------------------------
     def save(self, path: str | Path, replay: bool = True) -> None:
@@ -531,10 +510,7 @@ class SCPRAgent:
         """
         emb = self.embeddings
         payload: dict[str, Any] = {
-            "agent": self.name,
-            "config": asdict(self.config),
-            "seed": self.seed,
-            "world": self.world.summary(),
+            **checkpoint_header(self.name, self.config, self.seed, self.world),
             "q_net": self.q_net.state_dict(),
             "target_net": self.target_net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -542,17 +518,10 @@ class SCPRAgent:
             "rng": rng_state(self._rng),
             "episodes_done": self.episodes_done,
             "grad_steps": self.grad_steps,
-            "best_score": self.best_score,
-            "best_weights": self._best_weights,
-            "selection_history": [list(x) for x in self.selection_history],
-            "train_seconds": self.train_seconds,
+            **self._selection_payload(),
         }
         if emb is not None:
-            payload["embeddings"] = {
-                "user": torch.from_numpy(np.array(emb.user)),
-                "item": torch.from_numpy(np.array(emb.item)),
-                "attribute": torch.from_numpy(np.array(emb.attribute)),
-            }
+            payload["embeddings"] = embeddings_payload(emb)
         save_checkpoint(path, payload)
 
     @classmethod
@@ -563,10 +532,7 @@ class SCPRAgent:
         config = config_from_dict(SCPRConfig, payload["config"], {"fm": FMConfig})
         emb = None
         if "embeddings" in payload:
-            e = payload["embeddings"]
-            emb = FMEmbeddings(
-                user=e["user"].numpy(), item=e["item"].numpy(), attribute=e["attribute"].numpy()
-            )
+            emb = embeddings_from_payload(payload["embeddings"])
         agent = cls(world, config, seed=int(payload["seed"]), embeddings=emb)
         agent.q_net.load_state_dict(payload["q_net"])
         agent.target_net.load_state_dict(payload["target_net"])
@@ -574,10 +540,6 @@ class SCPRAgent:
         if payload["replay"] is not None:
             agent._replay.restore(payload["replay"])
         agent._rng = rng_from_state(payload["rng"])
-        agent.episodes_done = int(payload["episodes_done"])
         agent.grad_steps = int(payload["grad_steps"])
-        agent.best_score = float(payload["best_score"])
-        agent._best_weights = payload["best_weights"]
-        agent.selection_history = [(int(a), float(b)) for a, b in payload["selection_history"]]
-        agent.train_seconds = float(payload["train_seconds"])
+        agent._restore_selection(payload)
         return agent
