@@ -31,14 +31,16 @@ from recoworld.agents.crs_base import (
     embeddings_payload,
     load_checkpoint,
     n_dialogue_features,
+    recommend_action,
     rng_from_state,
     rng_state,
     save_checkpoint,
+    unseen_candidates,
 )
 from recoworld.agents.fm import FMConfig, FMEmbeddings
 from recoworld.agents.scoring import top_items
 from recoworld.datasets.world import AttributeGraphWorld
-from recoworld.envs.conversational import ASK, RECOMMEND, ConversationalRecEnv
+from recoworld.envs.conversational import ASK, ConversationalRecEnv
 from recoworld.envs.crs_stats import question_entropy, reachable_questions
 from recoworld.errors import ConfigError
 
@@ -252,11 +254,7 @@ class PolicyGradientAgent(ModelSelection):
         emb = self._emb()
         cand = np.flatnonzero(obs["candidates"]).astype(np.int64)
         if cfg.exclude_seen:
-            ui = self.world.user_items_train
-            u = int(obs["user"])
-            seen = ui.indices[ui.indptr[u] : ui.indptr[u + 1]]
-            keep = cand[~np.isin(cand, seen, assume_unique=True)]
-            cand = keep if keep.size else cand
+            cand = unseen_candidates(self.world, int(obs["user"]), cand)
         if cfg.prune_rejected:
             cand = consistent_candidates(self._attribute_items, obs, cand)
         query = self._user_vector(obs) + emb.attribute[np.flatnonzero(obs["accepted"])].sum(axis=0)
@@ -294,11 +292,9 @@ class PolicyGradientAgent(ModelSelection):
         k = self.config.rec_size
         if flat == self.world.n_questions:
             items = top_items(s.candidates, s.scores, k)
-            padded = np.full(k, items[-1] if items.size else 0, dtype=np.int64)
-            padded[: items.size] = items
             if self.config.reflection:
                 self._last_items = items
-            return {"kind": RECOMMEND, "question": 0, "items": padded}
+            return recommend_action(items, k)
         return {"kind": ASK, "question": int(flat), "items": np.zeros(k, dtype=np.int64)}
 
     def action_dist(self, obs: dict[str, Any]) -> npt.NDArray[np.float64]:

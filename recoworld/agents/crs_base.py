@@ -30,7 +30,7 @@ from torch import nn
 
 from recoworld.agents.fm import FMEmbeddings, train_fm
 from recoworld.datasets.world import AttributeGraphWorld
-from recoworld.envs.conversational import ConversationalRecEnv, RewardConfig
+from recoworld.envs.conversational import RECOMMEND, ConversationalRecEnv, RewardConfig
 from recoworld.errors import ConfigError, DataError, DatasetNotFoundError
 
 __all__ = [
@@ -46,11 +46,13 @@ __all__ = [
     "embeddings_payload",
     "load_checkpoint",
     "n_dialogue_features",
+    "recommend_action",
     "rng_from_state",
     "rng_state",
     "save_checkpoint",
     "session_split",
     "success_rate",
+    "unseen_candidates",
     "validation_split",
 ]
 
@@ -121,6 +123,23 @@ def consistent_candidates(
     holders = indices[np.repeat(starts.astype(np.int64), lengths) + offsets]
     keep = candidates[~np.isin(candidates, holders)]
     return keep if keep.size else candidates
+
+
+def unseen_candidates(
+    world: AttributeGraphWorld, user: int, candidates: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Drop ``user``'s training items from ``candidates`` (all kept if nothing would remain)."""
+    ui = world.user_items_train
+    seen = ui.indices[ui.indptr[user] : ui.indptr[user + 1]]
+    keep = candidates[~np.isin(candidates, seen, assume_unique=True)]
+    return keep if keep.size else candidates
+
+
+def recommend_action(items: npt.NDArray[np.int64], k: int) -> dict[str, Any]:
+    """The base environment's "recommend" action for ``items``, padded to ``k`` with the last."""
+    padded = np.full(k, items[-1] if items.size else 0, dtype=np.int64)
+    padded[: items.size] = items
+    return {"kind": RECOMMEND, "question": 0, "items": padded}
 
 
 def session_split(

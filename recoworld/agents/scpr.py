@@ -44,14 +44,16 @@ from recoworld.agents.crs_base import (
     embeddings_payload,
     load_checkpoint,
     n_dialogue_features,
+    recommend_action,
     rng_from_state,
     rng_state,
     save_checkpoint,
+    unseen_candidates,
 )
 from recoworld.agents.fm import FMConfig, FMEmbeddings, FMScorer
 from recoworld.agents.scoring import top_items
 from recoworld.datasets.world import AttributeGraphWorld
-from recoworld.envs.conversational import ASK, RECOMMEND, ConversationalRecEnv
+from recoworld.envs.conversational import ASK, ConversationalRecEnv
 from recoworld.envs.crs_stats import question_entropy, reachable_entropy, reachable_questions
 from recoworld.errors import ConfigError
 
@@ -346,10 +348,7 @@ class SCPRAgent(ModelSelection):
 
     def _unseen(self, user: int, cand: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Drop ``user``'s training items from ``cand`` (all of ``cand`` if nothing would remain)."""
-        ui = self.world.user_items_train
-        seen = ui.indices[ui.indptr[user] : ui.indptr[user + 1]]
-        keep = cand[~np.isin(cand, seen, assume_unique=True)]
-        return keep if keep.size else cand
+        return unseen_candidates(self.world, user, cand)
 
     def _score_features(self, scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
         out = np.zeros(_N_SCORE_FEATURES, dtype=np.float32)
@@ -380,10 +379,7 @@ class SCPRAgent(ModelSelection):
         k = self.config.rec_size
         if choice == _ASK_ACTION:
             return {"kind": ASK, "question": d.question, "items": np.zeros(k, dtype=np.int64)}
-        items = top_items(d.candidates, d.scores, k)
-        padded = np.full(k, items[-1] if items.size else 0, dtype=np.int64)
-        padded[: items.size] = items
-        return {"kind": RECOMMEND, "question": 0, "items": padded}
+        return recommend_action(top_items(d.candidates, d.scores, k), k)
 
     def predict(self, obs: dict[str, Any]) -> dict[str, Any]:
         """Return the greedy base-environment action for ``obs``."""
