@@ -176,7 +176,10 @@ def test_registry_errors_say_where_to_put_data(tmp_path, monkeypatch):
 
 def test_dataset_status_with_shared_data(shared_data):
     rows = {r["name"]: r for r in dataset_status(shared_data)}
-    assert all(rows[n]["present"] for n in ("lastfm", "lastfm_star", "yelp", "yelp_star"))
+    assert all(
+        rows[n]["present"]
+        for n in ("lastfm", "lastfm_star", "yelp", "yelp_star", "coat", "kuairand_pure")
+    )
     assert "taxonomy only" in rows["yelp"]["description"]
 
 

@@ -63,6 +63,14 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
+# Datasets of the other families, read by their own loaders (`recoworld.datasets.coat`,
+# `recoworld.datasets.kuairand`); listed here so that `recoworld datasets` shows every one.
+_OTHER_DATASETS: dict[str, tuple[str, str]] = {
+    "coat": ("coat", "Coat: MNAR train + MCAR test ratings, propensities (estimators)"),
+    "kuairand_pure": ("kuairand_pure", "KuaiRand-Pure user and video features (feed env)"),
+}
+
+
 def data_root(data_dir: str | Path | None = None) -> Path | None:
     """The data root: ``data_dir`` if given, else ``$RECOWORLD_DATA``, else ``None``."""
     if data_dir is not None:
@@ -146,6 +154,16 @@ def dataset_status(data_dir: str | Path | None = None) -> list[dict[str, Any]]:
                 "present": present,
                 "path": str(path) if path is not None else f"(set {ENV_VAR})",
                 "description": desc,
+            }
+        )
+    for name, (subdir, description) in _OTHER_DATASETS.items():
+        path = root / subdir if root is not None else None
+        rows.append(
+            {
+                "name": name,
+                "present": path is not None and path.is_dir(),
+                "path": str(path) if path is not None else f"(set {ENV_VAR})",
+                "description": description,
             }
         )
     return rows
