@@ -23,7 +23,7 @@ import gymnasium
 
 import recoworld  # noqa: F401
 from recoworld.agents.rules import make_rule_agent
-from recoworld.bench.crs_evaluation import evaluate
+from recoworld.evaluation import evaluate
 
 
 def _record_and_time(env: gymnasium.Env, world: Any) -> tuple[float, int, list[list[dict]]]:

@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 
 import recoworld  # noqa: F401  (registers the ids)
 from recoworld.agents.feed import make_feed_agent
-from recoworld.bench.feed_evaluation import evaluate_feed, make_feed_vector_env
+from recoworld.evaluation import evaluate_feed, make_feed_vector_env
 
 ROOT = Path(__file__).resolve().parent
 FIGURES = ROOT / "figures"

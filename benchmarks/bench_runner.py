@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from recoworld.bench.command import resolve_config
+from recoworld.bench.config import resolve_config
 from recoworld.bench.runner import run_suite
 
 

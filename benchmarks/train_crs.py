@@ -27,11 +27,11 @@ import torch
 
 from recoworld.agents.crm import CRMConfig
 from recoworld.agents.ear import EARConfig
+from recoworld.agents.registry import make_trainable_agent
 from recoworld.agents.scpr import SCPRConfig
-from recoworld.agents.training import make_trainable_agent
-from recoworld.bench.crs_evaluation import evaluate
 from recoworld.datasets.registry import load_world
 from recoworld.envs.conversational import ConversationalRecEnv
+from recoworld.evaluation import evaluate
 
 PUBLISHED = {  # UNICORN Table 2: SR@15 / AT / hDCG
     ("lastfm", "crm"): (0.325, 13.75, 0.092),

@@ -16,7 +16,7 @@ from pathlib import Path
 import gymnasium
 
 import recoworld  # noqa: F401  (registers the ids)
-from recoworld.envs.registration import CONVERSATIONAL_IDS, FEED_IDS, all_ids
+from recoworld.registration import CONVERSATIONAL_IDS, FEED_IDS, all_ids
 
 OUT = Path(__file__).resolve().parent / "environments.md"
 # classes documented, in page order: the environments, then the wrappers agents train on

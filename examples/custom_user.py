@@ -16,9 +16,9 @@ import numpy as np
 
 import recoworld  # noqa: F401
 from recoworld.agents.rules import make_rule_agent
-from recoworld.bench.crs_evaluation import evaluate
 from recoworld.datasets.registry import load_world
 from recoworld.envs.conversational import ConversationalRecEnv
+from recoworld.evaluation import evaluate
 from recoworld.users.conversational import ConversationalUser
 
 SMOKE = os.environ.get("RECOWORLD_EXAMPLE_SMOKE") == "1"

@@ -14,7 +14,7 @@ import gymnasium
 
 import recoworld  # noqa: F401  (registers the environment ids)
 from recoworld.agents.rules import make_rule_agent
-from recoworld.bench.crs_evaluation import evaluate
+from recoworld.evaluation import evaluate
 
 SMOKE = os.environ.get("RECOWORLD_EXAMPLE_SMOKE") == "1"
 

@@ -15,7 +15,7 @@ from stable_baselines3.common.env_util import make_vec_env
 import recoworld  # noqa: F401
 from recoworld.agents.feed import make_feed_agent
 from recoworld.agents.feed_sb3 import FeedPPOAgent
-from recoworld.bench.feed_evaluation import evaluate_feed, make_feed_vector_env
+from recoworld.evaluation import evaluate_feed, make_feed_vector_env
 
 SMOKE = os.environ.get("RECOWORLD_EXAMPLE_SMOKE") == "1"
 

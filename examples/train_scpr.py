@@ -16,9 +16,9 @@ import gymnasium
 import torch
 
 import recoworld  # noqa: F401
+from recoworld.agents.registry import make_trainable_agent
 from recoworld.agents.rules import make_rule_agent
-from recoworld.agents.training import make_trainable_agent
-from recoworld.bench.crs_evaluation import evaluate
+from recoworld.evaluation import evaluate
 
 SMOKE = os.environ.get("RECOWORLD_EXAMPLE_SMOKE") == "1"
 

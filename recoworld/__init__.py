@@ -6,7 +6,7 @@ Importing the package registers every environment id with Gymnasium, e.g.
 
 from __future__ import annotations
 
-from recoworld.envs.registration import register_all
+from recoworld.registration import register_all
 
 __all__ = ["__version__"]
 __version__ = "0.1.0"

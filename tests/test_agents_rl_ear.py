@@ -11,11 +11,11 @@ from recoworld.agents.crm import CRMAgent, CRMConfig
 from recoworld.agents.ear import EARAgent, EARConfig
 from recoworld.agents.fm import FMConfig, FMEmbeddings, FMScorer, train_fm
 from recoworld.agents.rules import MaxEntropyAgent
-from recoworld.bench.crs_evaluation import evaluate
 from recoworld.datasets.synthetic import SyntheticWorldConfig, make_synthetic_world
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.envs.conversational import ConversationalRecEnv
 from recoworld.errors import ConfigError
+from recoworld.evaluation import evaluate
 
 FM = FMConfig(epochs=8, dim=16, lr=0.02)
 EAR = EARConfig(pretrain_sessions=160, episodes=320, eval_every=160, eval_sessions=80, fm=FM)

@@ -12,12 +12,12 @@ import torch
 from recoworld.agents.fm import FMConfig, FMEmbeddings, train_fm
 from recoworld.agents.rules import RandomAgent
 from recoworld.agents.sb3 import SB3Agent, SB3Config
-from recoworld.bench.crs_evaluation import evaluate
 from recoworld.cli import main
 from recoworld.datasets.synthetic import SyntheticWorldConfig, make_synthetic_world
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.envs.conversational import ConversationalRecEnv
 from recoworld.errors import ConfigError
+from recoworld.evaluation import evaluate
 
 FM = FMConfig(epochs=8, dim=16, lr=0.02)
 
@@ -101,8 +101,8 @@ def test_train_command_resumes_and_evaluate_loads_the_checkpoint(
 
 
 def test_train_or_load_trains_once(world: AttributeGraphWorld, tmp_path: Path) -> None:
+    from recoworld.agents.registry import train_or_load
     from recoworld.agents.scpr import SCPRAgent, SCPRConfig
-    from recoworld.agents.training import train_or_load
 
     cfg = SCPRConfig(episodes=30, eval_every=30, eval_sessions=10, learning_starts=50, fm=FM)
     first = train_or_load("scpr", world, 0, tmp_path, cfg)

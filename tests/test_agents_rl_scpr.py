@@ -12,11 +12,11 @@ import torch
 from recoworld.agents.fm import FMConfig, FMScorer, train_fm
 from recoworld.agents.rules import MaxEntropyAgent
 from recoworld.agents.scpr import SCPRAgent, SCPRConfig, scpr_question
-from recoworld.bench.crs_evaluation import evaluate
 from recoworld.datasets.synthetic import SyntheticWorldConfig, make_synthetic_world
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.envs.conversational import ConversationalRecEnv
 from recoworld.errors import ConfigError, DataError, DatasetNotFoundError
+from recoworld.evaluation import evaluate
 
 FM = FMConfig(epochs=8, dim=16, lr=0.02)
 CFG = SCPRConfig(episodes=240, eval_every=120, eval_sessions=80, learning_starts=200, fm=FM)

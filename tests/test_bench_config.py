@@ -5,7 +5,6 @@ from dataclasses import fields
 
 import pytest
 
-from recoworld.bench.command import resolve_config
 from recoworld.bench.config import (
     SUITES,
     BenchConfig,
@@ -18,6 +17,7 @@ from recoworld.bench.config import (
     default_config,
     describe,
     load_config,
+    resolve_config,
 )
 from recoworld.errors import ConfigError
 

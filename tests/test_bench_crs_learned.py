@@ -7,7 +7,8 @@ import json
 import pytest
 from bench_helpers import learned_crs_config, result_bytes
 
-from recoworld.bench.runner import get_suite, run_suite
+from recoworld.bench.runner import run_suite
+from recoworld.bench.units import get_suite
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from recoworld.bench.config import BenchConfig, FeedSuiteConfig
-from recoworld.bench.runner import get_suite, run_suite
+from recoworld.bench.runner import run_suite
+from recoworld.bench.units import get_suite
 from recoworld.errors import ConfigError
 
 

@@ -14,10 +14,12 @@ import pytest
 from bench_helpers import result_bytes, small_crs_config, stable_meta
 
 import recoworld
+from recoworld.agents.registry import make_agent
 from recoworld.bench.config import config_to_toml
-from recoworld.bench.crs_evaluation import evaluate, make_agent
-from recoworld.bench.runner import Unit, get_suite, run_suite
+from recoworld.bench.runner import run_suite
+from recoworld.bench.units import Unit, get_suite
 from recoworld.errors import ConfigError, DataError
+from recoworld.evaluation import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,7 +59,7 @@ def test_unsharded_unit_equals_the_plain_evaluation():
                                       "seed-3/Synthetic-CRS-v0/max-entropy/000000-000030"]
     res = suite.run_unit(cfg, units[1], Path("."))
     env = gymnasium.make("recoworld/Synthetic-CRS-v0")
-    _, outcomes = evaluate(env, make_agent("max-entropy", env, 3), "test", 30, seed=3)
+    _, outcomes = evaluate(env, make_agent("max-entropy", env.unwrapped.world, 3), "test", 30, seed=3)
     assert res["turn"] == [o.turn for o in outcomes]
     assert res["rank"] == [o.rank for o in outcomes]
 

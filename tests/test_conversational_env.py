@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from crs_helpers import FixedOpeningUser
 
-from recoworld.bench.crs_evaluation import hdcg
 from recoworld.envs.conversational import ConversationalRecEnv, RewardConfig
 from recoworld.errors import ConfigError, InvalidActionError
+from recoworld.evaluation import hdcg
 from recoworld.users.target_item import TargetItemUserConfig
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from recoworld.agents.rules import AbsGreedyAgent, MaxEntropyAgent, RandomAgent, make_rule_agent
-from recoworld.bench.crs_evaluation import SessionOutcome, evaluate, metrics_from_outcomes
 from recoworld.datasets.synthetic import default_world
 from recoworld.envs.conversational import ConversationalRecEnv
 from recoworld.errors import ConfigError
+from recoworld.evaluation import SessionOutcome, evaluate, metrics_from_outcomes
 
 
 def test_metrics_from_known_outcomes():
@@ -43,6 +43,31 @@ def test_max_entropy_recommends_when_few_candidates(tiny_world):
     obs, _ = env.reset(seed=0, options={"user": 0, "target": 9})  # opening 4 or 5: <= 4 items
     a = agent.predict(obs)
     assert a["kind"] == 1 and 9 in a["items"].tolist()
+
+
+def test_max_entropy_never_asks_a_question_whose_answer_is_known(tiny_world):
+    # Target 3 holds attributes 0 and 1 only. Its candidates end as items 0..3, which all hold 0
+    # and 1; once 2 and 3 are asked and declined, the only reachable attribute left is held by every
+    # candidate (entropy 0, the answer is known): the rule recommends instead of asking it.
+    env = ConversationalRecEnv(tiny_world, rec_size=2)
+    agent = MaxEntropyAgent(tiny_world, rec_size=2)
+    obs, _ = env.reset(seed=0, options={"user": 1, "target": 3})
+    asked = []
+    while True:
+        a = agent.predict(obs)
+        if a["kind"] == 1:
+            break
+        asked.append(int(a["question"]))
+        obs, _, term, trunc, _ = env.step(a)
+        assert not (term or trunc)
+    cand = set(np.flatnonzero(obs["candidates"]).tolist())
+    assert cand == {0, 1, 2, 3}
+    assert sorted(set(asked)) == sorted(asked)  # no question twice
+    assert {2, 3} <= set(asked)
+    # The attribute every candidate holds (0 or 1, whichever the opening was not) stays unasked.
+    known = {0, 1} - set(np.flatnonzero(obs["accepted"]).tolist())
+    assert known and known.isdisjoint(asked)
+    assert agent.action_dist(obs)[-1] == 1.0
 
 
 def test_random_agent_distribution_respects_reachability(tiny_world):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from recoworld.envs.registration import all_ids
+from recoworld.registration import all_ids
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 GUIDES = ("quickstart.md", "environments.md", "custom_user.md", "own_dataset.md",

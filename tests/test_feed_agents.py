@@ -14,9 +14,9 @@ from recoworld.agents.feed import (
     RandomFeedAgent,
     make_feed_agent,
 )
-from recoworld.bench.feed_evaluation import evaluate_feed, make_feed_vector_env
 from recoworld.envs.feed_core import CANDIDATE_COLUMNS
 from recoworld.errors import ConfigError
+from recoworld.evaluation import evaluate_feed, make_feed_vector_env
 
 
 def _obs(seed=0):

@@ -15,8 +15,8 @@ from recoworld.envs.feed import FeedEnv, SlateFeedEnv
 from recoworld.envs.feed_core import RewardWeights
 from recoworld.envs.feed_retriever import RetrieverConfig
 from recoworld.envs.feed_vector import FeedVectorEnv
-from recoworld.envs.registration import FEED_IDS, all_ids, is_feed
 from recoworld.errors import ConfigError, DatasetNotFoundError, InvalidActionError
+from recoworld.registration import FEED_IDS, all_ids, is_feed
 from recoworld.users.feed import FeedUserParams
 from recoworld.users.feed.leave import LeaveParams
 

@@ -38,11 +38,11 @@ from recoworld.agents.crs_base import (
     unseen_candidates,
 )
 from recoworld.agents.fm import FMConfig, FMEmbeddings
-from recoworld.agents.scoring import top_items
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.envs.conversational import ASK, ConversationalRecEnv
 from recoworld.envs.crs_stats import question_entropy, reachable_questions
 from recoworld.errors import ConfigError
+from recoworld.scoring import top_items
 
 __all__ = ["PolicyGradientAgent", "PolicyGradientConfig", "validate_settings"]
 

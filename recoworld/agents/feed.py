@@ -16,9 +16,9 @@ from numpy.typing import NDArray
 
 from recoworld.envs.feed_core import CANDIDATE_COLUMNS
 from recoworld.errors import ConfigError
+from recoworld.registration import FEED_AGENTS
 
 __all__ = [
-    "FEED_AGENTS",
     "EpsilonGreedyFeedAgent",
     "FeedAgent",
     "MostPopularFeedAgent",
@@ -178,7 +178,6 @@ class OracleFeedAgent(FeedAgent):
 
 
 #: Names accepted by :func:`make_feed_agent` (``ppo`` lives in :mod:`recoworld.agents.feed_sb3`).
-FEED_AGENTS = ("random", "most_popular", "epsilon_greedy", "oracle")
 
 
 def make_feed_agent(name: str, env: Any, seed: int | None = 0) -> FeedAgent:
@@ -192,4 +191,4 @@ def make_feed_agent(name: str, env: Any, seed: int | None = 0) -> FeedAgent:
         return EpsilonGreedyFeedAgent(base.world.catalogue.n_items, seed=seed)
     if name == "oracle":
         return OracleFeedAgent(env, seed=seed)
-    raise ConfigError(f"`agent` must be one of {(*FEED_AGENTS, 'ppo')}, got {name!r}")
+    raise ConfigError(f"`agent` must be one of {FEED_AGENTS}, got {name!r}")

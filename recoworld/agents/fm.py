@@ -190,7 +190,7 @@ class FMEmbeddings:
 
 
 class FMScorer:
-    """:class:`~recoworld.agents.scoring.ItemScorer` of the SCPR FM score.
+    """:class:`~recoworld.scoring.ItemScorer` of the SCPR FM score.
 
     ``s_v = e_u.e_v + sum over accepted a of e_a.e_v - rejected_weight * sum over rejected a of
     e_a.e_v``; ``rejected_weight=0`` (default) is SCPR, a positive one lets declined attributes

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from recoworld.agents.scoring import ItemScorer, PopularityScorer, top_items
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.envs.conversational import ASK, RECOMMEND
 from recoworld.envs.crs_stats import reachable_entropy, reachable_questions
+from recoworld.scoring import ItemScorer, PopularityScorer, top_items
 
 __all__ = ["AbsGreedyAgent", "MaxEntropyAgent", "RandomAgent", "RuleAgent", "make_rule_agent"]
 
@@ -91,8 +91,9 @@ class RandomAgent(RuleAgent):
 class MaxEntropyAgent(RuleAgent):
     """Ask the reachable question of maximum entropy until at most ``rec_size`` candidates remain.
 
-    Then recommend. With no reachable question left it recommends the scorer's top items.
-    Ties between questions go to the smallest id.
+    Then recommend. A question of zero entropy (every candidate holds the attribute, so the answer
+    is known) is never asked: with no reachable question of positive entropy left it recommends the
+    scorer's top items. Ties between questions go to the smallest id.
     """
 
     def choose(self, obs: dict[str, Any]) -> int:
@@ -102,7 +103,7 @@ class MaxEntropyAgent(RuleAgent):
             return self.world.n_questions
         h = reachable_entropy(self.world, cand, obs["asked"], obs["accepted"])
         best = int(np.argmax(h))
-        return self.world.n_questions if h[best] == -np.inf else best
+        return self.world.n_questions if h[best] <= 0.0 else best
 
     def action_dist(self, obs: dict[str, Any]) -> npt.NDArray[np.float64]:
         """One-hot on :meth:`choose`."""

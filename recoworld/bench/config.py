@@ -48,6 +48,7 @@ __all__ = [
     "describe",
     "load_config",
     "parse_toml",
+    "resolve_config",
 ]
 
 SUITES = ("crs", "feed", "ope", "llm")
@@ -88,7 +89,7 @@ class CRSSuiteConfig:
     train_episodes: int = field(
         default=0,
         metadata=_doc(
-            "Training sessions of each learned agent (recoworld.agents.training); 0 = the "
+            "Training sessions of each learned agent (recoworld.agents.registry); 0 = the "
             "agent's own default. When set, model selection also evaluates every quarter of it "
             "(at most as often as the agent's default), so the learning curve has >= 4 points."
         ),
@@ -466,3 +467,20 @@ def describe(cls: type[Any]) -> list[tuple[str, str, str]]:
             default = "(required)"
         out.append((f.name, default, str(f.metadata.get("doc", ""))))
     return out
+
+
+def resolve_config(suite: str, config: str | None, quick: bool, seeds: list[int] | None) -> BenchConfig:
+    """The config a command line asks for: a file, or the shipped default; seeds overridden."""
+    if config is not None:
+        if quick:
+            raise ConfigError("`--quick` picks the shipped quick config; it cannot go with --config")
+        cfg = load_config(config)
+        if cfg.suite != suite:
+            raise ConfigError(
+                f"config {config!r} is for suite {cfg.suite!r}, but the command asked for {suite!r}"
+            )
+    else:
+        cfg = default_config(suite, quick=quick)
+    if seeds is not None:
+        cfg = cfg.with_seeds(tuple(seeds))
+    return cfg

@@ -19,9 +19,6 @@ opening names an attribute of the target), ``invalid_rate`` (unparseable replies
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -33,7 +30,7 @@ from recoworld.errors import ConfigError
 from recoworld.users.conversational import ConversationalUser
 from recoworld.users.target_item import TargetItemUser
 
-__all__ = ["FidelityReport", "measure_fidelity", "run_fidelity_command"]
+__all__ = ["FidelityReport", "measure_fidelity"]
 
 
 @dataclass(frozen=True)
@@ -154,47 +151,3 @@ def measure_fidelity(
         turns=turns,
         seconds=time.perf_counter() - t0,
     )
-
-
-def run_fidelity_command(args: argparse.Namespace) -> int:
-    """Run ``recoworld fidelity`` (arguments declared in :mod:`recoworld.cli`)."""
-    from recoworld.datasets.registry import load_world
-    from recoworld.envs.registration import CONVERSATIONAL_IDS
-
-    if args.env not in CONVERSATIONAL_IDS:
-        raise ConfigError(
-            f"`--env` must be a conversational environment id, one of "
-            f"{sorted(CONVERSATIONAL_IDS)}, got {args.env!r}"
-        )
-    world = load_world(CONVERSATIONAL_IDS[args.env], args.data_dir)
-    extra: dict[str, Any] = {"env": args.env, "user": args.user, "split": args.split}
-    if args.user == "statistical":
-        report = measure_fidelity(
-            world, TargetItemUser(world), args.sessions, args.split, args.questions, seed=args.seed
-        )
-    elif args.user == "llm":
-        from recoworld.users.llm.cache import ResponseCache
-        from recoworld.users.llm.client import LLMClient, LLMClientConfig
-        from recoworld.users.llm.conversational import LLMConversationalUser
-
-        cache = ResponseCache(args.cache, args.cache_mode) if args.cache else None
-        config = LLMClientConfig(base_url=args.base_url, model=args.model)
-        with LLMClient(config, cache) as client:
-            user = LLMConversationalUser(world, client)
-            report = measure_fidelity(
-                world, user, args.sessions, args.split, args.questions, seed=args.seed
-            )
-            extra.update(
-                model=client.model, base_url=client.base_url, server_calls=client.server_calls,
-                cache_hits=client.cache_hits,
-            )
-    else:
-        raise ConfigError(f"`--user` must be 'llm' or 'statistical', got {args.user!r}")
-    out = {**report.to_json(), **extra}
-    if args.json:
-        sys.stdout.write(json.dumps(out, sort_keys=True) + "\n")
-    else:
-        for key in sorted(out):
-            value = out[key]
-            print(f"{key:>26}: {value:.3f}" if isinstance(value, float) else f"{key:>26}: {value}")
-    return 0

@@ -62,7 +62,7 @@ from recoworld.estimators.reward_models import FittedQEvaluation, LinearRewardMo
 from recoworld.estimators.synthetic import SyntheticBandit
 
 __all__ = ["BenchScale", "SettingResult", "bandit_estimators", "format_table", "plot_results",
-           "run_ope_bench", "run_ope_bench_command", "sequential_estimators", "write_outputs"]
+           "run_ope_bench", "sequential_estimators", "write_outputs"]
 
 _Array = npt.NDArray[np.float64]
 FEED_ID = "recoworld/ShortVideo-v0"
@@ -306,20 +306,3 @@ def write_outputs(results: list[SettingResult], out_dir: Path, quick: bool, seed
     plot = out_dir / "rmse.png"
     plot_results(results, plot)
     return plot
-
-
-def run_ope_bench_command(quick: bool, as_json: bool, seed: int, out_dir: str | Path) -> int:
-    """Body of ``recoworld ope-bench``: run, print the table, write the outputs."""
-    import sys
-
-    start = time.perf_counter()
-    results = run_ope_bench(quick=quick, seed=seed,
-                            progress=lambda line: print(line, file=sys.stderr, flush=True))
-    plot = write_outputs(results, Path(out_dir), quick, seed)
-    print(format_table(results))
-    print(f"\n{'quick' if quick else 'full'} run, seed {seed}, {time.perf_counter() - start:.0f} s;"
-          f" plot: {plot}")
-    if as_json:
-        sys.stdout.write(json.dumps({r.setting: r.stats() for r in results}, sort_keys=True)
-                         + "\n")
-    return 0

@@ -1,6 +1,6 @@
 """The Ray backend: the units of one stage run as Ray tasks, on a cluster or a local one.
 
-Every unit is computed by the same :func:`recoworld.bench.runner.execute_unit` as on the local
+Every unit is computed by the same :func:`recoworld.bench.units.execute_unit` as on the local
 backend, from the same config and unit, so the results are identical; only where and in which
 order they run differs. The driver writes each unit's file as its task finishes, so a run killed
 part way resumes with either backend.
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from recoworld.bench.config import BenchConfig
-from recoworld.bench.runner import Unit, execute_unit
+from recoworld.bench.units import Unit, execute_unit
 from recoworld.errors import ConfigError
 
 __all__ = ["run_units_ray"]

@@ -6,10 +6,10 @@ the environment and the agent with the seed itself (so an unsharded unit reprodu
 ``SeedSequence([seed, start])``, so every block is independent of the others and of the order
 and place (process, Ray worker) in which it runs. Each block stores its sessions' success turn,
 rank and step count; the metrics are computed once, over all blocks, by
-:func:`recoworld.bench.crs_evaluation.metrics_from_outcomes`.
+:func:`recoworld.evaluation.metrics_from_outcomes`.
 
 Learned agents (SCPR, EAR, CRM, SB3) get a training unit per (seed, environment) in stage 0:
-:func:`recoworld.agents.training.train_or_load` trains on the ``valid`` split (model selection on
+:func:`recoworld.agents.registry.train_or_load` trains on the ``valid`` split (model selection on
 a held-out part of it, never on test) into ``checkpoints/`` of the run directory, resuming a
 partial training after a kill. Their evaluation blocks (stage 1) load that file, so every block
 starts from the same trained agent. Torch runs on one thread inside a unit so that the trained
@@ -31,7 +31,7 @@ import numpy as np
 
 from recoworld.bench.config import BenchConfig, CRSSuiteConfig, parse_toml
 from recoworld.bench.records import PlotSpec, Series, SuiteResult
-from recoworld.bench.runner import Unit
+from recoworld.bench.units import Unit
 from recoworld.errors import ConfigError
 
 __all__ = ["CRSSuite", "crs_references", "unit_seed"]
@@ -65,7 +65,7 @@ def _env(env_id: str, data_dir: str) -> Any:
     import gymnasium
 
     import recoworld  # noqa: F401  (registers the ids in a fresh Ray worker)
-    from recoworld.envs.registration import is_conversational
+    from recoworld.registration import is_conversational
 
     if not is_conversational(env_id):
         raise ConfigError(f"`crs.envs` holds {env_id!r}, which is not a conversational env id")
@@ -84,7 +84,7 @@ def _short(env_id: str) -> str:
 
 
 def _trainable() -> tuple[str, ...]:
-    from recoworld.agents.training import TRAINABLE_AGENTS
+    from recoworld.agents.registry import TRAINABLE_AGENTS
 
     return TRAINABLE_AGENTS
 
@@ -103,7 +103,7 @@ def _one_torch_thread() -> Iterator[None]:
 
 def _trained_agent(s: CRSSuiteConfig, env_id: str, name: str, seed: int, run_dir: Path) -> Any:
     """Train (first call) or load (later calls) learned agent ``name`` for ``seed`` on ``env_id``."""
-    from recoworld.agents.training import make_trainable_agent, train_or_load
+    from recoworld.agents.registry import make_trainable_agent, train_or_load
 
     world = _env(env_id, s.data_dir).unwrapped.world
     config = None
@@ -162,7 +162,8 @@ class CRSSuite:
 
     def run_unit(self, config: BenchConfig, unit: Unit, run_dir: Path) -> dict[str, Any]:
         """Train a learned agent, or play sessions ``start..end`` of the split."""
-        from recoworld.bench.crs_evaluation import make_agent, run_session
+        from recoworld.agents.registry import make_agent
+        from recoworld.evaluation import run_session
 
         s = _settings(config)
         p = unit.params
@@ -180,7 +181,7 @@ class CRSSuite:
         if p["learned"]:
             agent = _trained_agent(s, p["env"], p["agent"], int(p["seed"]), run_dir)
         else:
-            agent = make_agent(p["agent"], env, useed, None)
+            agent = make_agent(p["agent"], env.unwrapped.world, useed, None)
         with _one_torch_thread():
             outcomes = [
                 run_session(
@@ -204,7 +205,7 @@ class CRSSuite:
         self, config: BenchConfig, results: dict[str, dict[str, Any]], run_dir: Path
     ) -> SuiteResult:
         """One row per (seed, env, agent); success-by-turn plots per env."""
-        from recoworld.bench.crs_evaluation import SessionOutcome, metrics_from_outcomes
+        from recoworld.evaluation import SessionOutcome, metrics_from_outcomes
 
         s = _settings(config)
         groups: dict[tuple[int, str, str], list[dict[str, Any]]] = {}

@@ -1,7 +1,7 @@
 """The ``feed`` suite: feed agents on the short-video environments, with PPO's learning curve.
 
 Units: one per (seed, environment, agent). Baselines are evaluated with
-:func:`recoworld.bench.feed_evaluation.evaluate_feed` on the natively vectorised environment. The
+:func:`recoworld.evaluation.evaluate_feed` on the natively vectorised environment. The
 ``ppo`` unit trains :class:`recoworld.agents.feed_sb3.FeedPPOAgent` for ``ppo_timesteps`` steps,
 evaluating it ``curve_points`` times on the way (the learning curve), then evaluates it like the
 baselines. Torch runs on one thread inside a unit so that a unit's numbers do not depend on the
@@ -19,7 +19,7 @@ import numpy as np
 
 from recoworld.bench.config import BenchConfig, FeedSuiteConfig
 from recoworld.bench.records import PlotSpec, Series, SuiteResult
-from recoworld.bench.runner import Unit
+from recoworld.bench.units import Unit
 from recoworld.errors import ConfigError
 
 __all__ = ["FeedSuite"]
@@ -54,11 +54,10 @@ class FeedSuite:
 
     def plan(self, config: BenchConfig) -> list[Unit]:
         """One unit per (seed, env, agent)."""
-        from recoworld.agents.feed import FEED_AGENTS
-        from recoworld.envs.registration import is_feed
+        from recoworld.registration import FEED_AGENTS, is_feed
 
         s = _settings(config)
-        known = (*FEED_AGENTS, "ppo")
+        known = FEED_AGENTS
         for agent in s.agents:
             if agent not in known:
                 raise ConfigError(
@@ -81,7 +80,7 @@ class FeedSuite:
         """Evaluate a baseline, or train PPO (with its learning curve) and evaluate it."""
         import recoworld  # noqa: F401  (registers the ids in a fresh Ray worker)
         from recoworld.agents.feed import make_feed_agent
-        from recoworld.bench.feed_evaluation import evaluate_feed, make_feed_vector_env
+        from recoworld.evaluation import evaluate_feed, make_feed_vector_env
 
         s = _settings(config)
         p = unit.params
@@ -110,7 +109,7 @@ class FeedSuite:
         from stable_baselines3.common.vec_env import DummyVecEnv
 
         from recoworld.agents.feed_sb3 import FeedPPOAgent
-        from recoworld.bench.feed_evaluation import evaluate_feed
+        from recoworld.evaluation import evaluate_feed
 
         threads = torch.get_num_threads()
         torch.set_num_threads(1)

@@ -21,7 +21,7 @@ import numpy as np
 
 from recoworld.bench.config import BenchConfig, LLMSuiteConfig
 from recoworld.bench.records import PlotSpec, Series, SuiteResult
-from recoworld.bench.runner import Unit
+from recoworld.bench.units import Unit
 from recoworld.errors import ConfigError
 
 __all__ = ["LLMSuite"]
@@ -53,7 +53,7 @@ class LLMSuite:
 
     def plan(self, config: BenchConfig) -> list[Unit]:
         """One unit per (seed, env, user)."""
-        from recoworld.envs.registration import is_conversational
+        from recoworld.registration import is_conversational
 
         s = _settings(config)
         for env_id in s.envs:
@@ -73,7 +73,7 @@ class LLMSuite:
         """Score one simulator on one environment with one seed."""
         from recoworld.bench.fidelity import measure_fidelity
         from recoworld.datasets.registry import load_world
-        from recoworld.envs.registration import CONVERSATIONAL_IDS
+        from recoworld.registration import CONVERSATIONAL_IDS
         from recoworld.users.target_item import TargetItemUser
 
         s = _settings(config)

@@ -16,7 +16,7 @@ import numpy as np
 from recoworld.bench.config import BenchConfig, OPESuiteConfig
 from recoworld.bench.ope_bench import run_ope_bench
 from recoworld.bench.records import PlotSpec, Series, SuiteResult
-from recoworld.bench.runner import Unit
+from recoworld.bench.units import Unit
 
 __all__ = ["OPESuite"]
 

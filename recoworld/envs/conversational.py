@@ -107,7 +107,9 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     ## Episode End
     Termination: the user accepts a recommendation, no candidate is left, or the user leaves
     (impatience, off by default). Truncation: the horizon, ``max_turns`` = 15 turns with the opening
-    counted as turn 1 (14 agent actions); registered ids also set ``max_episode_steps=14``.
+    counted as turn 1 (14 agent actions), with the horizon reward on the last one. The env counts
+    the horizon itself (registered ids add no ``TimeLimit``), so ``gymnasium.make(id, max_turns=20)``
+    gives 19 agent actions.
 
     ## Information
     | key | meaning |
@@ -137,7 +139,8 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     HetRec 2011 as released by the EAR/SCPR authors.
 
     ## Version History
-    - v0: first release.
+    - v0: first release. The registered ids no longer add a ``TimeLimit`` of 14 steps: the
+      horizon is ``max_turns`` alone (the default protocol is unchanged).
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012

@@ -18,10 +18,10 @@ import numpy as np
 import numpy.typing as npt
 from gymnasium import spaces
 
-from recoworld.agents.scoring import ItemScorer, PopularityScorer, top_items
 from recoworld.envs.conversational import ASK, RECOMMEND, ConversationalRecEnv
 from recoworld.envs.crs_stats import reachable_entropy
 from recoworld.errors import InvalidActionError
+from recoworld.scoring import ItemScorer, PopularityScorer, top_items
 
 __all__ = [
     "CANDIDATE_BUCKETS",

@@ -1,18 +1,101 @@
-"""RecoWorld estimators: learn and evaluate from logged, biased feedback.
+"""Estimators: learn and evaluate from logged, biased feedback.
 
-Modules (import them directly; nothing heavy is imported here):
-
-- :mod:`~recoworld.estimators.logged_data` — ``BanditLog`` and ``TrajectoryLog``, validated
-  polars-backed logs with parquet ``save``/``load``;
-- :mod:`~recoworld.estimators.collect` — ``collect`` (log any environment with propensities from
-  ``action_dist``), ``true_policy_value`` (ground truth by on-policy simulation), ``MixturePolicy``;
-- :mod:`~recoworld.estimators.ope_bandit` — IPS, SNIPS, DM, DR, SNDR, switch-DR, DR-os;
-- :mod:`~recoworld.estimators.ope_sequential` — trajectory-wise and per-decision IS, their
-  weighted versions, doubly robust for MDPs;
-- :mod:`~recoworld.estimators.base` — the bootstrap confidence interval shared by all of them;
-- :mod:`~recoworld.estimators.reward_models` — pluggable reward / Q models for DM and DR;
-- :mod:`~recoworld.estimators.synthetic` — a bandit with exactly known policy values;
-- :mod:`~recoworld.estimators.mnar` — Rel-MF losses, propensities, MF trainer, ranking metrics;
-- :mod:`~recoworld.estimators.rating_error` — naive / IPS / SNIPS / DR rating-error estimators and
-  propensity models (naive Bayes, logistic regression).
+- logged data: :class:`BanditLog`, :class:`TrajectoryLog` (validated, polars-backed, parquet),
+  :func:`collect` (log any environment with propensities from ``action_dist``),
+  :func:`true_policy_value` (ground truth by on-policy simulation);
+- off-policy evaluation, one decision: IPS, SNIPS, DM, DR, SNDR, switch-DR, DR with shrinkage;
+- off-policy evaluation, sequences: trajectory-wise and per-decision IS, their weighted versions,
+  doubly robust for MDPs;
+- learning from missing-not-at-random feedback: Rel-MF losses, propensities, MF trainers,
+  ranking metrics;
+- rating-error estimators: naive, IPS, SNIPS, DR and their propensity models.
 """
+
+from recoworld.estimators.base import ConfidenceInterval
+from recoworld.estimators.collect import MixturePolicy, PolicyValue, collect, true_policy_value
+from recoworld.estimators.logged_data import BanditLog, TrajectoryLog
+from recoworld.estimators.mnar import (
+    MFConfig,
+    RankingMetrics,
+    mcar_item_propensity,
+    popularity_propensity,
+    ranking_metrics,
+    relevance_loss,
+    train_implicit_mf,
+    train_rating_mf,
+)
+from recoworld.estimators.ope_bandit import (
+    DirectMethod,
+    DoublyRobust,
+    DoublyRobustWithShrinkage,
+    InverseProbabilityWeighting,
+    SelfNormalizedDoublyRobust,
+    SelfNormalizedInverseProbabilityWeighting,
+    SwitchDoublyRobust,
+)
+from recoworld.estimators.ope_sequential import (
+    PerDecisionImportanceSampling,
+    SequentialDoublyRobust,
+    TrajectoryWiseImportanceSampling,
+    WeightedPerDecisionImportanceSampling,
+    WeightedTrajectoryWiseImportanceSampling,
+)
+from recoworld.estimators.rating_error import (
+    estimate_rating_error,
+    logistic_propensity,
+    naive_bayes_propensity,
+)
+from recoworld.estimators.reward_models import FittedQEvaluation, LinearRewardModel
+from recoworld.estimators.synthetic import SyntheticBandit
+
+# Short names, as in the Open Bandit Pipeline.
+IPS = InverseProbabilityWeighting
+SNIPS = SelfNormalizedInverseProbabilityWeighting
+DM = DirectMethod
+DR = DoublyRobust
+SNDR = SelfNormalizedDoublyRobust
+SwitchDR = SwitchDoublyRobust
+DRos = DoublyRobustWithShrinkage
+
+__all__ = [
+    "DM",
+    "DR",
+    "IPS",
+    "SNDR",
+    "SNIPS",
+    "BanditLog",
+    "ConfidenceInterval",
+    "DRos",
+    "DirectMethod",
+    "DoublyRobust",
+    "DoublyRobustWithShrinkage",
+    "FittedQEvaluation",
+    "InverseProbabilityWeighting",
+    "LinearRewardModel",
+    "MFConfig",
+    "MixturePolicy",
+    "PerDecisionImportanceSampling",
+    "PolicyValue",
+    "RankingMetrics",
+    "SelfNormalizedDoublyRobust",
+    "SelfNormalizedInverseProbabilityWeighting",
+    "SequentialDoublyRobust",
+    "SwitchDR",
+    "SwitchDoublyRobust",
+    "SyntheticBandit",
+    "TrajectoryLog",
+    "TrajectoryWiseImportanceSampling",
+    "WeightedPerDecisionImportanceSampling",
+    "WeightedTrajectoryWiseImportanceSampling",
+    "collect",
+    "estimate_rating_error",
+    "logistic_propensity",
+    "mcar_item_propensity",
+    "naive_bayes_propensity",
+    "popularity_propensity",
+    "ranking_metrics",
+    "relevance_loss",
+    "train_implicit_mf",
+    "train_rating_mf",
+    "true_policy_value",
+]

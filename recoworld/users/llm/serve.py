@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -173,25 +172,3 @@ class LocalLLMServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def run_serve_command(port: int | None, n_threads: int | None) -> int:
-    """Run ``recoworld llm serve``: start, print the base URL, serve until interrupted."""
-    server = LocalLLMServer(port=port, n_threads=n_threads)
-
-    def _stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt  # run the finally clause: the model server must not outlive us
-
-    previous = signal.signal(signal.SIGTERM, _stop)
-    try:
-        url = server.start()
-        print(f"LLM server (SmolLM2-135M-Instruct, llama.cpp) answering at {url}", flush=True)
-        print(f"export OPENAI_BASE_URL={url}", flush=True)
-        assert server.process is not None
-        server.process.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        signal.signal(signal.SIGTERM, previous)
-    return 0

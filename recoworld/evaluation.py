@@ -1,20 +1,24 @@
-"""Evaluation of feed agents: watch time and depth per session, likes, retention, coverage.
+"""Evaluation of policies: what every caller uses to score an agent on an environment.
 
-Episodes run on the natively vectorised environment. Each sub-environment runs a fixed quota of
-episodes (``episodes`` split as evenly as possible), so short episodes are not over-represented as
-they would be by "the first N episodes to finish". Learning agents (the bandit) learn online
+Conversational recommendation (:func:`evaluate`): SR@5/10/15, average turns (AT, a failure counts
+the horizon), hDCG@(15,10) and the success-by-turn curve, with the published protocol's counting.
+Short-video feeds (:func:`evaluate_feed`, :func:`evaluate_feed_slates`): watch time and depth per
+session, likes, skips, retention, coverage and diversity.
+
+Feed episodes run on the natively vectorised environment. Each sub-environment runs a fixed quota
+of episodes (``episodes`` split as evenly as possible), so short episodes are not over-represented
+as they would be by "the first N episodes to finish". Learning agents (the bandit) learn online
 through ``update`` while they are evaluated.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import math
 import sys
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-import gymnasium as gym
+import gymnasium
 import numpy as np
 from numpy.typing import NDArray
 
@@ -22,12 +26,154 @@ from recoworld.envs.feed_vector import FeedVectorEnv
 from recoworld.errors import ConfigError
 
 __all__ = [
+    "CRSMetrics",
     "FeedMetrics",
+    "SessionOutcome",
+    "evaluate",
     "evaluate_feed",
     "evaluate_feed_slates",
+    "hdcg",
     "make_feed_vector_env",
-    "run_evaluate_command",
+    "metrics_from_outcomes",
+    "run_session",
 ]
+
+
+# ---- conversational recommendation ---------------------------------------------------------------
+
+
+class CRSAgent(Protocol):
+    """What the evaluator needs from a conversational agent."""
+
+    def predict(self, obs: dict[str, Any]) -> dict[str, Any]:
+        """The base-env action for ``obs``."""
+        ...
+
+
+@dataclass(frozen=True)
+class SessionOutcome:
+    """How one session ended.
+
+    ``turn`` is the session turn of success (opening = 1), 0 if failed;
+    ``rank`` the 1-based rank of the target in the accepted list (0 if failed).
+    """
+
+    user: int
+    target: int
+    turn: int
+    rank: int
+    steps: int
+
+
+@dataclass(frozen=True)
+class CRSMetrics:
+    """Aggregate metrics over sessions (the published protocol's counting)."""
+
+    sr5: float
+    sr10: float
+    sr15: float
+    avg_turns: float
+    hdcg: float
+    sessions: int
+    steps: int
+    success_by_turn: tuple[float, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The CLI's JSON keys."""
+        return {
+            "sr@5": self.sr5,
+            "sr@10": self.sr10,
+            "sr@15": self.sr15,
+            "avg_turns": self.avg_turns,
+            "hdcg": self.hdcg,
+            "sessions": self.sessions,
+            "steps": self.steps,
+            "success_by_turn": list(self.success_by_turn),
+        }
+
+
+def hdcg(success_turn: int, rank: int, max_turns: int = 15) -> float:
+    """hDCG@(T,K) of one session.
+
+    ``success_turn`` is the session turn of success (the opening is turn 1, so the agent's first
+    action is turn 2) and ``rank`` the 1-based rank of the target; 0 for a failed session. With
+    t = ``success_turn`` - 1 (t = 1 at the agent's first action):
+    1/log2(t+2) + (1/log2(t+1) - 1/log2(t+2)) / log2(rank+1).
+    """
+    if success_turn <= 0 or success_turn > max_turns:
+        return 0.0
+    t = success_turn - 1
+    return 1.0 / math.log2(t + 2) + (1.0 / math.log2(t + 1) - 1.0 / math.log2(t + 2)) / math.log2(
+        rank + 1
+    )
+
+
+def metrics_from_outcomes(outcomes: list[SessionOutcome], max_turns: int = 15) -> CRSMetrics:
+    """SR@5/10/15, AT (failures count ``max_turns``), hDCG and the success-by-turn curve."""
+    if not outcomes:
+        raise ValueError("no session to aggregate")
+    turns = np.asarray([o.turn for o in outcomes])
+    ok = turns > 0
+    n = len(outcomes)
+    by_turn = tuple(float(np.mean(ok & (turns <= t))) for t in range(1, max_turns + 1))
+    at = float(np.where(ok, turns, max_turns).mean())
+    return CRSMetrics(
+        sr5=float(np.mean(ok & (turns <= 5))),
+        sr10=float(np.mean(ok & (turns <= 10))),
+        sr15=float(np.mean(ok & (turns <= 15))),
+        avg_turns=at,
+        hdcg=float(np.mean([hdcg(o.turn, o.rank, max_turns) for o in outcomes])),
+        sessions=n,
+        steps=int(sum(o.steps for o in outcomes)),
+        success_by_turn=by_turn,
+    )
+
+
+def run_session(
+    env: gymnasium.Env[Any, Any], agent: CRSAgent, options: dict[str, Any], seed: int | None = None
+) -> SessionOutcome:
+    """Play one session to its end."""
+    obs, info = env.reset(seed=seed, options=options)
+    steps = 0
+    while True:
+        obs, _, terminated, truncated, info = env.step(agent.predict(obs))
+        steps += 1
+        if terminated or truncated:
+            break
+    turn = int(info["turn"]) if info["success"] else 0
+    return SessionOutcome(int(info["user"]), int(info["target"]), turn, int(info["rank"]), steps)
+
+
+def evaluate(
+    env: gymnasium.Env[Any, Any],
+    agent: CRSAgent,
+    split: str = "test",
+    sessions: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> tuple[CRSMetrics, list[SessionOutcome]]:
+    """Run every session of ``split`` in file order (or the first ``sessions``) and aggregate.
+
+    The environment is seeded once, at the first session, so the whole evaluation is one
+    reproducible random stream.
+    """
+    world = env.unwrapped.world  # type: ignore[attr-defined]
+    n_total = len(world.split(split))
+    n = n_total if sessions is None else min(sessions, n_total)
+    iterator: Any = range(n)
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(iterator, desc=f"evaluate {split}", unit="session", file=sys.stderr)
+    outcomes = [
+        run_session(env, agent, {"split": split, "index": i}, seed if i == 0 else None)
+        for i in iterator
+    ]
+    max_turns = int(env.unwrapped.max_turns)  # type: ignore[attr-defined]
+    return metrics_from_outcomes(outcomes, max_turns), outcomes
+
+
+# ---- short-video feeds ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -66,7 +212,7 @@ class FeedMetrics:
 
 def make_feed_vector_env(env_id: str, num_envs: int, **kwargs: Any) -> FeedVectorEnv:
     """``gymnasium.make_vec`` with the feed's vector entry point."""
-    env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+    env = gymnasium.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
     if not isinstance(env, FeedVectorEnv):
         raise ConfigError(f"{env_id!r} has no native feed vector environment")
     return env
@@ -210,40 +356,3 @@ def evaluate_feed_slates(env: Any, agent: Any, episodes: int, seed: int = 0) -> 
         diversity=diversity / n_sess,
         reward=reward_sum / episodes,
     )
-
-
-def run_evaluate_command(args: argparse.Namespace) -> int:
-    """``recoworld evaluate`` for feed environment ids."""
-    from recoworld.agents.feed import make_feed_agent
-
-    episodes = 100 if args.episodes is None else int(args.episodes)
-    if episodes < 1:
-        raise ConfigError(f"`--episodes` must be >= 1, got {episodes}")
-    kwargs: dict[str, Any] = {}
-    if args.data_dir is not None:
-        kwargs["data_dir"] = args.data_dir
-    slates = gym.spec(args.env).vector_entry_point is None
-    env: Any = (
-        gym.make(args.env, **kwargs)
-        if slates
-        else make_feed_vector_env(args.env, num_envs=min(episodes, 128), **kwargs)
-    )
-    if args.agent == "ppo":
-        from recoworld.agents.feed_sb3 import FeedPPOAgent
-
-        if args.checkpoint is None:
-            raise ConfigError("`--agent ppo` needs `--checkpoint PATH` (a model saved by FeedPPOAgent)")
-        agent: Any = FeedPPOAgent.load(args.checkpoint)
-    else:
-        agent = make_feed_agent(args.agent, env, seed=args.seed)
-    if slates:
-        metrics = evaluate_feed_slates(env, agent, episodes, seed=args.seed)
-    else:
-        metrics = evaluate_feed(env, agent, episodes, seed=args.seed)
-    row = {"env": args.env, "agent": args.agent, "seed": args.seed, **asdict(metrics)}
-    if args.json:
-        sys.stdout.write(json.dumps(row, sort_keys=True) + "\n")
-    else:
-        for key, value in row.items():
-            print(f"{key:>12}: {value}")
-    return 0

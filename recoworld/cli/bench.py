@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
-from recoworld.bench.config import SUITES, BenchConfig, default_config, load_config
-from recoworld.errors import ConfigError
+from recoworld.cli._common import Runner, SubParsers, print_json
 
-__all__ = ["add_bench_arguments", "resolve_config", "run_bench_command"]
+__all__ = ["add"]
 
 
-def add_bench_arguments(p: argparse.ArgumentParser) -> None:
-    """Declare the ``bench`` sub-command's arguments."""
+def add(sub: SubParsers) -> Runner:
+    """Declare ``bench``."""
+    from recoworld.bench.config import SUITES
+
+    p = sub.add_parser(
+        "bench", help="run a benchmark suite (crs, feed, ope, llm) over seeds; resumable"
+    )
     p.add_argument("suite", choices=SUITES, help="which suite to run")
     p.add_argument("--config", default=None, help="TOML config (default: the shipped one)")
     p.add_argument("--quick", action="store_true", help="the small version of the suite")
@@ -28,27 +30,12 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default=None, help="Ray cluster address (default: a local one)")
     p.add_argument("--num-cpus", type=int, default=2, help="worker slots of a local Ray cluster")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    return run
 
 
-def resolve_config(suite: str, config: str | None, quick: bool, seeds: list[int] | None) -> BenchConfig:
-    """The config a command line asks for: a file, or the shipped default; seeds overridden."""
-    if config is not None:
-        if quick:
-            raise ConfigError("`--quick` picks the shipped quick config; it cannot go with --config")
-        cfg = load_config(config)
-        if cfg.suite != suite:
-            raise ConfigError(
-                f"config {config!r} is for suite {cfg.suite!r}, but the command asked for {suite!r}"
-            )
-    else:
-        cfg = default_config(suite, quick=quick)
-    if seeds is not None:
-        cfg = cfg.with_seeds(tuple(seeds))
-    return cfg
-
-
-def run_bench_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run ``recoworld bench``."""
+    from recoworld.bench.config import resolve_config
     from recoworld.bench.records import summarize_rows
     from recoworld.bench.runner import run_suite
 
@@ -73,5 +60,5 @@ def run_bench_command(args: argparse.Namespace) -> int:
             "summary": summarize_rows(summary.result),
             "files": {k: str(v) for k, v in sorted(summary.paths.items())},
         }
-        sys.stdout.write(json.dumps(obj, sort_keys=True) + "\n")
+        print_json(obj)
     return 0

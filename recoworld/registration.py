@@ -1,7 +1,8 @@
-"""Registration of every RecoWorld environment id with Gymnasium.
+"""What RecoWorld registers: every environment id (with Gymnasium) and every agent name.
 
-Importing :mod:`recoworld` calls :func:`register_all`. Each family keeps its ids in a tuple here so
-that the command line and the registry-wide tests can enumerate them.
+Importing :mod:`recoworld` calls :func:`register_all`. Each family keeps its ids and its agent names
+here so that the command line and the registry-wide tests can enumerate them without importing the
+environments or the agents.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ import gymnasium
 
 __all__ = [
     "CONVERSATIONAL_IDS",
+    "CRS_RULE_AGENTS",
+    "CRS_TRAINABLE_AGENTS",
+    "FEED_AGENTS",
     "FEED_IDS",
     "all_ids",
     "is_conversational",
@@ -17,10 +21,10 @@ __all__ = [
     "register_all",
 ]
 
-# Conversational recommendation (MCR protocol). The horizon is 15 turns with the user's opening as
-# turn 1, so the agent has 14 actions: max_episode_steps=14.
+# Conversational recommendation (MCR protocol). The horizon is the env's own ``max_turns`` (15 turns
+# with the user's opening as turn 1, so 14 agent actions), which also sets the horizon reward and the
+# metrics' counting; no TimeLimit wrapper is registered, so ``max_turns=`` is the one source of truth.
 _CRS_ENTRY = "recoworld.envs.conversational:make_conversational_env"
-_CRS_HORIZON_STEPS = 14
 CONVERSATIONAL_IDS: dict[str, str] = {
     "recoworld/LastFM-CRS-v0": "lastfm",
     "recoworld/LastFMStar-CRS-v0": "lastfm_star",
@@ -40,6 +44,12 @@ FEED_IDS: dict[str, tuple[str, str, int, str | None]] = {
     "recoworld/KuaiRec-Replay-v0": (_FEED_ENTRY, "kuairec", 200, _FEED_VECTOR_ENTRY),
     "recoworld/ShortVideo-Slate-v0": ("recoworld.envs.feed:SlateFeedEnv", "synthetic", 50, None),
 }
+
+
+# Agent names per family (``recoworld evaluate --agent`` / ``recoworld train --agent``).
+CRS_RULE_AGENTS: tuple[str, ...] = ("random", "max-entropy", "abs-greedy")
+CRS_TRAINABLE_AGENTS: tuple[str, ...] = ("ear", "scpr", "crm", "sb3-ppo", "sb3-dqn")
+FEED_AGENTS: tuple[str, ...] = ("random", "most_popular", "epsilon_greedy", "oracle", "ppo")
 
 
 def is_feed(env_id: str) -> bool:
@@ -65,7 +75,6 @@ def register_all() -> None:
         gymnasium.register(
             id=env_id,
             entry_point=_CRS_ENTRY,
-            max_episode_steps=_CRS_HORIZON_STEPS,
             kwargs={"dataset": dataset},
         )
     for env_id, (entry, source, horizon, vector_entry) in FEED_IDS.items():

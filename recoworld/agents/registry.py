@@ -1,21 +1,13 @@
-"""Training and loading of the learned conversational agents by name (``recoworld train``).
+"""Agents by name: the rule and learned conversational agents, for the command line and suites.
 
-``recoworld train --env ID --agent NAME --seed S --out DIR`` writes into ``DIR``:
-
-* ``config.json``: the resolved settings (every field, defaults included);
-* ``checkpoint.pt``: the full training state, saved periodically; rerunning the same command
-  resumes from it after an interruption;
-* ``agent.pt``: the trained agent (what ``recoworld evaluate --checkpoint`` loads);
-* ``train.json``: training time and the model-selection history.
+:func:`make_agent` builds any conversational agent by name (rule agents directly, learned ones
+from a checkpoint); :func:`make_trainable_agent`, :func:`load_trained_agent` and
+:func:`train_or_load` build, load and train the learned ones.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +18,20 @@ from recoworld.agents.fm import FMConfig, FMEmbeddings
 from recoworld.agents.scpr import SCPRAgent, SCPRConfig
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.errors import ConfigError
+from recoworld.registration import CRS_RULE_AGENTS, CRS_TRAINABLE_AGENTS
 
 __all__ = [
+    "RULE_AGENTS",
     "TRAINABLE_AGENTS",
     "load_trained_agent",
+    "make_agent",
     "make_trainable_agent",
-    "run_train_command",
+    "read_agent_config",
     "train_or_load",
 ]
 
-TRAINABLE_AGENTS: tuple[str, ...] = ("ear", "scpr", "crm", "sb3-ppo", "sb3-dqn")
+RULE_AGENTS = CRS_RULE_AGENTS
+TRAINABLE_AGENTS = CRS_TRAINABLE_AGENTS
 
 
 def _classes(name: str) -> tuple[Any, type[Any]]:
@@ -52,7 +48,8 @@ def _classes(name: str) -> tuple[Any, type[Any]]:
     raise ConfigError(f"unknown trainable agent {name!r}; known: {list(TRAINABLE_AGENTS)}")
 
 
-def _read_config(name: str, path: str | None, overrides: dict[str, Any]) -> Any:
+def read_agent_config(name: str, path: str | None, overrides: dict[str, Any]) -> Any:
+    """The config of agent ``name``: the JSON file ``path`` (if any) updated by ``overrides``."""
     _, config_cls = _classes(name)
     values: dict[str, Any] = {}
     if path is not None:
@@ -122,61 +119,23 @@ def train_or_load(
     return trained
 
 
-def run_train_command(args: argparse.Namespace) -> int:
-    """``recoworld train``: train (or resume) one agent and write its files into ``--out``."""
-    import gymnasium
-    import torch
+def make_agent(
+    name: str, world: AttributeGraphWorld, seed: int = 0, checkpoint: str | Path | None = None
+) -> CRSAgent:
+    """Build a conversational agent by name: a rule agent, or a learned one from ``checkpoint``."""
+    from recoworld.agents.rules import make_rule_agent
 
-    torch.set_num_threads(max(1, int(args.threads)))
-    kwargs: dict[str, Any] = {}
-    if args.data_dir is not None:
-        kwargs["data_dir"] = args.data_dir
-    env = gymnasium.make(args.env, **kwargs)
-    world: AttributeGraphWorld = env.unwrapped.world  # type: ignore[attr-defined]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt = out / "checkpoint.pt"
-    agent_cls, _ = _classes(args.agent)
-    overrides: dict[str, Any] = {}
-    if args.episodes is not None:
-        overrides["episodes"] = args.episodes
-    if ckpt.is_file() and not args.restart:
-        agent = agent_cls.load(ckpt, world)
-        if args.episodes is not None:
-            # A larger budget extends the run (exploration schedules follow the new total).
-            agent.config = dataclasses.replace(agent.config, episodes=args.episodes)
-        print(f"resuming from {ckpt} at {agent.episodes_done} sessions", file=sys.stderr)
-    else:
-        config = _read_config(args.agent, args.config, overrides)
-        emb = None
-        if args.fm_embeddings is not None:
-            emb = FMEmbeddings.from_scpr_release(args.fm_embeddings, world)
-        agent = make_trainable_agent(args.agent, world, config, args.seed, emb)
-    (out / "config.json").write_text(
-        json.dumps(dataclasses.asdict(agent.config), indent=2, sort_keys=True) + "\n"
+    if name in RULE_AGENTS:
+        if checkpoint is not None:
+            raise ConfigError(f"rule agent {name!r} takes no checkpoint")
+        return make_rule_agent(name, world, seed=seed)
+    if name in TRAINABLE_AGENTS:
+        if checkpoint is None:
+            raise ConfigError(
+                f"agent {name!r} is learned: pass --checkpoint PATH (the agent.pt written by "
+                f"`recoworld train --agent {name}`)"
+            )
+        return load_trained_agent(name, checkpoint, world)
+    raise ConfigError(
+        f"unknown agent {name!r} for conversational envs; known: {[*RULE_AGENTS, *TRAINABLE_AGENTS]}"
     )
-    start = time.perf_counter()
-    agent.learn(progress=not args.quiet, checkpoint_path=ckpt, checkpoint_every=args.checkpoint_every)
-    wall = time.perf_counter() - start
-    if isinstance(agent, SCPRAgent):
-        agent.save(out / "agent.pt", replay=False)
-    else:
-        agent.save(out / "agent.pt")
-    summary = {
-        "env": args.env,
-        "agent": args.agent,
-        "seed": agent.seed,
-        "train_seconds": agent.train_seconds,
-        "wall_seconds_this_run": wall,
-        "selection_history": [list(x) for x in agent.selection_history],
-        "best_holdout_sr": agent.best_score,
-        "checkpoint": str(out / "agent.pt"),
-    }
-    (out / "train.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    print(
-        f"trained {args.agent} on {args.env} in {agent.train_seconds:.1f} s; "
-        f"best held-out SR {agent.best_score:.4f}; wrote {out / 'agent.pt'}"
-    )
-    if args.json:
-        sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
-    return 0

@@ -1,0 +1,5 @@
+"""``python -m recoworld.cli``: the ``recoworld`` command line."""
+
+from recoworld.cli import main
+
+raise SystemExit(main())
