@@ -15,6 +15,8 @@ __all__ = [
     "CRS_TRAINABLE_AGENTS",
     "FEED_AGENTS",
     "FEED_IDS",
+    "LLM_ENGINES",
+    "LOCAL_LLM_MODELS",
     "all_ids",
     "is_conversational",
     "is_feed",
@@ -50,6 +52,11 @@ FEED_IDS: dict[str, tuple[str, str, int, str | None]] = {
 CRS_RULE_AGENTS: tuple[str, ...] = ("random", "max-entropy", "abs-greedy")
 CRS_TRAINABLE_AGENTS: tuple[str, ...] = ("ear", "scpr", "crm", "sb3-ppo", "sb3-dqn")
 FEED_AGENTS: tuple[str, ...] = ("random", "most_popular", "epsilon_greedy", "oracle", "ppo")
+
+# Local LLM models (``recoworld llm serve --model``), smallest first; their files and checks live
+# in recoworld.users.llm.models, which keeps the same names.
+LOCAL_LLM_MODELS: tuple[str, ...] = ("smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b")
+LLM_ENGINES: tuple[str, ...] = ("llama-cpp", "scoring")
 
 
 def is_feed(env_id: str) -> bool:

@@ -97,6 +97,30 @@ def completion(content: str, logprobs: dict[str, float] | None = None) -> dict[s
     }
 
 
+def text_completion(top: dict[str, float]) -> dict[str, Any]:
+    """An OpenAI text-completion body whose first token has the top log-probs ``top``."""
+    best = max(top, key=lambda t: top[t]) if top else ""
+    return {
+        "id": "fake",
+        "object": "text_completion",
+        "created": 0,
+        "model": "fake",
+        "choices": [
+            {
+                "text": best,
+                "index": 0,
+                "finish_reason": "length",
+                "logprobs": {
+                    "tokens": [best],
+                    "token_logprobs": [top.get(best, 0.0)],
+                    "top_logprobs": [top],
+                    "text_offset": [0],
+                },
+            }
+        ],
+    }
+
+
 class FakeEndpoint:
     """A threaded loopback HTTP server answering ``POST /v1/chat/completions``.
 
@@ -104,6 +128,8 @@ class FakeEndpoint:
         reply: Maps the request's JSON body to the assistant's content.
         status: HTTP status to answer with (500 simulates a failing server).
         logprobs: Optional function of the body giving top log-probs of the first token.
+        text_logprobs: Answers ``POST /v1/completions``: the first token's top log-probs as a
+            function of the prompt.
     """
 
     def __init__(
@@ -111,6 +137,7 @@ class FakeEndpoint:
         reply: Reply,
         status: int = 200,
         logprobs: Callable[[dict[str, Any]], dict[str, float] | None] | None = None,
+        text_logprobs: Callable[[str], dict[str, float]] | None = None,
     ) -> None:
         self.requests: list[dict[str, Any]] = []
         outer = self
@@ -122,6 +149,8 @@ class FakeEndpoint:
                 outer.requests.append(body)
                 if status != 200:
                     payload = json.dumps({"error": {"message": "boom"}}).encode()
+                elif self.path.endswith("/v1/completions") and text_logprobs is not None:
+                    payload = json.dumps(text_completion(text_logprobs(body["prompt"]))).encode()
                 else:
                     lp = logprobs(body) if logprobs else None
                     payload = json.dumps(completion(reply(body), lp)).encode()

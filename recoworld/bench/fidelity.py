@@ -15,16 +15,31 @@ fallbacks included), ``answer_accuracy_valid`` (over parsed replies only),
 ``acceptance_accuracy`` (likewise ``acceptance_accuracy_valid``), ``opening_accuracy`` (the
 opening names an attribute of the target), ``invalid_rate`` (unparseable replies / all turns) and
 ``sessions``. The statistical user scores 1 everywhere, which checks the harness itself.
+
+Fidelity as the work on LLM user simulators measures it, besides accuracy:
+
+- ``answer_accuracy_by_type``: accuracy per attribute type (the parent in enumerated worlds, the
+  attribute itself in binary ones), and in binary worlds ``answer_accuracy_held`` /
+  ``answer_accuracy_not_held`` (questions about attributes the target holds / does not hold: a
+  user that says "no" to everything scores 0 and 1);
+- ``consistency``: after its questions, each session asks its first question again; the share of
+  sessions answering it the same way twice (the repeat is not counted in the accuracies);
+- ``leakage_rate``: the share of sessions in which the user, before the list holding the target,
+  names the target or a target attribute the protocol has not disclosed
+  (:func:`~recoworld.bench.leakage.find_leaks`); ``leaks`` counts them by kind;
+- ``turns_per_second``: user turns (the repeats included) per second of the whole run.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from recoworld.bench.leakage import find_leaks
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.errors import ConfigError
 from recoworld.users.conversational import ConversationalUser
@@ -49,6 +64,13 @@ class FidelityReport:
     invalid_responses: int
     turns: int
     seconds: float
+    turns_per_second: float
+    answer_accuracy_held: float
+    answer_accuracy_not_held: float
+    answer_accuracy_by_type: dict[str, dict[str, float]]
+    consistency: float
+    leakage_rate: float
+    leaks: dict[str, int]
 
     def to_json(self) -> dict[str, Any]:
         """Return the report as a JSON-ready dict."""
@@ -71,18 +93,36 @@ def measure_fidelity(
     questions: int = 4,
     rec_size: int = 10,
     seed: int = 0,
+    first: int = 0,
+    indices: Sequence[int] | None = None,
 ) -> FidelityReport:
-    """Play ``sessions`` sessions of ``split`` with ``user`` and score it against the truth."""
+    """Play ``sessions`` sessions of ``split`` with ``user`` and score it against the truth.
+
+    The sessions are ``first`` .. ``first + sessions - 1`` of the split, or exactly ``indices``
+    when given (then ``sessions`` must be their count); session ``i`` draws from
+    ``default_rng([seed, i])``, so slices played apart ask exactly what one run would.
+    """
     if sessions < 1:
         raise ConfigError(f"`sessions` must be >= 1, got {sessions}")
+    if indices is not None and len(indices) != sessions:
+        raise ConfigError(f"`sessions` must equal the {len(indices)} `indices`, got {sessions}")
     if questions < 1:
         raise ConfigError(f"`questions` must be >= 1, got {questions}")
     if not 2 <= rec_size <= world.n_items:
         raise ConfigError(f"`rec_size` must be in [2, {world.n_items}], got {rec_size}")
     pairs = world.split(split)
-    if len(pairs) < sessions:
+    if first < 0:
+        raise ConfigError(f"`first` must be >= 0, got {first}")
+    if len(pairs) < first + sessions:
         raise ConfigError(
-            f"`sessions` must be <= the {len(pairs)} sessions of split {split!r}, got {sessions}"
+            f"`sessions` must be <= the {len(pairs) - first} sessions of split {split!r} from "
+            f"session {first}, got {sessions}"
+        )
+    played = list(range(first, first + sessions)) if indices is None else [int(i) for i in indices]
+    if any(not 0 <= i < len(pairs) for i in played):
+        raise ConfigError(
+            f"`indices` must be session indices in [0, {len(pairs)}) of split {split!r}, "
+            f"got {played}"
         )
     truth = TargetItemUser(world)
     answers: list[bool] = []
@@ -90,18 +130,36 @@ def measure_fidelity(
     accepts: list[bool] = []
     accepts_valid: list[bool] = []
     openings: list[bool] = []
+    held: list[bool] = []
+    not_held: list[bool] = []
+    by_type: dict[str, list[bool]] = {}
+    consistent: list[bool] = []
+    leaky_sessions = 0
+    leaks = {"target_id": 0, "attribute": 0}
     turns = invalid = 0
     t0 = time.perf_counter()
-    for i in range(sessions):
+    for i in played:
         u, target = int(pairs[i, 0]), int(pairs[i, 1])
         rng = np.random.default_rng([seed, i])
         attrs = world.attributes_of(target)
+        disclosed: set[int] = set()
+        found: list[str] = []
+
+        def audit(target: int = target, disclosed: set[int] = disclosed,
+                  found: list[str] = found) -> None:  # fmt: skip
+            text = str(user.step_info().get("utterance", ""))
+            found.extend(leak.kind for leak in find_leaks(text, world, target, disclosed))
+
         opening = user.start(u, target, rng)
         truth.start(u, target, np.random.default_rng(0))
+        disclosed.add(int(opening))  # the protocol's opening names it
+        audit()
         bad = _invalid(user)
         turns, invalid = turns + 1, invalid + bad
         if not bad:
             openings.append(bool(np.isin(opening, attrs)))
+        repeat: Any = None
+        first_answer: Any = None
         if world.question_mode == "binary":
             others = np.setdiff1d(np.arange(world.n_attributes), attrs)
             n_pos = min(questions // 2, attrs.size)
@@ -110,22 +168,41 @@ def measure_fidelity(
                 [rng.choice(attrs, n_pos, replace=False), rng.choice(others, n_neg, replace=False)]
             )
             for a in rng.permutation(asked):
-                ok = user.answer_binary(int(a), rng) == truth.answer_binary(int(a), rng)
+                disclosed.add(int(a))
+                got = user.answer_binary(int(a), rng)
+                audit()
+                want = truth.answer_binary(int(a), rng)
+                ok = got == want
                 bad = _invalid(user)
                 answers.append(ok)
+                (held if want else not_held).append(ok)
+                by_type.setdefault(world.attribute_names[int(a)], []).append(ok)
                 if not bad:
                     answers_valid.append(ok)
                 turns, invalid = turns + 1, invalid + bad
+                if repeat is None:
+                    repeat, first_answer = int(a), got
+            again: Any = user.answer_binary(int(repeat), rng)
+            consistent.append(bool(again == first_answer))
         else:
             parents = rng.choice(world.n_parents, min(questions, world.n_parents), replace=False)
             for p in parents:
-                got = user.answer_enumerated(int(p), rng)
-                ok = bool(np.array_equal(np.sort(got), np.sort(truth.answer_enumerated(int(p), rng))))
+                disclosed.update(int(c) for c in world.children_of(int(p)))
+                got_children = np.sort(user.answer_enumerated(int(p), rng))
+                audit()
+                ok = bool(np.array_equal(got_children, np.sort(truth.answer_enumerated(int(p), rng))))
                 bad = _invalid(user)
                 answers.append(ok)
+                by_type.setdefault(world.parent_names[int(p)], []).append(ok)
                 if not bad:
                     answers_valid.append(ok)
                 turns, invalid = turns + 1, invalid + bad
+                if repeat is None:
+                    repeat, first_answer = int(p), got_children
+            again = np.sort(user.answer_enumerated(int(repeat), rng))
+            consistent.append(bool(np.array_equal(again, first_answer)))
+        audit()
+        turns, invalid = turns + 1, invalid + _invalid(user)
         non_targets = np.setdiff1d(np.arange(world.n_items), [target])
         with_target = rng.choice(non_targets, rec_size, replace=False)
         with_target[rng.integers(rec_size)] = target
@@ -137,6 +214,10 @@ def measure_fidelity(
             if not bad:
                 accepts_valid.append(ok)
             turns, invalid = turns + 1, invalid + bad
+        leaky_sessions += bool(found)
+        for kind in found:
+            leaks[kind] += 1
+    seconds = time.perf_counter() - t0
     return FidelityReport(
         sessions=sessions,
         questions=len(answers),
@@ -149,5 +230,14 @@ def measure_fidelity(
         invalid_rate=invalid / turns,
         invalid_responses=invalid,
         turns=turns,
-        seconds=time.perf_counter() - t0,
+        seconds=seconds,
+        turns_per_second=turns / seconds if seconds > 0 else float("inf"),
+        answer_accuracy_held=_mean(held),
+        answer_accuracy_not_held=_mean(not_held),
+        answer_accuracy_by_type={
+            k: {"questions": float(len(v)), "accuracy": _mean(v)} for k, v in sorted(by_type.items())
+        },
+        consistency=_mean(consistent),
+        leakage_rate=leaky_sessions / sessions,
+        leaks=leaks,
     )

@@ -19,9 +19,38 @@ def add(sub: SubParsers) -> Runner:
     p.add_argument("--user", choices=("llm", "statistical"), default="llm", help="simulator")
     p.add_argument("--sessions", type=int, default=20, help="sessions to play (first N of the split)")
     p.add_argument("--split", default="test", help="session split")
+    p.add_argument("--first", type=int, default=0, help="index of the first session played")
+    p.add_argument(
+        "--indices", default=None,
+        help="play exactly these sessions instead: comma-separated indices or ranges (0-9,20)",
+    )
     p.add_argument("--questions", type=int, default=4, help="questions per session")
+    p.add_argument(
+        "--method", choices=("structured", "scored"), default="structured",
+        help="LLM decisions: structured (chat + JSON schema / grammar) or scored (yes/no "
+        "log-probabilities of raw completions, few-shot)",
+    )
+    p.add_argument(
+        "--calibration", choices=("contextual", "fitted", "none"), default="contextual",
+        help="scored method: contextual calibration, a fitted threshold, or none",
+    )
+    p.add_argument("--shots", type=int, default=4, help="scored method: solved examples per prompt")
+    p.add_argument("--item-noun", default="item", help="what items are called in prompts")
+    p.add_argument(
+        "--rank-agents", default=None,
+        help="comma-separated agents ranked by SR@15 under this user and the statistical one "
+        "(Kendall's tau), e.g. random,max-entropy,abs-greedy,scpr,ear,crm",
+    )
+    p.add_argument("--rank-sessions", type=int, default=20, help="sessions per agent and user")
+    p.add_argument(
+        "--agent-dir", default="runs/agents",
+        help="trained agents (<world>-<agent>-seed0.pt); missing ones are trained there first",
+    )
     p.add_argument("--base-url", default=None, help="OpenAI-protocol endpoint ($OPENAI_BASE_URL)")
     p.add_argument("--model", default=None, help="model name ($RECOWORLD_LLM_MODEL)")
+    p.add_argument(
+        "--timeout-s", type=float, default=60.0, help="seconds one LLM request may take"
+    )
     p.add_argument("--cache", default=None, help="SQLite response cache file (none by default)")
     p.add_argument(
         "--cache-mode", choices=("record", "replay", "off"), default="record", help="cache mode"
@@ -46,26 +75,54 @@ def run(args: argparse.Namespace) -> int:
             f"{sorted(CONVERSATIONAL_IDS)}, got {args.env!r}"
         )
     world = load_world(CONVERSATIONAL_IDS[args.env], args.data_dir)
-    extra: dict[str, Any] = {"env": args.env, "user": args.user, "split": args.split}
+    indices = _indices(args.indices) if args.indices else None
+    if indices is not None:
+        args.sessions = len(indices)
+    extra: dict[str, Any] = {
+        "env": args.env, "user": args.user, "split": args.split, "first": args.first,
+    }
     if args.user == "statistical":
         report = measure_fidelity(
-            world, TargetItemUser(world), args.sessions, args.split, args.questions, seed=args.seed
+            world, TargetItemUser(world), args.sessions, args.split, args.questions,
+            seed=args.seed, first=args.first, indices=indices,
         )
+        if args.rank_agents:
+            extra["ranking"] = _ranking(args, world, TargetItemUser(world)).to_json()
     elif args.user == "llm":
         from recoworld.users.llm.cache import ResponseCache
         from recoworld.users.llm.client import LLMClient, LLMClientConfig
-        from recoworld.users.llm.conversational import LLMConversationalUser
+        from recoworld.users.llm.conversational import (
+            LLMConversationalUser,
+            LLMConversationalUserConfig,
+        )
+        from recoworld.users.llm.scored import ScoredConversationalUser, ScoredUserConfig
 
         cache = ResponseCache(args.cache, args.cache_mode) if args.cache else None
-        config = LLMClientConfig(base_url=args.base_url, model=args.model)
+        config = LLMClientConfig(base_url=args.base_url, model=args.model, timeout_s=args.timeout_s)
         with LLMClient(config, cache) as client:
-            user = LLMConversationalUser(world, client)
+            user: Any
+            if args.method == "scored":
+                user = ScoredConversationalUser(
+                    world,
+                    client,
+                    ScoredUserConfig(
+                        item_noun=args.item_noun, calibration=args.calibration, shots=args.shots
+                    ),
+                )
+                extra.update(calibration=args.calibration, shots=args.shots)
+            else:
+                user = LLMConversationalUser(
+                    world, client, LLMConversationalUserConfig(item_noun=args.item_noun)
+                )
             report = measure_fidelity(
-                world, user, args.sessions, args.split, args.questions, seed=args.seed
+                world, user, args.sessions, args.split, args.questions, seed=args.seed,
+                first=args.first, indices=indices,
             )
+            if args.rank_agents:
+                extra["ranking"] = _ranking(args, world, user).to_json()
             extra.update(
-                model=client.model, base_url=client.base_url, server_calls=client.server_calls,
-                cache_hits=client.cache_hits,
+                method=args.method, model=client.model, base_url=client.base_url,
+                server_calls=client.server_calls, cache_hits=client.cache_hits,
             )
     else:
         raise ConfigError(f"`--user` must be 'llm' or 'statistical', got {args.user!r}")
@@ -77,3 +134,45 @@ def run(args: argparse.Namespace) -> int:
             value = out[key]
             print(f"{key:>26}: {value:.3f}" if isinstance(value, float) else f"{key:>26}: {value}")
     return 0
+
+
+def _ranking(args: argparse.Namespace, world: Any, user: Any) -> Any:
+    """Rank ``--rank-agents`` under ``user`` and under the statistical user."""
+    from recoworld.agents.registry import RULE_AGENTS, TRAINABLE_AGENTS, make_agent, train_or_load
+    from recoworld.bench.agreement import ranking_agreement
+    from recoworld.errors import ConfigError
+    from recoworld.users.target_item import TargetItemUser
+
+    names = [n.strip() for n in str(args.rank_agents).split(",") if n.strip()]
+    agents: dict[str, Any] = {}
+    for name in names:
+        if name in RULE_AGENTS:
+            agents[name] = make_agent(name, world, seed=args.seed)
+        elif name in TRAINABLE_AGENTS:
+            agents[name] = train_or_load(name, world, 0, args.agent_dir)
+        else:
+            raise ConfigError(
+                f"`--rank-agents` names unknown agent {name!r}; known: "
+                f"{[*RULE_AGENTS, *TRAINABLE_AGENTS]}"
+            )
+    return ranking_agreement(
+        world, agents, TargetItemUser(world), user, args.rank_sessions, args.split, args.seed
+    )
+
+
+def _indices(text: str) -> list[int]:
+    """Parse ``--indices`` ("0-9,20"): comma-separated indices and inclusive ranges."""
+    from recoworld.errors import ConfigError
+
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        try:
+            a = int(lo)
+            b = int(hi) if hi else a
+        except ValueError:
+            raise ConfigError(
+                f"`--indices` must be comma-separated integers or ranges like 0-9, got {text!r}"
+            ) from None
+        out.extend(range(a, b + 1))
+    return out

