@@ -13,8 +13,8 @@ from recoworld._validate import require_range
 from recoworld.datasets.feed_world import FeedWorld
 from recoworld.envs.feed_core import FeedSimulator
 from recoworld.envs.feed_settings import FeedSettings
-from recoworld.envs.transcript import FeedView, feed_view, format_feed_session
-from recoworld.errors import ConfigError, InvalidActionError
+from recoworld.envs.transcript import FeedView, check_render_mode, feed_view, format_feed_session
+from recoworld.errors import InvalidActionError
 from recoworld.users.feed.interface import ExpectedOutcome, FeedUserModel
 
 __all__ = ["FeedEnv", "SlateFeedEnv", "feed_env_from_keywords", "slate_feed_env_from_keywords"]
@@ -128,9 +128,7 @@ class FeedEnv(gym.Env[Obs, Any]):
         user_model: FeedUserModel | None = None,
         render_mode: str | None = None,
     ) -> None:
-        if render_mode not in (None, "ansi"):
-            raise ConfigError(f"`render_mode` must be None or 'ansi', got {render_mode!r}")
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode)
         self._views: list[FeedView] = []
         self.settings = settings if settings is not None else FeedSettings()
         self.sim: FeedSimulator = FeedSimulator(self.settings, 1, user_model)

@@ -15,7 +15,7 @@ from recoworld._validate import require_range
 from recoworld.datasets.feed_world import FeedWorld
 from recoworld.envs.feed_core import FeedSimulator
 from recoworld.envs.feed_settings import FeedSettings
-from recoworld.envs.transcript import FeedView, feed_view, format_feed_session
+from recoworld.envs.transcript import FeedView, check_render_mode, feed_view, format_feed_session
 from recoworld.errors import ConfigError, InvalidActionError
 from recoworld.users.feed.interface import ExpectedOutcome, FeedUserModel, Slots
 
@@ -59,9 +59,7 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
     ) -> None:
         require_range("num_envs", num_envs, 1)
         require_range("render_slot", render_slot, 0, num_envs - 1)
-        if render_mode not in (None, "ansi"):
-            raise ConfigError(f"`render_mode` must be None or 'ansi', got {render_mode!r}")
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode)
         self.render_slot = render_slot
         self._views: list[FeedView] = []
         if max_episode_steps is not None:

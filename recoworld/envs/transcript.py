@@ -14,17 +14,37 @@ from typing import Any, Literal
 
 from recoworld.datasets.feed_world import VideoCatalogue
 from recoworld.datasets.world import AttributeGraphWorld
+from recoworld.errors import UnknownKeywordError
 
 __all__ = [
+    "RENDER_MODES",
     "ConversationTurn",
     "Ending",
     "FeedView",
+    "check_render_mode",
     "feed_view",
     "format_conversation",
     "format_feed_session",
 ]
 
+RENDER_MODES = ("ansi",)
 TurnKind = Literal["open", "ask", "recommend"]
+
+
+def check_render_mode(render_mode: str | None) -> str | None:
+    """Return ``render_mode`` when the environments support it (``None`` or ``"ansi"``).
+
+    Raises:
+        UnknownKeywordError: any other mode. It is also a ``TypeError``, so that callers probing
+            for a mode (stable-baselines3's ``make_vec_env`` tries ``"rgb_array"``) fall back.
+
+    """
+    if render_mode is not None and render_mode not in RENDER_MODES:
+        raise UnknownKeywordError(
+            f"`render_mode` {render_mode!r} is not supported: RecoWorld environments render as "
+            f"text, render_mode='ansi' (or None)"
+        )
+    return render_mode
 Ending = Literal["", "success", "horizon", "empty", "left"]
 
 
