@@ -164,6 +164,7 @@ def run_suite(
         if after_unit is not None:
             after_unit(unit.key)
 
+    ray_nodes: dict[str, dict[str, Any]] = {}  # node id -> where it is, the units it ran
     for stage in sorted({u.stage for u in units}):
         todo = [u for u in units if u.stage == stage and u.key not in done]
         if not todo:
@@ -171,7 +172,10 @@ def run_suite(
         if backend == "ray":
             from recoworld.bench.ray_backend import run_units_ray
 
-            run_units_ray(config, todo, run_dir, on_done, address=address, num_cpus=num_cpus)
+            nodes = run_units_ray(config, todo, run_dir, on_done, address=address, num_cpus=num_cpus)
+            for node_id, node in nodes.items():
+                units_before = ray_nodes.get(node_id, {}).get("units", [])
+                ray_nodes[node_id] = {**node, "units": sorted(units_before + node["units"])}
         else:
             _run_local(config, todo, run_dir, on_done, progress=progress)
 
@@ -191,6 +195,7 @@ def run_suite(
         "units_computed": len(units) - reused,
         "units_reused": reused,
         "unit_seconds": timings,
+        "ray_nodes": ray_nodes,
         "command": sys.argv,
     }
     title = config.title or f"RecoWorld benchmark: {config.suite}"

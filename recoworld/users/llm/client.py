@@ -2,7 +2,9 @@
 
 Any server that speaks the protocol works (llama.cpp / llama-cpp-python, vLLM, Ollama, hosted
 APIs). The endpoint, model and key come from the arguments or the environment:
-``OPENAI_BASE_URL``, ``RECOWORLD_LLM_MODEL`` and ``OPENAI_API_KEY``.
+``OPENAI_BASE_URL``, ``RECOWORLD_LLM_MODEL`` and ``OPENAI_API_KEY``. The endpoint may be a
+comma-separated list of base URLs of servers that serve the same model: requests go to them in
+turn, and a failed attempt is retried on the next one.
 
 Reliability: every request has a timeout; connection errors, timeouts, HTTP 429 and 5xx are retried
 a bounded number of times with exponential backoff, then raise :class:`LLMServerError` naming the
@@ -54,15 +56,17 @@ class LLMClientConfig:
     """Settings of :class:`LLMClient`.
 
     Attributes:
-        base_url: Endpoint such as ``http://127.0.0.1:8080/v1``; ``None`` reads
-            ``OPENAI_BASE_URL``. Not needed when every answer comes from a replay cache.
+        base_url: Endpoint such as ``http://127.0.0.1:8080/v1``, or several separated by commas
+            (``http://a:8000/v1,http://b:8000/v1``: one model behind several servers, used in
+            turn); ``None`` reads ``OPENAI_BASE_URL``. Not needed when every answer comes from a
+            replay cache.
         model: Model name sent to the server; ``None`` reads ``RECOWORLD_LLM_MODEL``, else
             :data:`DEFAULT_MODEL` (llama-cpp-python serves its one model under any name).
         api_key: ``None`` reads ``OPENAI_API_KEY``, else a placeholder local servers ignore.
         timeout_s: Seconds one request may take before it counts as failed.
         max_retries: Retries after a failed request (so ``max_retries + 1`` attempts).
         backoff_s: First retry delay; each further retry doubles it.
-        max_concurrency: Requests in flight at once in the ``*_many`` methods.
+        max_concurrency: Requests in flight at once in the ``*_many`` methods, per endpoint.
         temperature: Sampling temperature (the per-call seed makes sampling reproducible).
         max_tokens: Token budget of a structured reply.
         decoding: Decoding modes tried in order until a reply parses: ``"plain"`` (no constraint),
@@ -202,10 +206,12 @@ class LLMClient:
         self.cache = cache
         self.model = self.config.resolved_model()
         self.base_url = self.config.resolved_base_url()
+        self.base_urls = [u.strip() for u in (self.base_url or "").split(",") if u.strip()]
+        self._next_endpoint = 0
         self.server_calls = 0
         self.cache_hits = 0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: Any = None
+        self._client: list[Any] | None = None
         self._sem: asyncio.Semaphore | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -218,8 +224,8 @@ class LLMClient:
     def close(self) -> None:
         """Close the HTTP connection pool and the private event loop."""
         if self._loop is not None and not self._loop.is_closed():
-            if self._client is not None:
-                self._loop.run_until_complete(self._client.close())
+            for endpoint in self._client or []:
+                self._loop.run_until_complete(endpoint.close())
             self._loop.close()
         self._client = None
         self._loop = None
@@ -232,8 +238,8 @@ class LLMClient:
             self._sem = None
         return self._loop.run_until_complete(coro)
 
-    def _openai(self) -> Any:
-        if self.base_url is None:
+    def _openai(self) -> list[Any]:
+        if not self.base_urls:
             raise LLMServerError(
                 "no LLM endpoint configured: pass `base_url` (CLI: --base-url) or set "
                 "OPENAI_BASE_URL, e.g. to the URL that `recoworld llm serve` prints"
@@ -246,12 +252,15 @@ class LLMClient:
                     "the `openai` package is not installed; install the extra: "
                     "pip install 'recoworld[llm]'"
                 ) from exc
-            self._client = openai.AsyncOpenAI(
-                base_url=self.base_url,
-                api_key=self.config.resolved_api_key(),
-                timeout=self.config.timeout_s,
-                max_retries=0,
-            )
+            self._client = [
+                openai.AsyncOpenAI(
+                    base_url=url,
+                    api_key=self.config.resolved_api_key(),
+                    timeout=self.config.timeout_s,
+                    max_retries=0,
+                )
+                for url in self.base_urls
+            ]
         return self._client
 
     # ---- raw chat --------------------------------------------------------------------------
@@ -330,9 +339,9 @@ class LLMClient:
         )
 
     async def _send(self, msgs: list[Message], params: dict[str, Any]) -> ChatResponse:
-        client = self._openai()
+        endpoints = self._openai()
         if self._sem is None:
-            self._sem = asyncio.Semaphore(self.config.max_concurrency)
+            self._sem = asyncio.Semaphore(self.config.max_concurrency * len(endpoints))
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": msgs,
@@ -349,18 +358,21 @@ class LLMClient:
             kwargs["top_logprobs"] = params["top_logprobs"]
         attempts = self.config.max_retries + 1
         last: BaseException | None = None
+        turn = 0
         for attempt in range(attempts):
             try:
                 async with self._sem:
                     self.server_calls += 1
-                    raw = await client.chat.completions.create(**kwargs)
-                return _parse_completion(raw, self.base_url)
+                    turn = self._next_endpoint  # in turn across endpoints, retries included
+                    self._next_endpoint = (turn + 1) % len(endpoints)
+                    raw = await endpoints[turn].chat.completions.create(**kwargs)
+                return _parse_completion(raw, self.base_urls[turn])
             except Exception as exc:
                 import openai
 
                 if isinstance(exc, openai.APIStatusError) and not _retriable(exc):
                     raise LLMServerError(
-                        f"LLM server at {self.base_url} refused the request with HTTP "
+                        f"LLM server at {self.base_urls[turn]} refused the request with HTTP "
                         f"{exc.status_code}: {exc.message}; check the model name "
                         f"({self.model!r}) and that the server supports "
                         f"{sorted(k for k in params if k in _EXTENSIONS)}"
