@@ -197,7 +197,8 @@ class LLMSuiteConfig:
     base_url: str = field(
         default="serve",
         metadata=_doc(
-            "OpenAI-protocol endpoint; empty = $OPENAI_BASE_URL; \"serve\" = every unit starts "
+            "OpenAI-protocol endpoint, or several separated by commas (one model behind several "
+            "servers, used in turn); empty = $OPENAI_BASE_URL; \"serve\" = every unit starts "
             "its own local SmolLM2 server (llm extra), so units fan out across Ray workers."
         ),
     )
