@@ -15,7 +15,7 @@ def add(sub: SubParsers) -> Runner:
     from recoworld.bench.config import SUITES
 
     p = sub.add_parser(
-        "bench", help="run a benchmark suite (crs, feed, ope, llm) over seeds; resumable"
+        "bench", help="run a benchmark suite (crs, feed, ope, llm, mnar) over seeds; resumable"
     )
     p.add_argument("suite", choices=SUITES, help="which suite to run")
     p.add_argument("--config", default=None, help="TOML config (default: the shipped one)")

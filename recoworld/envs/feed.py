@@ -232,7 +232,8 @@ class SlateFeedEnv(FeedEnv):
 
     ## Information
     Per slate position (arrays of length ``slate_size``): ``item``, ``watch_ratio``,
-    ``watch_time``, ``like``, ``skip``, ``shown``; per step: ``left``, ``return_days``,
+    ``watch_time``, ``like``, ``skip``, ``shown``, ``reward`` (that video's reward; they sum to the
+    step's reward; 0 where not shown); per step: ``left``, ``return_days``,
     ``returned``, ``session_index``, ``depth``, ``candidate_ids``, ``action_mask``.
 
     ## Arguments
@@ -307,6 +308,7 @@ class SlateFeedEnv(FeedEnv):
             "like": np.zeros(s, dtype=bool),
             "skip": np.zeros(s, dtype=bool),
             "shown": np.zeros(s, dtype=bool),
+            "reward": np.zeros(s, dtype=np.float32),
         }
         total = 0.0
         terminated = False
@@ -321,6 +323,7 @@ class SlateFeedEnv(FeedEnv):
             for key in self._PER_POSITION:
                 per[key][pos] = out.info[key][0]
             per["shown"][pos] = True
+            per["reward"][pos] = out.reward[0]
             last = {k: v[0] for k, v in out.info.items() if k not in self._PER_POSITION}
             if bool(out.info["left"][0]):
                 terminated = bool(out.terminated[0])

@@ -1,0 +1,235 @@
+"""Off-policy estimators for slates (ranked lists), each with the reward model it assumes.
+
+Notation: slate ``s = (s_1, ..., s_L)`` in context ``x``, per-position rewards ``r_k``; the logging
+policy ``mu`` draws position ``k`` from ``mu_k(.|x)`` independently of the others (a
+:class:`recoworld.estimators.SlateLog`); the target ``pi`` is given by its marginals
+``pi_k(a|x)`` and by its conditionals ``pi_k(a|x, s_1..s_{k-1})`` on the logged prefix
+(:class:`SlateActionDist`). Weights: ``w_k = pi_k(s_k|x) / mu_k(s_k|x)`` (position-wise) and
+``w_{1:k} = prod_{j<=k} pi_j(s_j|x, s_{<j}) / mu_j(s_j|x)`` (prefix).
+
+===============================  ====================================  =========================
+estimator                        estimate (mean over slates)           unbiased when
+===============================  ====================================  =========================
+standard IPS (Li et al., 2018)   ``w_{1:L} sum_k r_k``                  always (full support)
+independent IPS (Li et al.)      ``sum_k w_k r_k``                      ``r_k`` depends on ``s_k``
+                                                                        only
+reward-interaction IPS           ``sum_k w_{1:k} r_k``                  cascade: ``r_k`` depends
+(McInerney et al., 2020)                                                on ``s_1..s_k`` only
+PseudoInverse (Swaminathan       ``(sum_k w_k - L + 1) sum_k r_k``      the slate reward is
+et al., NeurIPS 2017)                                                   additive over positions
+cascade-DR (Kiyohara et al.,     ``sum_k w_{1:k} (r_k - q_k(s_k))       cascade (any fixed ``q``)
+WSDM 2022)                       + w_{1:k-1} sum_a pi_k(a) q_k(a)``
+===============================  ====================================  =========================
+
+PseudoInverse's general form is ``r theta_pi' Gamma_mu^+ 1_s``; the closed form above is that
+expression when the logging policy fills positions independently (as every :class:`SlateLog`'s
+does), checked against the explicit pseudo-inverse in the tests. ``q_k(a)`` in cascade-DR
+estimates the expected reward from position ``k`` onward when ``a`` is put at ``k`` after the
+logged prefix (and the target fills the rest); fit it on data the estimate does not use.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from recoworld.errors import EstimatorInputError
+from recoworld.estimators.base import BaseEstimator, ConfidenceInterval, weighted_mean
+from recoworld.estimators.feed_logs import SlateLog
+from recoworld.estimators.logged_data import check_action_dist
+
+__all__ = [
+    "BaseSlateEstimator",
+    "SlateActionDist",
+    "SlateCascadeDoublyRobust",
+    "SlateIndependentIPS",
+    "SlatePseudoInverse",
+    "SlateRewardInteractionIPS",
+    "SlateStandardIPS",
+    "SlateTerms",
+]
+
+_F = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class SlateActionDist:
+    """A target slate policy's probabilities on a log's contexts and logged prefixes.
+
+    Build it with :meth:`independent` (positions drawn independently: conditionals equal the
+    marginals) or :meth:`ranking` (a deterministic slate per context).
+    """
+
+    marginal: _F
+    """``(n, K, L)``: ``P(candidate a at position k | x)``."""
+    conditional: _F
+    """``(n, L, K)``: ``P(candidate a at position k | x, the logged slate's first k positions)``."""
+
+    def __post_init__(self) -> None:
+        if self.marginal.ndim != 3 or self.conditional.shape != (
+                self.marginal.shape[0], self.marginal.shape[2], self.marginal.shape[1]):
+            raise EstimatorInputError(
+                f"`marginal` must be (n, K, L) and `conditional` (n, L, K), got "
+                f"{self.marginal.shape} and {self.conditional.shape}")
+        n, k, _ = self.marginal.shape
+        check_action_dist(self.marginal, n, k, name="marginal")
+        check_action_dist(self.conditional.transpose(0, 2, 1), n, k, name="conditional")
+
+    @classmethod
+    def independent(cls, marginal: npt.ArrayLike) -> SlateActionDist:
+        """A policy drawing each position independently from ``marginal[:, :, k]``."""
+        m = np.ascontiguousarray(marginal, dtype=np.float64)
+        if m.ndim != 3:
+            raise EstimatorInputError(f"`marginal` must be (n, K, L), got shape {m.shape}")
+        return cls(m, np.ascontiguousarray(m.transpose(0, 2, 1)))
+
+    @classmethod
+    def ranking(cls, slates: npt.ArrayLike, n_candidates: int) -> SlateActionDist:
+        """A deterministic policy showing ``slates[i]`` (``(n, L)`` candidate indices) in context i."""
+        s = np.asarray(slates, dtype=np.int64)
+        if s.ndim != 2 or s.size == 0 or int(s.min()) < 0 or int(s.max()) >= n_candidates:
+            raise EstimatorInputError(f"`slates` must be (n, L) indices in [0, {n_candidates}), "
+                                      f"got shape {s.shape}")
+        n, length = s.shape
+        marginal = np.zeros((n, n_candidates, length))
+        marginal[np.arange(n)[:, None], s, np.arange(length)[None, :]] = 1.0
+        return cls(marginal, np.ascontiguousarray(marginal.transpose(0, 2, 1)))
+
+
+@dataclass(frozen=True)
+class SlateTerms:
+    """Per-slate quantities, shape ``(n, L)``."""
+
+    position_weight: _F
+    """``w_k``."""
+    prefix_weight: _F
+    """``w_{1:k}``."""
+    reward: _F
+    """``r_k``."""
+    q_logged: _F | None
+    """``q_k(s_k)``; ``None`` without a model."""
+    q_target: _F | None
+    """``sum_a pi_k(a|x, s_{<k}) q_k(a)``; ``None`` without a model."""
+
+
+def _slate_terms(data: SlateLog, action_dist: SlateActionDist, q_hat: npt.ArrayLike | None,
+                 need_model: bool) -> SlateTerms:
+    if not isinstance(data, SlateLog):
+        raise EstimatorInputError(f"`data` must be a SlateLog, got {type(data).__name__}")
+    if not isinstance(action_dist, SlateActionDist):
+        raise EstimatorInputError(f"`action_dist` must be a SlateActionDist (build one with "
+                                  f"SlateActionDist.independent or .ranking), got "
+                                  f"{type(action_dist).__name__}")
+    n, k, length = data.n_slates, data.n_candidates, data.slate_size
+    if action_dist.marginal.shape != (n, k, length):
+        raise EstimatorInputError(f"`action_dist` must cover the log's (n, K, L) = ({n}, {k}, "
+                                  f"{length}), got {action_dist.marginal.shape}")
+    rows, pos = np.arange(n)[:, None], np.arange(length)[None, :]
+    mu = data.pscore_item_position
+    pos_w = action_dist.marginal[rows, data.slate, pos] / mu
+    prefix_w = np.cumprod(action_dist.conditional[rows, pos, data.slate] / mu,
+                          axis=1).astype(np.float64)
+    q_logged = q_target = None
+    if q_hat is None:
+        if need_model:
+            raise EstimatorInputError("`q_hat` is required by this estimator (an (n, L, K) model "
+                                      "of the reward from each position on), got None")
+    else:
+        q = np.asarray(q_hat, dtype=np.float64)
+        if q.shape != (n, length, k):
+            raise EstimatorInputError(f"`q_hat` must have shape (n, L, K) = ({n}, {length}, {k}), "
+                                      f"got {q.shape}")
+        if not np.all(np.isfinite(q)):
+            raise EstimatorInputError("`q_hat` must be finite, got NaN or inf entries")
+        q_logged = q[rows, pos, data.slate]
+        q_target = np.einsum("nlk,nlk->nl", action_dist.conditional, q)
+    return SlateTerms(pos_w, prefix_w, data.reward, q_logged, q_target)
+
+
+class BaseSlateEstimator(BaseEstimator[SlateTerms]):
+    """A slate estimator: settings only; the unit of the bootstrap is the slate."""
+
+    estimator_name: ClassVar[str]
+    """Short name used in tables."""
+    requires_reward_model: ClassVar[bool] = False
+    """Whether ``q_hat`` must be passed."""
+
+    @abstractmethod
+    def _per_slate(self, terms: SlateTerms) -> _F:
+        """Each slate's term, ``(n,)``."""
+
+    def _value(self, terms: SlateTerms, counts: _F | None) -> float:
+        return weighted_mean(self._per_slate(terms), counts)
+
+    def estimate_policy_value(self, data: SlateLog, action_dist: SlateActionDist,
+                              q_hat: npt.ArrayLike | None = None) -> float:
+        """Estimate the target's expected slate reward (the sum over positions) per slate."""
+        return self._value(_slate_terms(data, action_dist, q_hat, self.requires_reward_model),
+                           None)
+
+    def estimate_interval(self, data: SlateLog, action_dist: SlateActionDist,
+                          q_hat: npt.ArrayLike | None = None, *, alpha: float = 0.05,
+                          n_bootstrap: int = 200, seed: int = 0) -> ConfidenceInterval:
+        """Point estimate and percentile-bootstrap interval (slates resampled)."""
+        terms = _slate_terms(data, action_dist, q_hat, self.requires_reward_model)
+        return self._bootstrap(terms, data.n_slates, alpha=alpha, n_bootstrap=n_bootstrap,
+                               seed=seed)
+
+
+@dataclass(frozen=True)
+class SlateStandardIPS(BaseSlateEstimator):
+    """Standard (slate-level) IPS: ``w_{1:L} * sum_k r_k``; unbiased for any reward."""
+
+    estimator_name: ClassVar[str] = "sips"
+
+    def _per_slate(self, terms: SlateTerms) -> _F:
+        return terms.prefix_weight[:, -1] * terms.reward.sum(axis=1)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class SlateIndependentIPS(BaseSlateEstimator):
+    """Independent IPS: ``sum_k w_k r_k``; unbiased when ``r_k`` depends on ``s_k`` only."""
+
+    estimator_name: ClassVar[str] = "iips"
+
+    def _per_slate(self, terms: SlateTerms) -> _F:
+        return np.einsum("nl,nl->n", terms.position_weight, terms.reward)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class SlateRewardInteractionIPS(BaseSlateEstimator):
+    """Reward-interaction IPS: ``sum_k w_{1:k} r_k``; unbiased under the cascade assumption."""
+
+    estimator_name: ClassVar[str] = "rips"
+
+    def _per_slate(self, terms: SlateTerms) -> _F:
+        return np.einsum("nl,nl->n", terms.prefix_weight, terms.reward)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class SlatePseudoInverse(BaseSlateEstimator):
+    """PseudoInverse: ``(sum_k w_k - L + 1) * sum_k r_k``; unbiased for additive slate rewards."""
+
+    estimator_name: ClassVar[str] = "pi"
+
+    def _per_slate(self, terms: SlateTerms) -> _F:
+        length = terms.position_weight.shape[1]
+        return (terms.position_weight.sum(axis=1) - length + 1.0) * terms.reward.sum(axis=1)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class SlateCascadeDoublyRobust(BaseSlateEstimator):
+    """Cascade-DR: RIPS with ``q_hat`` as a control variate; unbiased under the cascade assumption."""
+
+    estimator_name: ClassVar[str] = "cascade-dr"
+    requires_reward_model: ClassVar[bool] = True
+
+    def _per_slate(self, terms: SlateTerms) -> _F:
+        assert terms.q_logged is not None and terms.q_target is not None
+        w = terms.prefix_weight
+        w_prev = np.hstack([np.ones((w.shape[0], 1)), w[:, :-1]])
+        return (w * (terms.reward - terms.q_logged) + w_prev * terms.q_target).sum(axis=1)  # type: ignore[no-any-return]
