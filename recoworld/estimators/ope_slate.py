@@ -102,11 +102,11 @@ class SlateActionDist:
 
 @dataclass(frozen=True)
 class SlateTerms:
-    """Per-slate quantities, shape ``(n, L)``."""
+    """Per-slate quantities, shape ``(n, L)``; the weights an estimator does not use are ``None``."""
 
-    position_weight: _F
+    position_weight: _F | None
     """``w_k``."""
-    prefix_weight: _F
+    prefix_weight: _F | None
     """``w_{1:k}``."""
     reward: _F
     """``r_k``."""
@@ -116,8 +116,13 @@ class SlateTerms:
     """``sum_a pi_k(a|x, s_{<k}) q_k(a)``; ``None`` without a model."""
 
 
+def _gather(values: _F, index: npt.NDArray[np.int64]) -> _F:
+    """``values.ravel()[index]`` (one flat gather is much faster than broadcast fancy indexing)."""
+    return values.reshape(-1).take(index)  # type: ignore[no-any-return]
+
+
 def _slate_terms(data: SlateLog, action_dist: SlateActionDist, q_hat: npt.ArrayLike | None,
-                 need_model: bool) -> SlateTerms:
+                 need_model: bool, weights: str = "both") -> SlateTerms:
     if not isinstance(data, SlateLog):
         raise EstimatorInputError(f"`data` must be a SlateLog, got {type(data).__name__}")
     if not isinstance(action_dist, SlateActionDist):
@@ -128,25 +133,30 @@ def _slate_terms(data: SlateLog, action_dist: SlateActionDist, q_hat: npt.ArrayL
     if action_dist.marginal.shape != (n, k, length):
         raise EstimatorInputError(f"`action_dist` must cover the log's (n, K, L) = ({n}, {k}, "
                                   f"{length}), got {action_dist.marginal.shape}")
-    rows, pos = np.arange(n)[:, None], np.arange(length)[None, :]
+    rows = np.arange(n, dtype=np.int64)[:, None]
+    pos = np.arange(length, dtype=np.int64)[None, :]
     mu = data.pscore_item_position
-    pos_w = action_dist.marginal[rows, data.slate, pos] / mu
-    prefix_w = np.cumprod(action_dist.conditional[rows, pos, data.slate] / mu,
-                          axis=1).astype(np.float64)
+    cond_index = (rows * length + pos) * k + data.slate  # into (n, L, K)
+    pos_w = prefix_w = None
+    if weights in ("position", "both"):
+        pos_w = _gather(action_dist.marginal, (rows * k + data.slate) * length + pos) / mu
+    if weights in ("prefix", "both"):
+        prefix_w = np.cumprod(_gather(action_dist.conditional, cond_index) / mu,
+                              axis=1).astype(np.float64)
     q_logged = q_target = None
     if q_hat is None:
         if need_model:
             raise EstimatorInputError("`q_hat` is required by this estimator (an (n, L, K) model "
                                       "of the reward from each position on), got None")
     else:
-        q = np.asarray(q_hat, dtype=np.float64)
+        q = np.ascontiguousarray(q_hat, dtype=np.float64)
         if q.shape != (n, length, k):
             raise EstimatorInputError(f"`q_hat` must have shape (n, L, K) = ({n}, {length}, {k}), "
                                       f"got {q.shape}")
-        if not np.all(np.isfinite(q)):
-            raise EstimatorInputError("`q_hat` must be finite, got NaN or inf entries")
-        q_logged = q[rows, pos, data.slate]
+        q_logged = _gather(q, cond_index)
         q_target = np.einsum("nlk,nlk->nl", action_dist.conditional, q)
+        if not (np.all(np.isfinite(q_logged)) and np.all(np.isfinite(q_target))):
+            raise EstimatorInputError("`q_hat` must be finite, got NaN or inf entries")
     return SlateTerms(pos_w, prefix_w, data.reward, q_logged, q_target)
 
 
@@ -157,6 +167,8 @@ class BaseSlateEstimator(BaseEstimator[SlateTerms]):
     """Short name used in tables."""
     requires_reward_model: ClassVar[bool] = False
     """Whether ``q_hat`` must be passed."""
+    weights: ClassVar[str] = "prefix"
+    """Which weights it reads: ``position`` (``w_k``) or ``prefix`` (``w_{1:k}``)."""
 
     @abstractmethod
     def _per_slate(self, terms: SlateTerms) -> _F:
@@ -168,14 +180,14 @@ class BaseSlateEstimator(BaseEstimator[SlateTerms]):
     def estimate_policy_value(self, data: SlateLog, action_dist: SlateActionDist,
                               q_hat: npt.ArrayLike | None = None) -> float:
         """Estimate the target's expected slate reward (the sum over positions) per slate."""
-        return self._value(_slate_terms(data, action_dist, q_hat, self.requires_reward_model),
-                           None)
+        return self._value(_slate_terms(data, action_dist, q_hat, self.requires_reward_model,
+                                        self.weights), None)
 
     def estimate_interval(self, data: SlateLog, action_dist: SlateActionDist,
                           q_hat: npt.ArrayLike | None = None, *, alpha: float = 0.05,
                           n_bootstrap: int = 200, seed: int = 0) -> ConfidenceInterval:
         """Point estimate and percentile-bootstrap interval (slates resampled)."""
-        terms = _slate_terms(data, action_dist, q_hat, self.requires_reward_model)
+        terms = _slate_terms(data, action_dist, q_hat, self.requires_reward_model, self.weights)
         return self._bootstrap(terms, data.n_slates, alpha=alpha, n_bootstrap=n_bootstrap,
                                seed=seed)
 
@@ -187,6 +199,7 @@ class SlateStandardIPS(BaseSlateEstimator):
     estimator_name: ClassVar[str] = "sips"
 
     def _per_slate(self, terms: SlateTerms) -> _F:
+        assert terms.prefix_weight is not None
         return terms.prefix_weight[:, -1] * terms.reward.sum(axis=1)  # type: ignore[no-any-return]
 
 
@@ -195,8 +208,10 @@ class SlateIndependentIPS(BaseSlateEstimator):
     """Independent IPS: ``sum_k w_k r_k``; unbiased when ``r_k`` depends on ``s_k`` only."""
 
     estimator_name: ClassVar[str] = "iips"
+    weights: ClassVar[str] = "position"
 
     def _per_slate(self, terms: SlateTerms) -> _F:
+        assert terms.position_weight is not None
         return np.einsum("nl,nl->n", terms.position_weight, terms.reward)  # type: ignore[no-any-return]
 
 
@@ -207,6 +222,7 @@ class SlateRewardInteractionIPS(BaseSlateEstimator):
     estimator_name: ClassVar[str] = "rips"
 
     def _per_slate(self, terms: SlateTerms) -> _F:
+        assert terms.prefix_weight is not None
         return np.einsum("nl,nl->n", terms.prefix_weight, terms.reward)  # type: ignore[no-any-return]
 
 
@@ -215,8 +231,10 @@ class SlatePseudoInverse(BaseSlateEstimator):
     """PseudoInverse: ``(sum_k w_k - L + 1) * sum_k r_k``; unbiased for additive slate rewards."""
 
     estimator_name: ClassVar[str] = "pi"
+    weights: ClassVar[str] = "position"
 
     def _per_slate(self, terms: SlateTerms) -> _F:
+        assert terms.position_weight is not None
         length = terms.position_weight.shape[1]
         return (terms.position_weight.sum(axis=1) - length + 1.0) * terms.reward.sum(axis=1)  # type: ignore[no-any-return]
 
@@ -230,6 +248,7 @@ class SlateCascadeDoublyRobust(BaseSlateEstimator):
 
     def _per_slate(self, terms: SlateTerms) -> _F:
         assert terms.q_logged is not None and terms.q_target is not None
+        assert terms.prefix_weight is not None
         w = terms.prefix_weight
         w_prev = np.hstack([np.ones((w.shape[0], 1)), w[:, :-1]])
         return (w * (terms.reward - terms.q_logged) + w_prev * terms.q_target).sum(axis=1)  # type: ignore[no-any-return]
