@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from recoworld.datasets.coat import load_coat
+from recoworld.estimators.feed_logs import SlateLog
 from recoworld.estimators.logged_data import BanditLog
 from recoworld.estimators.mnar import (
     MFConfig,
@@ -30,7 +31,6 @@ from recoworld.estimators.mnar import (
     train_implicit_mf,
     train_rating_mf,
 )
-from recoworld.estimators.feed_logs import SlateLog
 from recoworld.estimators.ope_bandit import (
     DoublyRobust,
     InverseProbabilityWeighting,
@@ -383,7 +383,6 @@ def speed_embed_slate(n_mips: int = 500_000, n_actions: int = 100, n_categories:
         reward=reward, action=action, action_embed=embed, pi_b=pb3, action_dist=pe3,
         p_e_a=p_e_a, position=np.zeros(n_mips, dtype=np.int64)))
     rows.append(("MIPS", t_o, v_o, t_b, v_b))
-    del pb, pe, pb3, pe3
     # --- slates: positions drawn independently by the logging policy --------------------------
     mu = rng.dirichlet(np.ones(k), size=(n_slates, length)).transpose(0, 2, 1)  # (n, K, L)
     pi = rng.dirichlet(np.ones(k), size=(n_slates, length)).transpose(0, 2, 1)

@@ -122,8 +122,8 @@ class MNARSuite:
                 rows.append({"seed": r["seed"], "env": r["env"], "logging": r["logging"],
                              "learner": learner,
                              **{c: float(m[c]) for c in (*_ONLINE, *_OFFLINE)},
-                             "selected": " ".join(f"{k}={v}" for k, v in m["selected"].items())
-                             if "selected" in m else "",
+                             "selected": " ".join(f"{k}={m['selected'][k]}" for k in (
+                                 "dim", "l2", "clip")) if "selected" in m else "",
                              "min_pscore": r["log"]["min_pscore"]})
         order = {(e, lg, ln): i for i, (e, lg, ln) in enumerate(
             (e, lg, ln) for e in s.envs for lg in s.loggings
