@@ -60,9 +60,15 @@ def test_kendall_tau_table_on_hand_rows():
                                "ope_snips", "ope_dr", "ope_switch_dr", "ope_mips")}}
             for n, w, v in (("a", 3.0, 1.0), ("b", 2.0, 2.0), ("c", 1.0, 3.0))]
     rows[0]["ope_ips"], rows[1]["ope_ips"], rows[2]["ope_ips"] = 3.0, 2.0, 1.0
-    taus = {t["offline"]: t["taus"][0] for t in kendall_tau_table(rows, ("a", "b", "c"))}
+    for r, like in zip(rows, (0.1, 0.2, 0.3), strict=True):
+        r["like_rate"], r["value_per_video"] = like, 1.0 - like
+    table = kendall_tau_table(rows, ("a", "b", "c"))
+    taus = {t["offline"]: t["taus"][0] for t in table}
     assert taus["dcg_naive"] == pytest.approx(-1.0)
     assert taus["ope_ips"] == pytest.approx(1.0)
+    own = {t["offline"]: (t["own_target"], t["taus_own"][0]) for t in table}
+    assert own["dcg_naive"] == ("like_rate", pytest.approx(1.0))
+    assert own["ope_ips"] == ("value_per_video", pytest.approx(1.0))
 
 
 def test_mnar_config_is_checked():

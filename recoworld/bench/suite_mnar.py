@@ -55,11 +55,19 @@ def _tau(x: list[float], y: list[float]) -> float:
     return float(kendalltau(x, y).statistic)
 
 
-def kendall_tau_table(rows: list[dict[str, Any]], learners: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Per (env, logging, offline number): Kendall's tau with the online watch time, per seed.
+_OWN_TARGET = {"dcg_naive": "like_rate", "dcg_ips": "like_rate", "recall_naive": "like_rate",
+               "recall_ips": "like_rate", **{name: "value_per_video" for name in _OPE}}
+"""What each offline number is meant to track online: likes (relevance = like), or the reward
+per video (the quantity the off-policy estimates target)."""
 
-    Only learners' rows count (not the logging policy); a tau is NaN when either ranking is
-    constant.
+
+def kendall_tau_table(rows: list[dict[str, Any]], learners: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Per (env, logging, offline number): Kendall's tau with the online order, per seed.
+
+    ``taus``: against the online watch time per session (the users' verdict); ``taus_own``:
+    against what the number is meant to track (like rate for DCG / Recall, reward per video for
+    the off-policy estimates). Only learners' rows count (not the logging policy); a tau is NaN
+    when either ranking is constant.
     """
     out = []
     keys = dict.fromkeys((r["env"], r["logging"]) for r in rows)
@@ -68,12 +76,23 @@ def kendall_tau_table(rows: list[dict[str, Any]], learners: tuple[str, ...]) -> 
                  and r["learner"] in learners]
         seeds = sorted({int(r["seed"]) for r in group})
         for metric in _OFFLINE:
-            taus = []
+            taus, own = [], []
             for seed in seeds:
                 rs = [r for r in group if r["seed"] == seed]
                 taus.append(_tau([r[metric] for r in rs], [r["watch_time"] for r in rs]))
-            out.append({"env": env, "logging": logging, "offline": metric, "taus": taus})
+                own.append(_tau([r[metric] for r in rs], [r[_OWN_TARGET[metric]] for r in rs]))
+            out.append({"env": env, "logging": logging, "offline": metric, "taus": taus,
+                        "own_target": _OWN_TARGET[metric], "taus_own": own})
     return out
+
+
+def _mean_std(values: list[float]) -> str:
+    vals = np.asarray(values, dtype=float)
+    ok = vals[~np.isnan(vals)]
+    if ok.size == 0:
+        return "nan"
+    return f"{ok.mean():+.2f}" + (f" ± {ok.std(ddof=1):.2f}" if ok.size > 1 else "") + (
+        f" ({ok.size} of {vals.size} seeds)" if ok.size < vals.size else "")
 
 
 class MNARSuite:
@@ -139,13 +158,9 @@ class MNARSuite:
             "naive and inverse-propensity; ope_* = estimates of value_per_video.",
         ]
         for t in taus:
-            vals = np.asarray(t["taus"], dtype=float)
-            ok = vals[~np.isnan(vals)]
-            text = "nan" if ok.size == 0 else (
-                f"{ok.mean():+.2f}" + (f" ± {ok.std(ddof=1):.2f}" if ok.size > 1 else ""))
             notes.append(f"Kendall tau vs online watch time: {_short(t['env'])} / {t['logging']}"
-                         f" / {t['offline']}: {text} (per seed: "
-                         + ", ".join("nan" if np.isnan(v) else f"{v:+.2f}" for v in vals) + ")")
+                         f" / {t['offline']}: {_mean_std(t['taus'])}; vs online "
+                         f"{t['own_target']}: {_mean_std(t['taus_own'])}")
         for env in s.envs:
             for logging in s.loggings:
                 group = [r for r in rows if r["env"] == env and r["logging"] == logging
@@ -158,6 +173,7 @@ class MNARSuite:
                     for name in _OPE)
                 notes.append(f"OPE error vs online reward per video, mean over learners and "
                              f"seeds: {_short(env)} / {logging}: {errs}")
+        notes += self._gains(s, rows)
         atomic_write_text(run_dir / "tau.json", json.dumps(taus, indent=1) + "\n")
         return SuiteResult(
             rows=tuple(rows),
@@ -166,6 +182,36 @@ class MNARSuite:
             plots=tuple(self._plots(s, rows, taus)),
             notes=tuple(notes),
         )
+
+    @staticmethod
+    def _gains(s: MNARSuiteConfig, rows: list[dict[str, Any]]) -> list[str]:
+        """Did debiasing help the users? Paired (same seed, same held-out users) differences."""
+
+        def by_seed(env: str, logging: str, learner: str, col: str) -> dict[int, float]:
+            return {int(r["seed"]): float(r[col]) for r in rows if r["env"] == env
+                    and r["logging"] == logging and r["learner"] == learner}
+
+        def paired(a: dict[int, float], b: dict[int, float]) -> str:
+            seeds = sorted(set(a) & set(b))
+            return _mean_std([a[k] - b[k] for k in seeds]) if seeds else "n/a"
+
+        out = []
+        pairs: list[tuple[str, str, str]] = [
+            (k, "naive", "watch_time") for k in ("ips", "snips", "dr") if k in s.learners]
+        if "rel-mf" in s.learners and "naive-implicit" in s.learners:
+            pairs += [("rel-mf", "naive-implicit", "like_rate"),
+                      ("rel-mf", "naive-implicit", "watch_time")]
+        for env in s.envs:
+            for logging in s.loggings:
+                parts = [f"{a} - {b} {col} {paired(by_seed(env, logging, a, col), by_seed(env, logging, b, col))}"
+                         for a, b, col in pairs]
+                if "uniform" in s.loggings and logging != "uniform":
+                    ref = by_seed(env, "uniform", "naive", "watch_time")
+                    parts.append("naive - reference (naive on the uniform log) watch_time "
+                                 + paired(by_seed(env, logging, "naive", "watch_time"), ref))
+                out.append(f"Paired gains (same seed and held-out users): {_short(env)} / "
+                           f"{logging}: " + "; ".join(parts))
+        return out
 
     @staticmethod
     def _plots(s: MNARSuiteConfig, rows: list[dict[str, Any]],
