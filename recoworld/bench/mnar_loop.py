@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recoworld.agents.feed_policies import ScoredFeedAgent, make_logging_policy
+from recoworld.bench.config import MNARSuiteConfig
 from recoworld.estimators.feed_learners import (
     FeedMF,
     FeedMFConfig,
@@ -53,15 +54,9 @@ from recoworld.estimators.ope_bandit import (
 from recoworld.estimators.ope_embed import MarginalizedInverseProbabilityWeighting
 from recoworld.evaluation import FeedMetrics, evaluate_feed, make_feed_vector_env
 
-__all__ = ["OFFLINE_NAMES", "OPE_NAMES", "LoopSettings", "run_closed_loop"]
+__all__ = ["run_closed_loop"]
 
 _F = npt.NDArray[np.float64]
-OPE_NAMES = ("ope_ips", "ope_snips", "ope_dr", "ope_switch_dr", "ope_mips")
-"""Off-policy estimates of the deployed policy's reward per video, in table order."""
-OFFLINE_NAMES = ("dcg_naive", "dcg_ips", "recall_naive", "recall_ips", *OPE_NAMES)
-"""Every number an offline researcher gets from the log."""
-
-LoopSettings = Any  # recoworld.bench.config.MNARSuiteConfig (kept loose: no import cycle)
 
 
 def _seed(*parts: int) -> int:
@@ -106,7 +101,7 @@ def _offline(scores: _F, target: _F, test: FeedLog, q_hat: _F, category: npt.NDA
     }
 
 
-def run_closed_loop(env_id: str, logging: str, seed: int, s: LoopSettings,
+def run_closed_loop(env_id: str, logging: str, seed: int, s: MNARSuiteConfig,
                     log_path: Path | None = None) -> dict[str, Any]:
     """Run the loop for one (environment, logging policy, seed); a JSON-ready dict."""
     kwargs: dict[str, Any] = {"data_dir": s.data_dir} if s.data_dir else {}
