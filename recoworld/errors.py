@@ -17,6 +17,7 @@ __all__ = [
     "LLMError",
     "LLMResponseError",
     "LLMServerError",
+    "OutputError",
     "RecoWorldError",
     "UnsafePickleError",
 ]
@@ -46,8 +47,12 @@ class ConfigError(RecoWorldError, ValueError):
     """A configuration key or value does not exist or is out of range."""
 
 
+class OutputError(RecoWorldError, OSError):
+    """An output folder or file cannot be created or written (checked before any work starts)."""
+
+
 class EstimatorInputError(RecoWorldError, ValueError):
-    """Input to an estimator is invalid (propensity outside (0, 1], mismatched lengths, ...)."""
+    """Input to an estimator is invalid (propensity outside (0, 1], mismatched lengths, no overlap)."""
 
 
 class LLMError(RecoWorldError):
@@ -55,7 +60,10 @@ class LLMError(RecoWorldError):
 
 
 class LLMServerError(LLMError, ConnectionError):
-    """The LLM server is down, too slow, or answered with an HTTP error after bounded retries."""
+    """The LLM server is down, too slow, or answered an HTTP error or an unreadable body.
+
+    Raised after bounded retries; the message names the URL and what came back.
+    """
 
 
 class LLMResponseError(LLMError, ValueError):

@@ -31,7 +31,7 @@ def test_evaluate_errors_are_clear(capsys):
     assert main(["evaluate", "--env", "recoworld/Synthetic-CRS-v0", "--agent", "nope"]) == 2
     assert "unknown agent 'nope'" in capsys.readouterr().err
     assert main(["evaluate", "--env", "recoworld/Nope-v0", "--agent", "random"]) == 2
-    assert "not a known RecoWorld environment id" in capsys.readouterr().err
+    assert "argument --env: invalid choice: 'recoworld/Nope-v0'" in capsys.readouterr().err
 
 
 def test_datasets_command(capsys, shared_data):

@@ -266,10 +266,22 @@ def embeddings_from_payload(e: dict[str, torch.Tensor]) -> FMEmbeddings:
 def load_checkpoint(path: str | Path, agent: str | tuple[str, ...]) -> dict[str, Any]:
     """Read a checkpoint of ``agent`` (or one of several names) written by :func:`save_checkpoint`.
 
+    ``path`` is the file, or a run folder of ``recoworld train`` (its ``agent.pt`` is read).
+
     The file is read with ``torch.load(weights_only=True)``: tensors and plain values only.
     """
     names = (agent,) if isinstance(agent, str) else agent
     p = Path(path)
+    if p.is_dir():  # the run folder `recoworld train --out` wrote
+        if not (p / "agent.pt").is_file():
+            resumable = " (it holds checkpoint.pt: rerun the train command to finish)" if (
+                p / "checkpoint.pt"
+            ).is_file() else ""
+            raise DatasetNotFoundError(
+                f"checkpoint folder {p} holds no agent.pt, so its training has not finished"
+                f"{resumable}; pass the folder of a finished `recoworld train --out` run"
+            )
+        p = p / "agent.pt"
     if not p.is_file():
         raise DatasetNotFoundError(
             f"checkpoint {p} does not exist; train one with `recoworld train --agent {names[0]}`"

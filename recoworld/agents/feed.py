@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from recoworld.envs.feed_core import CANDIDATE_COLUMNS
 from recoworld.errors import ConfigError
-from recoworld.registration import FEED_AGENTS
+from recoworld.registration import FEED_AGENTS, canonical_agent_name
 
 __all__ = [
     "EpsilonGreedyFeedAgent",
@@ -183,12 +183,16 @@ class OracleFeedAgent(FeedAgent):
 def make_feed_agent(name: str, env: Any, seed: int | None = 0) -> FeedAgent:
     """A baseline agent by name for ``env`` (a feed env, single or vector)."""
     base = getattr(env, "unwrapped", env)
+    name = canonical_agent_name(name)
     if name == "random":
         return RandomFeedAgent(seed)
-    if name == "most_popular":
+    if name == "most-popular":
         return MostPopularFeedAgent(seed)
-    if name == "epsilon_greedy":
+    if name == "epsilon-greedy":
         return EpsilonGreedyFeedAgent(base.world.catalogue.n_items, seed=seed)
     if name == "oracle":
         return OracleFeedAgent(env, seed=seed)
-    raise ConfigError(f"`agent` must be one of {FEED_AGENTS}, got {name!r}")
+    known = ", ".join(a for a in FEED_AGENTS if a != "ppo")
+    raise ConfigError(
+        f"unknown feed agent {name!r}; known: {known} (ppo: recoworld.agents.FeedPPOAgent)"
+    )

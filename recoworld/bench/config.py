@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from recoworld.errors import ConfigError
+from recoworld.registration import canonical_agent_name
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -99,6 +100,7 @@ class CRSSuiteConfig:
     )
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "agents", tuple(canonical_agent_name(a) for a in self.agents))
         _nonempty("crs.envs", self.envs)
         _nonempty("crs.agents", self.agents)
         _unique("crs.envs", self.envs)
@@ -121,9 +123,9 @@ class FeedSuiteConfig:
         metadata=_doc("Feed environment ids, e.g. recoworld/ShortVideo-v0, recoworld/KuaiRand-Feed-v0."),
     )
     agents: tuple[str, ...] = field(
-        default=("random", "most_popular", "epsilon_greedy", "oracle"),
+        default=("random", "most-popular", "epsilon-greedy", "oracle"),
         metadata=_doc(
-            "Agent names: random, most_popular, epsilon_greedy, oracle, and ppo (trained inside "
+            "Agent names: random, most-popular, epsilon-greedy, oracle, and ppo (trained inside "
             "the run for ppo_timesteps steps)."
         ),
     )
@@ -145,6 +147,7 @@ class FeedSuiteConfig:
     )
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "agents", tuple(canonical_agent_name(a) for a in self.agents))
         _nonempty("feed.envs", self.envs)
         _nonempty("feed.agents", self.agents)
         _unique("feed.envs", self.envs)
@@ -218,6 +221,10 @@ class LLMSuiteConfig:
     server_threads: int = field(
         default=2, metadata=_doc("CPU threads of a server started with base_url = \"serve\".")
     )
+    timeout_s: float = field(
+        default=60.0,
+        metadata=_doc("Deadline of one LLM call in seconds, retries included (CLI: --timeout)."),
+    )
     data_dir: str = field(
         default="", metadata=_doc("Dataset root for real worlds; empty = $RECOWORLD_DATA.")
     )
@@ -240,6 +247,8 @@ class LLMSuiteConfig:
         _at_least("llm.sessions", self.sessions, 1)
         _at_least("llm.questions", self.questions, 1)
         _at_least("llm.server_threads", self.server_threads, 1)
+        if not (0 < self.timeout_s < float("inf")):
+            raise ConfigError(f"`llm.timeout_s` must be a number > 0, got {self.timeout_s}")
 
 
 SuiteSettings = Union[CRSSuiteConfig, FeedSuiteConfig, OPESuiteConfig, LLMSuiteConfig]
@@ -469,8 +478,17 @@ def describe(cls: type[Any]) -> list[tuple[str, str, str]]:
     return out
 
 
-def resolve_config(suite: str, config: str | None, quick: bool, seeds: list[int] | None) -> BenchConfig:
-    """The config a command line asks for: a file, or the shipped default; seeds overridden."""
+def resolve_config(
+    suite: str,
+    config: str | None,
+    quick: bool,
+    seeds: list[int] | None,
+    timeout_s: float | None = None,
+) -> BenchConfig:
+    """The config a command line asks for: a file, or the shipped default; seeds overridden.
+
+    ``timeout_s`` overrides the ``llm`` suite's per-call deadline (an error for other suites).
+    """
     if config is not None:
         if quick:
             raise ConfigError("`--quick` picks the shipped quick config; it cannot go with --config")
@@ -483,4 +501,8 @@ def resolve_config(suite: str, config: str | None, quick: bool, seeds: list[int]
         cfg = default_config(suite, quick=quick)
     if seeds is not None:
         cfg = cfg.with_seeds(tuple(seeds))
+    if timeout_s is not None:
+        if not isinstance(cfg.settings, LLMSuiteConfig):
+            raise ConfigError(f"`--timeout` is for the llm suite (it talks to a server), not {suite!r}")
+        cfg = replace(cfg, settings=replace(cfg.settings, timeout_s=float(timeout_s)))
     return cfg

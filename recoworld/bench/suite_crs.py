@@ -286,7 +286,8 @@ def _learning_curve(env_id: str, learned: list[tuple[str, list[list[list[float]]
     """Held-out success rate against training sessions, mean over seeds, per learned agent."""
     series = []
     for agent, per_seed in learned:
-        points = [[p for p in h if np.isfinite(p[1])] for h in per_seed]
+        # a selection round without a score is null in the unit JSON
+        points = [[p for p in h if p[1] is not None and np.isfinite(p[1])] for h in per_seed]
         n = min(len(p) for p in points)
         if n == 0:
             continue

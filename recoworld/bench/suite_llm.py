@@ -105,7 +105,12 @@ class LLMSuite:
                 elif s.base_url == "serve":
                     base_url = None  # replay-only: every answer comes from the cache
                 client = stack.enter_context(
-                    LLMClient(LLMClientConfig(base_url=base_url, model=s.model or None), cache)
+                    LLMClient(
+                        LLMClientConfig(
+                            base_url=base_url, model=s.model or None, timeout_s=s.timeout_s
+                        ),
+                        cache,
+                    )
                 )
                 user = LLMConversationalUser(world, client)
                 report = measure_fidelity(world, user, s.sessions, s.split, s.questions, seed=seed)

@@ -11,7 +11,13 @@ __all__ = ["add"]
 
 def add(sub: SubParsers) -> Runner:
     """Declare ``datasets``."""
-    p = sub.add_parser("datasets", help="list the datasets, whether each is present, and where")
+    p = sub.add_parser(
+        "datasets",
+        help="list the datasets, whether each is present, and where",
+        description="List every dataset RecoWorld reads, whether it is present under the data "
+        "root, where, and where to get it. Nothing is downloaded: loaders read the authors' "
+        "released files as they are.",
+    )
     p.add_argument("--data-dir", default=None, help="dataset root (default: $RECOWORLD_DATA)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     return run

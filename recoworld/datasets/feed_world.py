@@ -181,6 +181,8 @@ class FeedWorld:
         recorded_watch_ratio: for replay worlds, the recorded watch ratio of each (user, video)
             pair, NaN where unobserved, shape ``(n_users, n_items)``; ``None`` otherwise.
         notes: what the loader did to the source (rows excluded and why), for the record.
+        synthetic: whether the videos and users were generated rather than read from a released
+            dataset (every evaluation output carries this flag).
 
     """
 
@@ -189,6 +191,7 @@ class FeedWorld:
     population: UserPopulation
     recorded_watch_ratio: F32 | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    synthetic: bool = False
 
     def __post_init__(self) -> None:
         if self.catalogue.dim != self.population.interest.shape[1]:
@@ -309,7 +312,9 @@ def synthetic_feed_world(
         features=activity.astype(np.float32)[:, None],
         feature_names=("activity",),
     )
-    return FeedWorld(name="synthetic", catalogue=catalogue, population=population)
+    return FeedWorld(
+        name="synthetic", catalogue=catalogue, population=population, synthetic=True
+    )
 
 
 @lru_cache(maxsize=4)

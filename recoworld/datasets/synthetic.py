@@ -190,6 +190,7 @@ def _assemble(
         question_mode=question_mode,
         parent_children=parent_children,
         parent_names=parent_names,
+        synthetic=True,
     )
 
 

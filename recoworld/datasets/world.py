@@ -54,6 +54,8 @@ class AttributeGraphWorld:
         parent_children: Boolean ``(n_parents, n_attributes)`` taxonomy, required in enumerated mode.
             A child may sit under several parents (the Yelp taxonomy does this).
         parent_names: One name per parent.
+        synthetic: Whether users, items or interactions were generated rather than read from a
+            released dataset (every evaluation output carries this flag).
 
     """
 
@@ -68,6 +70,7 @@ class AttributeGraphWorld:
     question_mode: QuestionMode = "binary"
     parent_children: sp.csr_matrix | None = None
     parent_names: tuple[str, ...] = ()
+    synthetic: bool = False
     _item_attr_sets: tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]] = field(
         init=False, repr=False
     )
