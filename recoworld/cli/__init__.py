@@ -20,7 +20,9 @@ from recoworld.cli._common import HelpFormatter, Parser, Runner
 __all__ = ["main"]
 
 # Sub-command modules, in the order ``recoworld --help`` lists them.
-_COMMAND_MODULES = ("evaluate", "train", "bench", "datasets", "fidelity", "llm", "ope_bench")
+_COMMAND_MODULES = (
+    "evaluate", "train", "play", "bench", "datasets", "fidelity", "llm", "ope_bench",
+)
 
 _DESCRIPTION = """\
 Simulated users for recommender systems: evaluate or train a recommendation agent against them,
@@ -88,3 +90,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(exc).split())  # one line, whatever the message holds
         print(f"recoworld {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("recoworld: interrupted", file=sys.stderr)
+        return 130
