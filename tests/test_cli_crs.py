@@ -13,6 +13,7 @@ def test_evaluate_json_last_line(capsys):
     assert code == 0
     out = capsys.readouterr().out.strip().splitlines()
     result = json.loads(out[-1])
+    assert result["synthetic"] is True
     for key in ("sr@5", "sr@10", "sr@15", "avg_turns", "hdcg", "sessions"):
         assert key in result
     assert result["sessions"] == 40
@@ -24,7 +25,19 @@ def test_evaluate_real_lastfm(capsys, shared_data):
     code = main(["evaluate", "--env", "recoworld/LastFM-CRS-v0", "--agent", "abs-greedy",
                  "--sessions", "30", "--data-dir", str(shared_data), "--json"])
     assert code == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["sessions"] == 30
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["sessions"] == 30 and result["synthetic"] is False
+
+
+def test_evaluate_says_when_the_world_is_synthetic(capsys, shared_data):
+    """Yelp without its release runs on a synthetic world: the JSON line and the table say so."""
+    code = main(["evaluate", "--env", "recoworld/YelpStar-CRS-v0", "--agent", "max-entropy",
+                 "--sessions", "5", "--data-dir", str(shared_data), "--json"])
+    assert code == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(out[-1])
+    assert result["synthetic"] is True and result["world"] == "yelp_star"
+    assert any(line.startswith("world") and "synthetic" in line for line in out[:-1])
 
 
 def test_evaluate_errors_are_clear(capsys):

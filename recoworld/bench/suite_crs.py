@@ -215,6 +215,7 @@ class CRSSuite:
                 curves.setdefault((r["env"], r["agent"]), []).append(r["selection_history"])
                 continue
             groups.setdefault((r["seed"], r["env"], r["agent"]), []).append(r)
+        synthetic = {e: bool(_env(e, s.data_dir).unwrapped.world.synthetic) for e in s.envs}
         rows = []
         for env_id in s.envs:
             for agent in s.agents:
@@ -226,7 +227,9 @@ class CRSSuite:
                         for t, k, n in zip(b["turn"], b["rank"], b["steps"], strict=True)
                     ]
                     m = metrics_from_outcomes(outcomes, int(blocks[0]["max_turns"])).to_json()
-                    rows.append({"seed": seed, "env": env_id, "agent": agent, **m})
+                    rows.append(
+                        {"seed": seed, "env": env_id, "agent": agent, "synthetic": synthetic[env_id], **m}
+                    )
         source, refs = crs_references()
         plots = []
         for env_id in s.envs:
@@ -269,7 +272,15 @@ class CRSSuite:
                 + (f" for {s.train_episodes} sessions" if s.train_episodes else "")
                 + "; model selection on a held-out part of valid, never on test."
             )
-        if any(e not in {k[0] for k in refs} for e in s.envs):
+        published = {k[0] for k in refs}
+        for e in s.envs:
+            if synthetic[e] and e in published:
+                notes.append(
+                    f"{e} ran on a SYNTHETIC world (the release's items and interactions are "
+                    "absent; generated at the published scale on the real taxonomy): its rows "
+                    "measure that world, not the published dataset beside them."
+                )
+        if any(e not in published for e in s.envs):
             notes.append("No published numbers exist for the synthetic world.")
         return SuiteResult(
             rows=tuple(rows),

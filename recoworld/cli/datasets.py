@@ -32,7 +32,12 @@ def run(args: argparse.Namespace) -> int:
         print_json({r["name"]: r for r in rows})
         return 0
     width = max(len(r["name"]) for r in rows)
+    notes: dict[str, list[str]] = {}
     for r in rows:
         mark = "present" if r["present"] else "absent "
         print(f"{r['name']:<{width}}  {mark}  {r['path']}  {r['description']}")
+        if r["where"] and (not r["present"] or r["synthetic"]):
+            notes.setdefault(r["where"], []).append(r["name"])
+    for where, names in notes.items():
+        print(f"\n{' and '.join(names)}: {where}.")
     return 0

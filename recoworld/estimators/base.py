@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from recoworld.errors import EstimatorInputError
 
-__all__ = ["BaseEstimator", "ConfidenceInterval", "weighted_mean"]
+__all__ = ["BaseEstimator", "ConfidenceInterval", "self_normalized", "weighted_mean"]
 
 TermsT = TypeVar("TermsT")
 
@@ -48,6 +48,28 @@ def weighted_mean(values: npt.NDArray[np.float64], counts: npt.NDArray[np.float6
     )
 
 
+def self_normalized(
+    numerator: float, denominator: float, counts: npt.NDArray[np.float64] | None, estimator: str
+) -> float:
+    """``numerator / denominator`` of a self-normalised estimator (SNIPS, SNDR, WIS, ...).
+
+    The denominator is the total importance weight. It is 0 exactly when the evaluated policy puts
+    no probability on any logged action: there is no overlap between the two policies and the
+    estimate is undefined. On the data as logged (``counts is None``) that raises
+    :class:`EstimatorInputError`; in a bootstrap resample it gives NaN, which the bootstrap leaves
+    out (:meth:`BaseEstimator._bootstrap`).
+    """
+    if denominator > 0.0:
+        return float(numerator / denominator)
+    if counts is None:
+        raise EstimatorInputError(
+            f"{estimator} is undefined without overlap: the evaluated policy puts zero probability "
+            "on every logged action, so the total importance weight is 0; log with a policy "
+            "that covers the evaluated one, or use an estimator with a reward model (DM, DR)"
+        )
+    return float("nan")
+
+
 class BaseEstimator(ABC, Generic[TermsT]):
     """Base of every policy-value estimator: the value as a function of unit counts, and its CI."""
 
@@ -58,7 +80,11 @@ class BaseEstimator(ABC, Generic[TermsT]):
     def _bootstrap(
         self, terms: TermsT, n_units: int, *, alpha: float, n_bootstrap: int, seed: int
     ) -> ConfidenceInterval:
-        """Percentile-bootstrap interval over the ``n_units`` independent units of ``terms``."""
+        """Percentile-bootstrap interval over the ``n_units`` independent units of ``terms``.
+
+        Resamples where a self-normalised estimate is undefined (no unit with positive weight)
+        are left out of the quantiles.
+        """
         if not 0.0 < alpha < 1.0:
             raise EstimatorInputError(f"`alpha` must be in (0, 1), got {alpha}")
         if n_bootstrap < 2:
@@ -70,5 +96,12 @@ class BaseEstimator(ABC, Generic[TermsT]):
             # is the same law and O(n).
             counts = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
             boot[b] = self._value(terms, counts.astype(np.float64))
-        lower, upper = np.quantile(boot, [alpha / 2.0, 1.0 - alpha / 2.0])
-        return ConfidenceInterval(self._value(terms, None), float(lower), float(upper), alpha)
+        point = self._value(terms, None)  # raises where the estimate itself is undefined
+        defined = boot[np.isfinite(boot)]  # a self-normalised resample may miss every overlap
+        if defined.size < 2:
+            raise EstimatorInputError(
+                f"only {defined.size} of {n_bootstrap} bootstrap resamples overlap the evaluated "
+                "policy, too few for an interval; log more data where the policies overlap"
+            )
+        lower, upper = np.quantile(defined, [alpha / 2.0, 1.0 - alpha / 2.0])
+        return ConfidenceInterval(point, float(lower), float(upper), alpha)

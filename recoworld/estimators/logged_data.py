@@ -30,13 +30,21 @@ _EVAL_PREFIX = "eval_dist__"
 
 
 def _as_1d(name: str, values: npt.ArrayLike, dtype: type[np.generic]) -> npt.NDArray[np.generic]:
-    arr = np.asarray(values)
+    try:
+        arr = np.asarray(values)
+    except (ValueError, TypeError) as exc:  # ragged nesting and the like
+        raise EstimatorInputError(f"`{name}` must be a one-dimensional array: {exc}") from None
     if arr.ndim != 1:
         raise EstimatorInputError(f"`{name}` must be one-dimensional, got shape {arr.shape}")
+    if arr.size and arr.dtype.kind not in "biuf":
+        raise EstimatorInputError(f"`{name}` must hold numbers, got dtype {arr.dtype}")
     if dtype is np.int64:
-        if arr.size and not np.issubdtype(arr.dtype, np.integer):
-            if not np.all(np.equal(np.mod(arr, 1), 0)):
+        if arr.size and arr.dtype.kind == "f":
+            whole = np.isfinite(arr) & (np.abs(arr) < 2.0**62)
+            if not np.all(whole) or not np.all(arr == np.round(arr)):
                 raise EstimatorInputError(f"`{name}` must hold integers, got dtype {arr.dtype}")
+        if arr.size and arr.dtype.kind == "u" and int(arr.max()) > np.iinfo(np.int64).max:
+            raise EstimatorInputError(f"`{name}` holds integers beyond int64, max={arr.max()}")
         return np.ascontiguousarray(arr, dtype=np.int64)
     out = np.ascontiguousarray(arr, dtype=np.float64)
     if out.size and not np.all(np.isfinite(out)):

@@ -22,7 +22,12 @@ import numpy as np
 import numpy.typing as npt
 
 from recoworld.errors import EstimatorInputError
-from recoworld.estimators.base import BaseEstimator, ConfidenceInterval, weighted_mean
+from recoworld.estimators.base import (
+    BaseEstimator,
+    ConfidenceInterval,
+    self_normalized,
+    weighted_mean,
+)
 from recoworld.estimators.logged_data import BanditLog
 
 __all__ = [
@@ -226,15 +231,17 @@ class InverseProbabilityWeighting(BaseBanditEstimator):
 
 @dataclass(frozen=True)
 class SelfNormalizedInverseProbabilityWeighting(BaseBanditEstimator):
-    """SNIPS: ``sum(w * r) / sum(w)``; biased for finite n, consistent, often lower variance."""
+    """SNIPS: ``sum(w * r) / sum(w)``; biased for finite n, consistent, often lower variance.
+
+    Undefined when ``sum(w) = 0`` (no logged action has probability under the evaluated policy):
+    :class:`~recoworld.errors.EstimatorInputError`.
+    """
 
     estimator_name: ClassVar[str] = "snipw"
 
     def _value(self, terms: BanditTerms, counts: _Array | None) -> float:
-        if counts is None:
-            return float(terms.weight @ terms.reward / terms.weight.sum())
-        cw = counts * terms.weight
-        return float(cw @ terms.reward / cw.sum())
+        cw = terms.weight if counts is None else counts * terms.weight
+        return self_normalized(float(cw @ terms.reward), float(cw.sum()), counts, "SNIPS")
 
 
 @dataclass(frozen=True)
@@ -267,7 +274,7 @@ class DoublyRobust(BaseBanditEstimator):
 
 @dataclass(frozen=True)
 class SelfNormalizedDoublyRobust(BaseBanditEstimator):
-    """SNDR: ``mean(v(x)) + sum(w * (r - q)) / sum(w)``."""
+    """SNDR: ``mean(v(x)) + sum(w * (r - q)) / sum(w)``; like SNIPS, undefined if ``sum(w) = 0``."""
 
     estimator_name: ClassVar[str] = "sndr"
     requires_reward_model: ClassVar[bool] = True
@@ -276,8 +283,12 @@ class SelfNormalizedDoublyRobust(BaseBanditEstimator):
         q, v = _model(terms)
         correction = terms.weight * (terms.reward - q)
         if counts is None:
-            return float(v.mean() + correction.sum() / terms.weight.sum())
-        return float((counts @ v) / counts.sum() + (counts @ correction) / (counts @ terms.weight))
+            return float(v.mean()) + self_normalized(
+                float(correction.sum()), float(terms.weight.sum()), counts, "SNDR"
+            )
+        return float((counts @ v) / counts.sum()) + self_normalized(
+            float(counts @ correction), float(counts @ terms.weight), counts, "SNDR"
+        )
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,12 @@ import numpy as np
 import numpy.typing as npt
 
 from recoworld.errors import EstimatorInputError
-from recoworld.estimators.base import BaseEstimator, ConfidenceInterval, weighted_mean
+from recoworld.estimators.base import (
+    BaseEstimator,
+    ConfidenceInterval,
+    self_normalized,
+    weighted_mean,
+)
 from recoworld.estimators.logged_data import TrajectoryLog, check_action_dist
 
 __all__ = [
@@ -146,7 +151,11 @@ class TrajectoryWiseImportanceSampling(BaseSequentialEstimator):
 
 @dataclass(frozen=True)
 class WeightedTrajectoryWiseImportanceSampling(BaseSequentialEstimator):
-    """Weighted trajectory-wise IS: ``sum_i w_T G_i / sum_i w_T``."""
+    """Weighted trajectory-wise IS: ``sum_i w_T G_i / sum_i w_T``.
+
+    Undefined when every trajectory has zero weight (no overlap):
+    :class:`~recoworld.errors.EstimatorInputError`.
+    """
 
     gamma: float = 1.0
     """Discount factor in [0, 1]."""
@@ -156,7 +165,7 @@ class WeightedTrajectoryWiseImportanceSampling(BaseSequentialEstimator):
         w = terms.cum_weight[:, -1]
         ret = terms.discounted_reward.sum(axis=1)
         c = np.ones_like(w) if counts is None else counts
-        return float((c * w) @ ret / (c @ w))
+        return self_normalized(float((c * w) @ ret), float(c @ w), counts, "weighted IS")
 
 
 @dataclass(frozen=True)
@@ -173,7 +182,11 @@ class PerDecisionImportanceSampling(BaseSequentialEstimator):
 
 @dataclass(frozen=True)
 class WeightedPerDecisionImportanceSampling(BaseSequentialEstimator):
-    """Weighted per-decision IS: each step normalised by ``sum_i w_t``."""
+    """Weighted per-decision IS: each step normalised by ``sum_i w_t``.
+
+    A step where every trajectory has zero weight adds 0; with no weight at any step (no overlap)
+    the estimate is undefined: :class:`~recoworld.errors.EstimatorInputError`.
+    """
 
     gamma: float = 1.0
     """Discount factor in [0, 1]."""
@@ -183,7 +196,9 @@ class WeightedPerDecisionImportanceSampling(BaseSequentialEstimator):
         c = np.ones(terms.cum_weight.shape[0]) if counts is None else counts
         num = c @ (terms.cum_weight * terms.discounted_reward)
         den = c @ terms.cum_weight
-        # A step where every trajectory has zero weight carries no information: it adds 0.
+        if not np.any(den > 0):  # no trajectory has weight at any step: no overlap at all
+            return self_normalized(0.0, 0.0, counts, "weighted per-decision IS")
+        # A later step where every trajectory has zero weight carries no information: it adds 0.
         return float(np.sum(np.divide(num, den, out=np.zeros_like(num), where=den > 0)))
 
 

@@ -13,7 +13,9 @@ for a predictor ``Rhat`` and observed ratings ``R`` (observation indicator ``O``
 Propensity models: naive Bayes from a small MCAR sample, ``P(O=1 | R=r) = P(R=r | O=1) P(O=1) /
 P(R=r)`` with ``P(R=r)`` read from the MCAR sample; and logistic regression on user and item
 covariates with all pairwise interactions (the model behind Coat's shipped propensities).
-Ratings are matrices with 0 meaning unobserved.
+Ratings are matrices with 0 meaning unobserved; every observed rating must lie on the rating
+scale (``rating_scale``, default 1..5, as in Coat and Yahoo! R3), else
+:class:`~recoworld.errors.EstimatorInputError` names the values outside it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from scipy.optimize import minimize
 from recoworld.errors import EstimatorInputError
 
 __all__ = [
+    "DEFAULT_RATING_SCALE",
     "ErrorMetric",
     "RatingErrorEstimates",
     "doubly_robust_error",
@@ -42,6 +45,8 @@ __all__ = [
 _Array = npt.NDArray[np.float64]
 ErrorMetric = Literal["mse", "mae"]
 """Per-cell error: squared (``mse``) or absolute (``mae``)."""
+DEFAULT_RATING_SCALE: tuple[float, float] = (1.0, 5.0)
+"""The rating scale of Coat and Yahoo! R3: observed ratings 1..5, 0 = missing."""
 
 
 def _matrix(name: str, value: npt.ArrayLike, shape: tuple[int, ...] | None = None) -> _Array:
@@ -66,11 +71,36 @@ def _cell_error(predictions: _Array, ratings: _Array, metric: ErrorMetric) -> _A
     raise EstimatorInputError(f"`metric` must be 'mse' or 'mae', got {metric!r}")
 
 
-def _observed(ratings: _Array) -> npt.NDArray[np.bool_]:
+def _observed(ratings: _Array, rating_scale: tuple[float, float] | None = None) -> npt.NDArray[np.bool_]:
     obs: npt.NDArray[np.bool_] = np.asarray(ratings != 0, dtype=bool)
     if not np.any(obs):
         raise EstimatorInputError("`ratings` holds no observed (non-zero) cell")
+    if rating_scale is not None:
+        lo, hi = _scale(rating_scale)
+        vals = ratings[obs]
+        outside = vals[(vals < lo) | (vals > hi)]
+        if outside.size:
+            raise EstimatorInputError(
+                f"`ratings` must lie on the rating scale [{lo:g}, {hi:g}] (0 = missing), got "
+                f"{outside.size} observed values outside it, e.g. "
+                f"{np.unique(outside)[:5].tolist()}; pass `rating_scale=` for another scale"
+            )
     return obs
+
+
+def _scale(rating_scale: tuple[float, float]) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in rating_scale)
+    except (TypeError, ValueError):
+        raise EstimatorInputError(
+            f"`rating_scale` must be a (lowest, highest) pair of numbers, got {rating_scale!r}"
+        ) from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo < hi):
+        raise EstimatorInputError(
+            f"`rating_scale` must satisfy 0 < lowest < highest (0 marks a missing rating), got "
+            f"{rating_scale!r}"
+        )
+    return lo, hi
 
 
 def _observed_propensity(propensities: npt.ArrayLike, shape: tuple[int, ...],
@@ -84,42 +114,46 @@ def _observed_propensity(propensities: npt.ArrayLike, shape: tuple[int, ...],
 
 
 def naive_error(predictions: npt.ArrayLike, ratings: npt.ArrayLike,
-                metric: ErrorMetric = "mse") -> float:
-    """Average error over the observed cells of ``ratings``."""
+                metric: ErrorMetric = "mse",
+                rating_scale: tuple[float, float] = DEFAULT_RATING_SCALE) -> float:
+    """Average error over the observed cells of ``ratings`` (on ``rating_scale``, 0 = missing)."""
     r = _matrix("ratings", ratings)
     pred = _matrix("predictions", predictions, r.shape)
-    obs = _observed(r)
+    obs = _observed(r, rating_scale)
     return float(_cell_error(pred[obs], r[obs], metric).mean())
 
 
 def ips_error(predictions: npt.ArrayLike, ratings: npt.ArrayLike, propensities: npt.ArrayLike,
-              metric: ErrorMetric = "mse") -> float:
+              metric: ErrorMetric = "mse",
+              rating_scale: tuple[float, float] = DEFAULT_RATING_SCALE) -> float:
     """Inverse-propensity estimate of the error averaged over all ``U * I`` cells."""
     r = _matrix("ratings", ratings)
     pred = _matrix("predictions", predictions, r.shape)
-    obs = _observed(r)
+    obs = _observed(r, rating_scale)
     p = _observed_propensity(propensities, r.shape, obs)
     return float(np.sum(_cell_error(pred[obs], r[obs], metric) / p) / r.size)
 
 
 def snips_error(predictions: npt.ArrayLike, ratings: npt.ArrayLike, propensities: npt.ArrayLike,
-                metric: ErrorMetric = "mse") -> float:
+                metric: ErrorMetric = "mse",
+                rating_scale: tuple[float, float] = DEFAULT_RATING_SCALE) -> float:
     """Self-normalised inverse-propensity estimate of the full-matrix error."""
     r = _matrix("ratings", ratings)
     pred = _matrix("predictions", predictions, r.shape)
-    obs = _observed(r)
+    obs = _observed(r, rating_scale)
     p = _observed_propensity(propensities, r.shape, obs)
     return float(np.sum(_cell_error(pred[obs], r[obs], metric) / p) / np.sum(1.0 / p))
 
 
 def doubly_robust_error(predictions: npt.ArrayLike, ratings: npt.ArrayLike,
                         propensities: npt.ArrayLike, imputed_error: npt.ArrayLike,
-                        metric: ErrorMetric = "mse") -> float:
+                        metric: ErrorMetric = "mse",
+                        rating_scale: tuple[float, float] = DEFAULT_RATING_SCALE) -> float:
     """Doubly robust estimate: imputed error everywhere, corrected on observed cells."""
     r = _matrix("ratings", ratings)
     pred = _matrix("predictions", predictions, r.shape)
     imputed = _matrix("imputed_error", imputed_error, r.shape)
-    obs = _observed(r)
+    obs = _observed(r, rating_scale)
     p = _observed_propensity(propensities, r.shape, obs)
     correction = (_cell_error(pred[obs], r[obs], metric) - imputed[obs]) / p
     return float((imputed.sum() + correction.sum()) / r.size)
@@ -141,13 +175,18 @@ class RatingErrorEstimates:
 
 def estimate_rating_error(predictions: npt.ArrayLike, ratings: npt.ArrayLike,
                           propensities: npt.ArrayLike, metric: ErrorMetric = "mse",
-                          imputed_error: npt.ArrayLike | None = None) -> RatingErrorEstimates:
+                          imputed_error: npt.ArrayLike | None = None,
+                          rating_scale: tuple[float, float] = DEFAULT_RATING_SCALE,
+                          ) -> RatingErrorEstimates:
     """Naive, IPS, SNIPS (and DR with ``imputed_error``) estimates of one predictor's error."""
     dr = None if imputed_error is None else doubly_robust_error(
-        predictions, ratings, propensities, imputed_error, metric)
-    return RatingErrorEstimates(naive_error(predictions, ratings, metric),
-                                ips_error(predictions, ratings, propensities, metric),
-                                snips_error(predictions, ratings, propensities, metric), dr)
+        predictions, ratings, propensities, imputed_error, metric, rating_scale)
+    return RatingErrorEstimates(
+        naive_error(predictions, ratings, metric, rating_scale),
+        ips_error(predictions, ratings, propensities, metric, rating_scale),
+        snips_error(predictions, ratings, propensities, metric, rating_scale),
+        dr,
+    )
 
 
 def naive_bayes_propensity(ratings: npt.ArrayLike, mcar_ratings: npt.ArrayLike,
