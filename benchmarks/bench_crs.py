@@ -13,7 +13,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
@@ -24,6 +23,7 @@ import gymnasium
 import recoworld  # noqa: F401
 from recoworld.agents.rules import make_rule_agent
 from recoworld.evaluation import evaluate
+from recoworld.outputs import dumps_json
 
 
 def _record_and_time(env: gymnasium.Env, world: Any) -> tuple[float, int, list[list[dict]]]:
@@ -78,7 +78,7 @@ def main() -> None:
         "loop_steps_per_s_median": steps / statistics.median(loop_times),
         "env_only_steps_per_s_median": steps / statistics.median(replay_times),
     }
-    print(json.dumps(speed, indent=1))
+    print(dumps_json(speed, indent=1, sort_keys=False))
 
     table: dict[str, dict[str, Any]] = {}
     for env_id in ("recoworld/LastFM-CRS-v0", "recoworld/LastFMStar-CRS-v0"):
@@ -91,7 +91,7 @@ def main() -> None:
             print(env_id, name, {k: round(v, 4) for k, v in row.items()})
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"speed": speed, "table": table, "platform": platform.platform()}, fh, indent=1)
+            fh.write(dumps_json({"speed": speed, "table": table, "platform": platform.platform()}, indent=1, sort_keys=False))
 
 
 if __name__ == "__main__":

@@ -272,3 +272,14 @@ def test_console_script_prints_one_line(argv, says, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(says), proc.stderr
     assert proc.stdout == ""
+
+
+def test_bench_timeout_reaches_the_llm_suite_config(tmp_path):
+    from recoworld.bench.config import config_to_toml, load_config, resolve_config
+
+    cfg = resolve_config("llm", None, True, None, timeout_s=5)
+    assert cfg.settings.timeout_s == 5.0
+    path = tmp_path / "llm.toml"
+    path.write_text(config_to_toml(cfg))
+    assert load_config(path) == cfg  # a resumed run sees the same deadline
+    assert resolve_config("llm", None, True, None).settings.timeout_s == 60.0
