@@ -19,6 +19,7 @@ __all__ = [
     "LLMServerError",
     "OutputError",
     "RecoWorldError",
+    "UnknownKeywordError",
     "UnsafePickleError",
 ]
 
@@ -45,6 +46,14 @@ class InvalidActionError(RecoWorldError, ValueError):
 
 class ConfigError(RecoWorldError, ValueError):
     """A configuration key or value does not exist or is out of range."""
+
+
+class UnknownKeywordError(ConfigError, TypeError):
+    """A keyword argument that a factory does not know.
+
+    Also a ``TypeError``, as Python's own is, so that callers which probe optional keywords (like
+    stable-baselines3's ``make_vec_env`` trying ``render_mode``) keep working.
+    """
 
 
 class OutputError(RecoWorldError, OSError):
