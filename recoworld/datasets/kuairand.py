@@ -104,6 +104,19 @@ def load_kuairand_world(
     if dim < 2:
         raise DataError(f"`dim` must be >= 2, got {dim}")
     folder = kuairand_dir(data_dir)
+    try:
+        return _build_world(folder, dim, seed)
+    except (pl.exceptions.PolarsError, ValueError, TypeError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(
+            f"KuaiRand-Pure files in {folder} hold a column of the wrong type or an unreadable "
+            f"value ({first}); restore the released {_VIDEO_FILE} and {_USER_FILE}"
+        ) from exc
+
+
+def _build_world(folder: Path, dim: int, seed: int) -> FeedWorld:
     rng = np.random.default_rng(seed)
     notes: list[str] = []
 
