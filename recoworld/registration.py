@@ -25,6 +25,7 @@ __all__ = [
 # with the user's opening as turn 1, so 14 agent actions), which also sets the horizon reward and the
 # metrics' counting; no TimeLimit wrapper is registered, so ``max_turns=`` is the one source of truth.
 _CRS_ENTRY = "recoworld.envs.conversational:make_conversational_env"
+_CRS_VECTOR_ENTRY = "recoworld.envs.conversational_vector:make_conversational_vector_env"
 CONVERSATIONAL_IDS: dict[str, str] = {
     "recoworld/LastFM-CRS-v0": "lastfm",
     "recoworld/LastFMStar-CRS-v0": "lastfm_star",
@@ -75,6 +76,7 @@ def register_all() -> None:
         gymnasium.register(
             id=env_id,
             entry_point=_CRS_ENTRY,
+            vector_entry_point=_CRS_VECTOR_ENTRY,
             kwargs={"dataset": dataset},
         )
     for env_id, (entry, source, horizon, vector_entry) in FEED_IDS.items():
