@@ -7,7 +7,7 @@ from typing import Any
 import gymnasium
 import numpy as np
 import pytest
-import scipy.sparse as sp
+from crs_helpers import enumerated_world
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
@@ -23,27 +23,6 @@ from recoworld.users.conversational_batch import PerSlotUsers
 NOISY = TargetItemUserConfig(answer_flip_prob=0.15, leave_prob=0.1)
 OBS_KEYS = ("user", "turn", "accepted", "rejected", "asked", "candidates")
 INFO_KEYS = ("turn", "candidate_count", "success", "rank", "user", "target")
-
-
-def enumerated_world() -> AttributeGraphWorld:
-    """The synthetic world's 40 attributes under 9 parents (child 4 sits under two parents)."""
-    base = default_world()
-    rows = [p for p in range(8) for _ in range(5)] + [8, 8, 8]
-    cols = [*range(40), 4, 17, 33]
-    pc = sp.csr_matrix((np.ones(len(rows), bool), (rows, cols)), shape=(9, 40))
-    return AttributeGraphWorld(
-        name="synthetic-enumerated",
-        item_attributes=base.item_attributes,
-        user_items=base.user_items,
-        user_items_train=base.user_items_train,
-        friends=base.friends,
-        user_attributes=base.user_attributes,
-        sessions=dict(base.sessions),
-        attribute_names=base.attribute_names,
-        question_mode="enumerated",
-        parent_children=pc,
-        parent_names=tuple(f"parent_{p}" for p in range(9)),
-    )
 
 
 def _actions(obs: dict[str, Any], n_q: int, rec_size: int, rng: np.random.Generator) -> dict[str, Any]:

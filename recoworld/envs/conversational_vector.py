@@ -210,6 +210,10 @@ class ConversationalVectorEnv(VectorEnv[Obs, dict[str, npt.NDArray[Any]], npt.ND
             view = arr.view()
             view.flags.writeable = False
             self._obs[key] = view
+        self._cand_view = self._cand.view()
+        self._cand_view.flags.writeable = False
+        self._n_cand_view = self._n_cand.view()
+        self._n_cand_view.flags.writeable = False
         self._all = np.arange(n, dtype=np.int64)
 
     # ---- generators --------------------------------------------------------------------------
@@ -233,6 +237,15 @@ class ConversationalVectorEnv(VectorEnv[Obs, dict[str, npt.NDArray[Any]], npt.ND
     def candidate_items(self, i: int) -> npt.NDArray[np.int64]:
         """Sorted ids of sub-environment ``i``'s candidate items (a copy)."""
         return self._cand[i, : self._n_cand[i]].astype(np.int64)
+
+    def candidate_lists(self) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+        """Every sub-environment's candidates: ``(lists, counts)``, read-only views of the state.
+
+        Sub-environment ``i``'s sorted candidate ids are ``lists[i, :counts[i]]`` (the same set as
+        the observation's ``candidates`` mask, without reading the mask); valid until the next
+        ``step`` or ``reset``. Batched agents take them as ``predict_batch(..., candidates=)``.
+        """
+        return self._cand_view, self._n_cand_view
 
     def accepted(self, i: int) -> list[int]:
         """Sub-environment ``i``'s accepted attributes, in the order the user gave them."""
