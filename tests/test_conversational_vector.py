@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import zlib
 from typing import Any
 
 import gymnasium
@@ -10,6 +12,8 @@ import pytest
 from crs_helpers import enumerated_world
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
+from llm_server import fake_endpoint, oracle_reply
+from llm_server import tiny_world as llm_tiny_world
 
 import recoworld  # noqa: F401  (registers the ids)
 from recoworld.datasets.synthetic import default_world
@@ -19,6 +23,7 @@ from recoworld.errors import ConfigError, InvalidActionError
 from recoworld.registration import CONVERSATIONAL_IDS
 from recoworld.users import TargetItemUser, TargetItemUserConfig
 from recoworld.users.conversational_batch import PerSlotUsers
+from recoworld.users.llm import LLMClient, LLMClientConfig, LLMConversationalUser, ResponseCache
 
 NOISY = TargetItemUserConfig(answer_flip_prob=0.15, leave_prob=0.1)
 OBS_KEYS = ("user", "turn", "accepted", "rejected", "asked", "candidates")
@@ -122,6 +127,32 @@ def test_enumerated_world_equals_single_envs_across_episode_ends(config):
     seen = _compare(enumerated_world(), None, None, steps=120, user_config=config)
     assert seen["success"] > 0
     assert seen["horizon"] > 0 if config is None else seen["left"] > 0 and seen["empty"] > 0
+
+
+def _flaky_oracle(body: dict[str, Any]) -> str:
+    """The scripted perfect user, answering garbage to about one request in four."""
+    key = json.dumps(body["messages"]) + str(body.get("seed"))
+    return "not an answer" if zlib.crc32(key.encode()) % 4 == 0 else oracle_reply(body)
+
+
+@pytest.mark.parametrize("question_mode", ["binary", "enumerated"])
+def test_llm_user_answers_a_batch_as_single_users_do_and_replays(question_mode, tmp_path):
+    world = llm_tiny_world(question_mode)
+    path = tmp_path / "vector.sqlite"
+    with fake_endpoint(_flaky_oracle) as ep:
+        config = LLMClientConfig(base_url=ep.base_url, max_retries=0)
+        with LLMClient(config) as alone, LLMClient(config, ResponseCache(path)) as batch:
+            singles = [LLMConversationalUser(world, alone) for _ in range(3)]
+            seen = _compare(world, singles, LLMConversationalUser(world, batch), steps=12)
+            assert batch.server_calls == alone.server_calls > 0  # the same requests, batched
+    assert seen["success"] > 0  # sessions ended and restarted
+    assert sum(u.stats["invalid_responses"] for u in singles) > 0  # garbage met, counted alike
+    # Without a server, single users and the batch replay the batch's recording alike.
+    dead = LLMClientConfig(base_url="http://127.0.0.1:9/v1", max_retries=0)
+    with LLMClient(dead, ResponseCache(path, "replay")) as c:
+        singles = [LLMConversationalUser(world, c) for _ in range(3)]
+        _compare(world, singles, LLMConversationalUser(world, c), steps=12)
+        assert c.server_calls == 0
 
 
 def test_per_slot_users_play_any_single_user_exactly():
