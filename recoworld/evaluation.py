@@ -208,6 +208,8 @@ def _batched_env(
         base = base.env
     if type(base) is not ConversationalRecEnv or not hasattr(base.user_model, "batched"):
         return None
+    if base.render_mode is not None:
+        return None  # the single env records the transcript a caller may read afterwards
     try:
         user = base.user_model.batched(num_envs)
     except ConfigError:

@@ -109,6 +109,8 @@ def test_evaluate_stays_one_at_a_time_where_batching_would_change_the_draws():
     assert _batched_env(noisy, agent, "test", 8) is None  # the user draws during the session
     wrapped = AskOrRecommendWrapper(ConversationalRecEnv(world))
     assert _batched_env(wrapped, agent, "test", 8) is None  # a wrapper may change the dynamics
+    rendering = ConversationalRecEnv(world, render_mode="ansi")
+    assert _batched_env(rendering, agent, "test", 8) is None  # its transcript is the point
     plain = gymnasium.make("recoworld/Synthetic-CRS-v0")
     assert isinstance(_batched_env(plain, agent, "test", 8), ConversationalVectorEnv)
     assert _batched_env(plain, agent, "test", 1) is None
