@@ -12,7 +12,12 @@ import numpy.typing as npt
 from gymnasium import spaces
 
 from recoworld.datasets.world import AttributeGraphWorld
-from recoworld.envs.transcript import ConversationTurn, Ending, format_conversation
+from recoworld.envs.transcript import (
+    ConversationTurn,
+    Ending,
+    check_render_mode,
+    format_conversation,
+)
 from recoworld.errors import ConfigError, InvalidActionError
 from recoworld.users.conversational import ConversationalUser
 from recoworld.users.target_item import TargetItemUser, TargetItemUserConfig
@@ -200,14 +205,12 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         rec_size: int = 10,
         render_mode: str | None = None,
     ) -> None:
-        if render_mode not in (None, "ansi"):
-            raise ConfigError(f"`render_mode` must be None or 'ansi', got {render_mode!r}")
         _check_settings(world, user, user_config, split, max_turns, rec_size)
         self.world = world
         self.user_model: ConversationalUser = user or TargetItemUser(world, user_config)
         self.rewards = rewards or RewardConfig()
         self.split = split
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode)
         self._turns: list[ConversationTurn] = []
         self.max_turns = max_turns
         self.rec_size = rec_size
