@@ -15,6 +15,12 @@ from gymnasium.vector.utils import batch_space
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.envs import _crs_kernels as K
 from recoworld.envs.conversational import ASK, RewardConfig, _check_settings, _spaces
+from recoworld.envs.transcript import (
+    ConversationTurn,
+    Ending,
+    check_render_mode,
+    format_conversation,
+)
 from recoworld.errors import ConfigError, InvalidActionError
 from recoworld.users.conversational import ConversationalUser
 from recoworld.users.conversational_batch import ConversationalBatchUser, as_batch_user
@@ -113,7 +119,8 @@ class ConversationalVectorEnv(VectorEnv[Obs, dict[str, npt.NDArray[Any]], npt.ND
     ``rewards``, ``split``, ``max_turns``, ``rec_size``), plus ``num_envs``; ``user`` a
     :class:`~recoworld.users.conversational_batch.ConversationalBatchUser`, a single user with a
     batched form (:class:`~recoworld.users.TargetItemUser`, the LLM user), or a list of one
-    single user per sub-environment; ``autoreset_mode``; ``copy``.
+    single user per sub-environment; ``autoreset_mode``; ``copy``; ``render_mode`` (``"ansi"``)
+    and ``render_slot``: :meth:`render` returns that sub-environment's dialogue as text.
 
     ## References
     As :class:`ConversationalRecEnv`: Lei et al., WSDM 2020 (EAR); Lei et al., KDD 2020 (SCPR);
@@ -137,6 +144,8 @@ class ConversationalVectorEnv(VectorEnv[Obs, dict[str, npt.NDArray[Any]], npt.ND
         rec_size: int = 10,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         copy: bool = False,
+        render_mode: str | None = None,
+        render_slot: int = 0,
     ) -> None:
         if num_envs < 1:
             raise ConfigError(f"`num_envs` must be >= 1, got {num_envs}")
@@ -156,7 +165,12 @@ class ConversationalVectorEnv(VectorEnv[Obs, dict[str, npt.NDArray[Any]], npt.ND
         self.rec_size = rec_size
         self.autoreset_mode = mode
         self.copy = copy
-        self.metadata = {"autoreset_mode": mode, "render_modes": []}
+        self.render_mode = check_render_mode(render_mode)
+        if not 0 <= render_slot < num_envs:
+            raise ConfigError(f"`render_slot` must be in [0, {num_envs}), got {render_slot}")
+        self.render_slot = render_slot
+        self._turns: list[ConversationTurn] = []
+        self.metadata = {"autoreset_mode": mode, "render_modes": ["ansi"], "render_fps": 4}
         self.num_envs = num_envs
         self.single_action_space, self.single_observation_space = _spaces(world, max_turns, rec_size)
         self.action_space = batch_space(self.single_action_space, num_envs)
@@ -362,7 +376,10 @@ class ConversationalVectorEnv(VectorEnv[Obs, dict[str, npt.NDArray[Any]], npt.ND
         touched = np.zeros(self.num_envs, dtype=np.bool_)
         touched[slots] = True
         zeros = np.zeros(self.num_envs, dtype=np.int64)
-        return self._observation(), self._info(touched, touched & False, zeros)
+        info = self._info(touched, touched & False, zeros)
+        if self.render_mode is not None and touched[self.render_slot]:
+            self._record_opening(info)
+        return self._observation(), info
 
     def _parse(
         self, actions: Mapping[str, Any]
@@ -402,6 +419,8 @@ class ConversationalVectorEnv(VectorEnv[Obs, dict[str, npt.NDArray[Any]], npt.ND
             raise InvalidActionError("step() called before reset()")
         n, r, rngs = self.num_envs, self.rewards, self._rngs
         waiting = self._waiting.copy()
+        rs = self.render_slot
+        known = (int(self._n_acc[rs]), int(self._n_rej[rs]))
         rows = np.flatnonzero(~waiting).astype(np.int64)
         code, bad = K.validate(rows, kind, question, items, self.world.n_questions, self.world.n_items)
         if code != K.OK:
@@ -469,7 +488,76 @@ class ConversationalVectorEnv(VectorEnv[Obs, dict[str, npt.NDArray[Any]], npt.ND
             self._waiting = ended
         else:
             self._waiting |= ended
-        return self._observation(), reward, terminated, truncated, self._info(touched, success, rank)
+        info = self._info(touched, success, rank)
+        if self.render_mode is not None:
+            if waiting[rs] and touched[rs]:
+                self._record_opening(info)
+            elif not waiting[rs]:
+                ending: Ending = ""
+                if success[rs]:
+                    ending = "success"
+                elif truncated[rs]:
+                    ending = "horizon"
+                elif terminated[rs]:
+                    ending = "empty" if self._n_cand[rs] == 0 else "left"
+                asked = int(kind[rs]) == ASK
+                self._turns.append(
+                    ConversationTurn(
+                        int(self._turn[rs]),
+                        "ask" if asked else "recommend",
+                        question=int(question[rs]) if asked else -1,
+                        accepted=tuple(self._acc_list[rs, known[0] : self._n_acc[rs]].tolist()),
+                        rejected=tuple(self._rej_list[rs, known[1] : self._n_rej[rs]].tolist()),
+                        items=() if asked else tuple(dict.fromkeys(items[rs].tolist())),
+                        rank=int(rank[rs]),
+                        candidates=int(self._n_cand[rs]),
+                        reward=float(reward[rs]),
+                        utterance=self._said(info, "utterance"),
+                        invalid=bool(self._said(info, "invalid_response")),
+                        ending=ending,
+                    )
+                )
+        return self._observation(), reward, terminated, truncated, info
+
+    # ---- rendering -----------------------------------------------------------------------------
+    def _said(self, info: Mapping[str, Any], key: str) -> Any:
+        """What the user of the render slot reported under ``key`` this call ("" when nothing)."""
+        reports = info.get("user_info", {})
+        rs = self.render_slot
+        if key in reports and reports["_" + key][rs]:
+            return reports[key][rs]
+        return ""
+
+    def _record_opening(self, info: Mapping[str, Any]) -> None:
+        rs = self.render_slot
+        self._turns = [
+            ConversationTurn(
+                1,
+                "open",
+                accepted=(int(self._acc_list[rs, 0]),),
+                candidates=int(self._n_cand[rs]),
+                utterance=str(self._said(info, "utterance")),
+                invalid=bool(self._said(info, "invalid_response")),
+            )
+        ]
+
+    @property
+    def transcript(self) -> tuple[ConversationTurn, ...]:
+        """The turns of sub-environment ``render_slot``'s current session (``render_mode="ansi"``)."""
+        return tuple(self._turns)
+
+    def render(self) -> str | None:  # type: ignore[override]
+        """Sub-environment ``render_slot``'s dialogue so far as text (``render_mode="ansi"``).
+
+        One chosen slot, not a tuple of every slot's text: a thousand conversations are not read
+        at once. ``None`` without a render mode.
+        """
+        if self.render_mode is None:
+            return None
+        rs = self.render_slot
+        return format_conversation(
+            self.world, int(self._user[rs]), int(self._target[rs]), self._turns
+        )
 
     def _info(
         self,
