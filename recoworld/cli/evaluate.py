@@ -54,6 +54,11 @@ def add(sub: SubParsers) -> Runner:
         help="evaluate only the first N sessions of the split (default: every session)",
     )
     p.add_argument(
+        "--num-envs", type=positive_int, default=1024, metavar="N",
+        help="conversations played at once where the agent allows it (1: one at a time; same "
+             "results)",
+    )
+    p.add_argument(
         "--episodes", type=positive_int, default=None, metavar="N",
         help="episodes (feed envs; default: 100)",
     )
@@ -105,7 +110,9 @@ def _run_conversational(args: argparse.Namespace) -> int:
     world = env.unwrapped.world  # type: ignore[attr-defined]
     agent = make_agent(args.agent, world, args.seed, args.checkpoint)
     start = time.perf_counter()
-    m, _ = evaluate(env, agent, args.split, args.sessions, args.seed, progress=True)
+    m, _ = evaluate(
+        env, agent, args.split, args.sessions, args.seed, progress=True, num_envs=args.num_envs
+    )
     seconds = time.perf_counter() - start
     print(
         _format_table(
