@@ -32,7 +32,7 @@ def test_evaluate_batched_and_one_at_a_time_agree(capsys):
     assert results[0] == results[1]
     assert main(["evaluate", "--env", "recoworld/Synthetic-CRS-v0", "--agent", "random",
                  "--num-envs", "0"]) == 2
-    assert "`--num-envs` must be >= 1, got 0" in capsys.readouterr().err
+    assert "argument --num-envs: must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_evaluate_real_lastfm(capsys, shared_data):
