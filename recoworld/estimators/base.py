@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from recoworld._validate import require_range
 from recoworld.errors import EstimatorInputError
 
 __all__ = ["BaseEstimator", "ConfidenceInterval", "weighted_mean"]
@@ -59,10 +60,8 @@ class BaseEstimator(ABC, Generic[TermsT]):
         self, terms: TermsT, n_units: int, *, alpha: float, n_bootstrap: int, seed: int
     ) -> ConfidenceInterval:
         """Percentile-bootstrap interval over the ``n_units`` independent units of ``terms``."""
-        if not 0.0 < alpha < 1.0:
-            raise EstimatorInputError(f"`alpha` must be in (0, 1), got {alpha}")
-        if n_bootstrap < 2:
-            raise EstimatorInputError(f"`n_bootstrap` must be >= 2, got {n_bootstrap}")
+        require_range("alpha", alpha, 0, 1, low_open=True, high_open=True, error=EstimatorInputError)
+        require_range("n_bootstrap", n_bootstrap, 2, error=EstimatorInputError)
         rng = np.random.default_rng(seed)
         boot = np.empty(n_bootstrap)
         for b in range(n_bootstrap):

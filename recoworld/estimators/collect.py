@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 import recoworld  # noqa: F401  (registers the environment ids)
+from recoworld._validate import require_range
 from recoworld.errors import ConfigError, EstimatorInputError
 from recoworld.estimators.logged_data import TrajectoryLog
 
@@ -135,10 +136,9 @@ def _env_action(policy: Policy, flat: int, obs: Any) -> Any:
 
 
 def _check_common(episodes: int, max_steps: int | None) -> None:
-    if episodes < 1:
-        raise ConfigError(f"`episodes` must be >= 1, got {episodes}")
-    if max_steps is not None and max_steps < 1:
-        raise ConfigError(f"`max_steps` must be >= 1, got {max_steps}")
+    require_range("episodes", episodes, 1)
+    if max_steps is not None:
+        require_range("max_steps", max_steps, 1)
 
 
 def collect(
@@ -226,8 +226,7 @@ def true_policy_value(
     episodes as in :func:`collect`.
     """
     _check_common(episodes, max_steps)
-    if not 0.0 <= gamma <= 1.0:
-        raise ConfigError(f"`gamma` must be in [0, 1], got {gamma}")
+    require_range("gamma", gamma, 0, 1)
     env = gymnasium.make(env_id, **dict(env_kwargs or {}))
     rng = np.random.default_rng(seed)
     pol = _resolve(policy, env)

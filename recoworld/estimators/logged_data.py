@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from recoworld._validate import require_range
 from recoworld.errors import DataError, EstimatorInputError
 
 __all__ = ["BanditLog", "TrajectoryLog", "check_action_dist", "check_pscore"]
@@ -143,8 +144,7 @@ class BanditLog:
         len_list: int | None = None,
     ) -> BanditLog:
         """Validate numpy-like arrays and wrap them in a :class:`BanditLog`."""
-        if int(n_actions) < 1:
-            raise EstimatorInputError(f"`n_actions` must be >= 1, got {n_actions}")
+        require_range("n_actions", n_actions, 1, error=EstimatorInputError)
         a = _as_1d("action", action, np.int64)
         r = _as_1d("reward", reward, np.float64)
         p = _as_1d("pscore", pscore, np.float64)
@@ -309,8 +309,7 @@ class TrajectoryLog:
         evaluation_action_dist: Mapping[str, npt.ArrayLike] | None = None,
     ) -> TrajectoryLog:
         """Validate numpy-like arrays and wrap them in a :class:`TrajectoryLog`."""
-        if int(n_actions) < 1:
-            raise EstimatorInputError(f"`n_actions` must be >= 1, got {n_actions}")
+        require_range("n_actions", n_actions, 1, error=EstimatorInputError)
         ep = _as_1d("episode", episode, np.int64)
         st = _as_1d("step", step, np.int64)
         a = _as_1d("action", action, np.int64)

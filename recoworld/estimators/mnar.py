@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from recoworld._validate import require_range
 from recoworld.errors import EstimatorInputError
 
 __all__ = [
@@ -70,12 +71,9 @@ class MFConfig:
 
     def __post_init__(self) -> None:
         for name in ("dim", "epochs", "batch_size", "num_threads"):
-            if getattr(self, name) < 1:
-                raise EstimatorInputError(f"`{name}` must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0.0:
-            raise EstimatorInputError(f"`lr` must be > 0, got {self.lr}")
-        if not self.l2 >= 0.0:
-            raise EstimatorInputError(f"`l2` must be >= 0, got {self.l2}")
+            require_range(name, getattr(self, name), 1, error=EstimatorInputError)
+        require_range("lr", self.lr, 0, low_open=True, error=EstimatorInputError)
+        require_range("l2", self.l2, 0, error=EstimatorInputError)
 
 
 class MatrixFactorization(torch.nn.Module):
@@ -172,8 +170,7 @@ def popularity_propensity(clicks: npt.ArrayLike, eta: float = 0.5) -> _Array:
     only enters the loss through clicks, of which they have none).
     """
     y = _check_matrix("clicks", clicks)
-    if not eta >= 0.0:
-        raise EstimatorInputError(f"`eta` must be >= 0, got {eta}")
+    require_range("eta", eta, 0, error=EstimatorInputError)
     n = y.sum(axis=0)
     if n.max() <= 0:
         raise EstimatorInputError("`clicks` holds no click; popularity is undefined")
@@ -268,8 +265,8 @@ def train_implicit_mf(clicks: npt.ArrayLike, propensity: npt.ArrayLike | None,
         theta_t = torch.as_tensor(np.ascontiguousarray(theta).reshape(-1), dtype=torch.float32)
     elif kind != "naive":
         raise EstimatorInputError(f"the {kind!r} loss needs `propensity`, got None")
-    if kind == "clipped" and not 0.0 < clip <= 1.0:
-        raise EstimatorInputError(f"`clip` must be in (0, 1], got {clip}")
+    if kind == "clipped":
+        require_range("clip", clip, 0, 1, low_open=True, error=EstimatorInputError)
     gen = torch.Generator().manual_seed(config.seed)
     model = MatrixFactorization(n_users, n_items, config.dim, gen, biases=config.biases)
     users = torch.arange(n_users).repeat_interleave(n_items)
@@ -346,8 +343,7 @@ def ranking_metrics(scores: npt.ArrayLike, test_ratings: npt.ArrayLike, k: int,
     """
     s = _check_matrix("scores", scores)
     t = _check_matrix("test_ratings", test_ratings, s.shape)
-    if k < 1:
-        raise EstimatorInputError(f"`k` must be >= 1, got {k}")
+    require_range("k", k, 1, error=EstimatorInputError)
     observed = t > 0
     rel_all = (t >= threshold) & observed
     n_rel = rel_all.sum(axis=1)

@@ -21,6 +21,7 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from recoworld._validate import require_range
 from recoworld.errors import EstimatorInputError
 from recoworld.estimators.base import BaseEstimator, ConfidenceInterval, weighted_mean
 from recoworld.estimators.logged_data import BanditLog
@@ -195,11 +196,6 @@ class BaseBanditEstimator(BaseEstimator[BanditTerms]):
                                seed=seed)
 
 
-def _check_positive(name: str, value: float, allow_inf: bool = True) -> None:
-    if not (value > 0.0) or (not allow_inf and not np.isfinite(value)):
-        raise EstimatorInputError(f"`{name}` must be > 0, got {value}")
-
-
 def _clipped(weight: _Array, clip: float) -> _Array:
     return weight if clip == float("inf") else np.minimum(weight, clip)
 
@@ -218,7 +214,7 @@ class InverseProbabilityWeighting(BaseBanditEstimator):
     estimator_name: ClassVar[str] = "ipw"
 
     def __post_init__(self) -> None:
-        _check_positive("clip", self.clip)
+        require_range("clip", self.clip, 0, low_open=True, allow_inf=True, error=EstimatorInputError)
 
     def _value(self, terms: BanditTerms, counts: _Array | None) -> float:
         return weighted_mean(_clipped(terms.weight, self.clip) * terms.reward, counts)
@@ -258,7 +254,7 @@ class DoublyRobust(BaseBanditEstimator):
     requires_reward_model: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        _check_positive("clip", self.clip)
+        require_range("clip", self.clip, 0, low_open=True, allow_inf=True, error=EstimatorInputError)
 
     def _value(self, terms: BanditTerms, counts: _Array | None) -> float:
         q, v = _model(terms)
@@ -294,8 +290,7 @@ class SwitchDoublyRobust(BaseBanditEstimator):
     requires_reward_model: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        if not self.tau >= 0.0:
-            raise EstimatorInputError(f"`tau` must be >= 0, got {self.tau}")
+        require_range("tau", self.tau, 0, allow_inf=True, error=EstimatorInputError)
 
     def _value(self, terms: BanditTerms, counts: _Array | None) -> float:
         q, v = _model(terms)
@@ -316,8 +311,7 @@ class DoublyRobustWithShrinkage(BaseBanditEstimator):
     requires_reward_model: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        if not self.shrinkage >= 0.0:
-            raise EstimatorInputError(f"`shrinkage` must be >= 0, got {self.shrinkage}")
+        require_range("shrinkage", self.shrinkage, 0, allow_inf=True, error=EstimatorInputError)
 
     def _value(self, terms: BanditTerms, counts: _Array | None) -> float:
         q, v = _model(terms)

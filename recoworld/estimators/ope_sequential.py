@@ -23,6 +23,7 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from recoworld._validate import require_range
 from recoworld.errors import EstimatorInputError
 from recoworld.estimators.base import BaseEstimator, ConfidenceInterval, weighted_mean
 from recoworld.estimators.logged_data import TrajectoryLog, check_action_dist
@@ -104,8 +105,7 @@ class BaseSequentialEstimator(BaseEstimator[TrajectoryTerms]):
     gamma: float
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.gamma <= 1.0:
-            raise EstimatorInputError(f"`gamma` must be in [0, 1], got {self.gamma}")
+        require_range("gamma", self.gamma, 0, 1, error=EstimatorInputError)
 
     @abstractmethod
     def _value(self, terms: TrajectoryTerms, counts: _Array | None) -> float:

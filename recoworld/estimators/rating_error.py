@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import minimize
 
+from recoworld._validate import require_range
 from recoworld.errors import EstimatorInputError
 
 __all__ = [
@@ -194,8 +195,7 @@ def logistic_propensity(user_features: npt.ArrayLike, item_features: npt.ArrayLi
     x = _matrix("user_features", user_features)
     z = _matrix("item_features", item_features)
     o = (_matrix("observed", observed, (x.shape[0], z.shape[0])) != 0).astype(np.float64)
-    if not l2 >= 0.0:
-        raise EstimatorInputError(f"`l2` must be >= 0, got {l2}")
+    require_range("l2", l2, 0, error=EstimatorInputError)
     du, di = x.shape[1], z.shape[1]
     n_cells = o.size
 

@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from recoworld._validate import require_range
 from recoworld.errors import EstimatorInputError
 from recoworld.estimators.logged_data import BanditLog, TrajectoryLog, check_action_dist
 
@@ -86,10 +87,8 @@ class LinearRewardModel:
     """Number of cross-fitting folds; 1 fits and predicts on all rows."""
 
     def __post_init__(self) -> None:
-        if not self.l2 > 0.0:
-            raise EstimatorInputError(f"`l2` must be > 0, got {self.l2}")
-        if self.n_folds < 1:
-            raise EstimatorInputError(f"`n_folds` must be >= 1, got {self.n_folds}")
+        require_range("l2", self.l2, 0, low_open=True, error=EstimatorInputError)
+        require_range("n_folds", self.n_folds, 1, error=EstimatorInputError)
 
     def fit_predict(self, data: BanditLog, seed: int = 0) -> _Array:
         """Fit on ``data`` and return ``q`` of shape ``(n_rows, n_actions)``."""
@@ -127,10 +126,8 @@ class FittedQEvaluation:
     """Number of regression rounds; ``None`` means the longest episode's length."""
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.gamma <= 1.0:
-            raise EstimatorInputError(f"`gamma` must be in [0, 1], got {self.gamma}")
-        if not self.l2 > 0.0:
-            raise EstimatorInputError(f"`l2` must be > 0, got {self.l2}")
+        require_range("gamma", self.gamma, 0, 1, error=EstimatorInputError)
+        require_range("l2", self.l2, 0, low_open=True, error=EstimatorInputError)
 
     def fit_predict(self, data: TrajectoryLog, action_dist: npt.ArrayLike) -> _Array:
         """Return ``Q(s_t, a)`` for every logged row and action, shape ``(n_rows, n_actions)``."""

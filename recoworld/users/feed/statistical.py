@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from recoworld._validate import require_range
 from recoworld.datasets.feed_world import FeedWorld
 from recoworld.errors import ConfigError
 from recoworld.users.feed._kernels import pack_params, respond_kernel
@@ -166,8 +167,7 @@ class StatisticalFeedUser:
 
     def bind(self, world: FeedWorld, n_slots: int) -> None:
         """Attach to ``world`` and allocate state for ``n_slots`` users."""
-        if n_slots < 1:
-            raise ConfigError(f"`n_slots` must be >= 1, got {n_slots}")
+        require_range("n_slots", n_slots, 1)
         self._world = world
         cat, pop = world.catalogue, world.population
         self._embedding = cat.embedding
