@@ -1,5 +1,11 @@
 """What every off-policy estimator shares: the bootstrap confidence interval, written once.
 
+The interval is the percentile bootstrap (Efron, 1979; Efron & Tibshirani, "An Introduction to the
+Bootstrap", 1993): resample the independent units (rounds, or episodes) with replacement
+``n_bootstrap`` times, recompute the estimate, and take the ``alpha / 2`` and ``1 - alpha / 2``
+quantiles. Its coverage is approximate (exact only asymptotically), and poor when a few huge
+importance weights dominate the estimate.
+
 An estimator turns the logged data into per-unit *terms* (one unit is a logged round for
 bandit estimators, an episode for sequential ones) and defines ``_value(terms, counts)``: its
 estimate when unit ``i`` is counted ``counts[i]`` times. The plain estimate uses ``counts=None``

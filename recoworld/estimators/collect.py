@@ -2,13 +2,17 @@
 
 A policy here is anything with ``action_dist(obs) -> probabilities over a flat action set``
 (every RecoWorld agent has it). The logged action is drawn from that distribution with the
-generator seeded by ``seed``, so the logged propensity is exactly the probability used. If the
-policy also has ``to_action(flat, obs)`` (the conversational agents) the flat index is turned into
-the environment's action with it; otherwise the flat index is the action. A policy may also be
-given as a factory ``env -> policy`` (for agents that need the environment's world).
+generator seeded by ``seed``, so the logged propensity is exactly the probability used: the
+condition under which the importance-sampling estimators are unbiased holds by construction
+(common support is the logging policy's to give: a policy with zeros in its distribution cannot
+evaluate a target that takes those actions). If the policy also has ``to_action(flat, obs)`` (the
+conversational agents) the flat index is turned into the environment's action with it; otherwise
+the flat index is the action. A policy may also be given as a factory ``env -> policy`` (for
+agents that need the environment's world).
 
-:func:`true_policy_value` is the ground truth of off-policy evaluation: the policy's mean return
-over many on-policy episodes, with its standard error.
+:func:`true_policy_value` is the ground truth of off-policy evaluation, which a simulator (and no
+logged data set) can give: the policy's mean return over many on-policy episodes, with its
+standard error.
 """
 
 from __future__ import annotations
@@ -53,9 +57,14 @@ PolicyLike = Policy | Callable[[gymnasium.Env[Any, Any]], Policy]
 
 @dataclass(frozen=True)
 class MixturePolicy:
-    """``sum_k weights[k] * policies[k].action_dist(obs)``: e.g. epsilon-greedy from two agents.
+    """A mixture of policies: e.g. epsilon-greedy from two agents.
 
-    ``to_action`` is delegated to the first component that has one.
+    ```text
+    pi(a | obs) = sum_k weights[k] * pi_k(a | obs)
+    ```
+
+    ``to_action`` is delegated to the first component that has one. Mixing a target policy with a
+    uniform one is the usual way to give a logging policy common support with it.
     """
 
     policies: Sequence[Policy]
@@ -167,6 +176,11 @@ def collect(
             the first decision); the last logged row is marked done.
         env_kwargs: Keyword arguments for ``gymnasium.make``.
 
+    Returns:
+        One row per step: ``episode``, ``step``, ``action`` (flat index), ``reward``, ``pscore``
+        (the probability the action was drawn with), ``done``, the ``observation`` features and
+        the evaluation policies' distributions.
+
     """
     _check_common(episodes, max_steps)
     env = gymnasium.make(env_id, **dict(env_kwargs or {}))
@@ -221,9 +235,26 @@ def true_policy_value(
 ) -> PolicyValue:
     """Mean discounted return of ``policy`` over ``episodes`` on-policy episodes.
 
-    Actions are drawn from ``policy.action_dist`` exactly as :func:`collect` draws them, so the
-    value is that of the same stochastic policy the estimators evaluate. ``max_steps`` cuts
-    episodes as in :func:`collect`.
+    ```text
+    V = (1/N) sum_i sum_t gamma^t r_t,     std_error = sample std / sqrt(N)
+    ```
+
+    An unbiased Monte Carlo estimate of the true value (the reference an off-policy estimate is
+    judged against). Actions are drawn from ``policy.action_dist`` exactly as :func:`collect`
+    draws them, so the value is that of the same stochastic policy the estimators evaluate.
+
+    Args:
+        env_id: A registered id, e.g. ``"recoworld/ShortVideo-v0"``.
+        policy: The policy (or a factory ``env -> policy``).
+        episodes: Number of episodes ``N`` (>= 1).
+        seed: Seeds the environment's first reset and the action draws.
+        gamma: Discount factor in [0, 1].
+        max_steps: Cut every episode after this many steps, as in :func:`collect`.
+        env_kwargs: Keyword arguments for ``gymnasium.make``.
+
+    Returns:
+        The mean return, its standard error and the number of episodes.
+
     """
     _check_common(episodes, max_steps)
     require_range("gamma", gamma, 0, 1)
