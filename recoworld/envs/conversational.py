@@ -13,7 +13,12 @@ from gymnasium import spaces
 
 from recoworld._validate import require_range
 from recoworld.datasets.world import AttributeGraphWorld
-from recoworld.envs.transcript import ConversationTurn, Ending, format_conversation
+from recoworld.envs.transcript import (
+    ConversationTurn,
+    Ending,
+    check_render_mode,
+    format_conversation,
+)
 from recoworld.errors import ConfigError, InvalidActionError
 from recoworld.users.conversational import ConversationalUser
 from recoworld.users.target_item import TargetItemUser, TargetItemUserConfig
@@ -158,8 +163,6 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         rec_size: int = 10,
         render_mode: str | None = None,
     ) -> None:
-        if render_mode not in (None, "ansi"):
-            raise ConfigError(f"`render_mode` must be None or 'ansi', got {render_mode!r}")
         require_range("max_turns", max_turns, 2, hint="the opening is turn 1")
         require_range("rec_size", rec_size, 1)
         if user is not None and user_config is not None:
@@ -169,7 +172,7 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         self.user_model: ConversationalUser = user or TargetItemUser(world, user_config)
         self.rewards = rewards or RewardConfig()
         self.split = split
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode)
         self._turns: list[ConversationTurn] = []
         self.max_turns = max_turns
         self.rec_size = rec_size
