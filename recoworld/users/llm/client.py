@@ -84,7 +84,7 @@ class LLMClientConfig:
     decoding: tuple[DecodingMode, ...] = ("json_schema", "grammar")
 
     def __post_init__(self) -> None:
-        require_range("timeout_s", self.timeout_s, 0, low_open=True)
+        require_range("timeout_s", self.timeout_s, 0, low_open=True, allow_inf=True)
         require_range("max_retries", self.max_retries, 0)
         require_range("backoff_s", self.backoff_s, 0)
         require_range("max_concurrency", self.max_concurrency, 1)
