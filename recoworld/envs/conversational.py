@@ -69,6 +69,47 @@ def _readonly_mask(n: int) -> npt.NDArray[np.int8]:
     return np.zeros(n, dtype=np.int8)
 
 
+def _check_settings(
+    world: AttributeGraphWorld,
+    user: object,
+    user_config: TargetItemUserConfig | None,
+    split: str,
+    max_turns: int,
+    rec_size: int,
+) -> None:
+    """The checks every conversational env (single or batched) makes on its settings."""
+    require_range("max_turns", max_turns, 2, hint="the opening is turn 1")
+    require_range("rec_size", rec_size, 1)
+    if user is not None and user_config is not None:
+        raise ConfigError("pass either `user` or `user_config`, not both")
+    world.split(split)  # validates the split name
+
+
+def _spaces(
+    world: AttributeGraphWorld, max_turns: int, rec_size: int
+) -> tuple[spaces.Dict, spaces.Dict]:
+    """Action and observation space of one conversation."""
+    n_q, n_a, n_i = world.n_questions, world.n_attributes, world.n_items
+    action_space = spaces.Dict(
+        {
+            "kind": spaces.Discrete(2),
+            "question": spaces.Discrete(n_q),
+            "items": spaces.MultiDiscrete(np.full(rec_size, n_i, dtype=np.int64)),
+        }
+    )
+    observation_space = spaces.Dict(
+        {
+            "user": spaces.Discrete(world.n_users),
+            "turn": spaces.Discrete(max_turns + 1),
+            "accepted": spaces.MultiBinary(n_a),
+            "rejected": spaces.MultiBinary(n_a),
+            "asked": spaces.MultiBinary(n_q),
+            "candidates": spaces.MultiBinary(n_i),
+        }
+    )
+    return action_space, observation_space
+
+
 class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     """Multi-round conversational recommendation over an attribute graph.
 
@@ -163,11 +204,7 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         rec_size: int = 10,
         render_mode: str | None = None,
     ) -> None:
-        require_range("max_turns", max_turns, 2, hint="the opening is turn 1")
-        require_range("rec_size", rec_size, 1)
-        if user is not None and user_config is not None:
-            raise ConfigError("pass either `user` or `user_config`, not both")
-        world.split(split)  # validates the split name
+        _check_settings(world, user, user_config, split, max_turns, rec_size)
         self.world = world
         self.user_model: ConversationalUser = user or TargetItemUser(world, user_config)
         self.rewards = rewards or RewardConfig()
@@ -177,23 +214,7 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         self.max_turns = max_turns
         self.rec_size = rec_size
         n_q, n_a, n_i = world.n_questions, world.n_attributes, world.n_items
-        self.action_space = spaces.Dict(
-            {
-                "kind": spaces.Discrete(2),
-                "question": spaces.Discrete(n_q),
-                "items": spaces.MultiDiscrete(np.full(rec_size, n_i, dtype=np.int64)),
-            }
-        )
-        self.observation_space = spaces.Dict(
-            {
-                "user": spaces.Discrete(world.n_users),
-                "turn": spaces.Discrete(max_turns + 1),
-                "accepted": spaces.MultiBinary(n_a),
-                "rejected": spaces.MultiBinary(n_a),
-                "asked": spaces.MultiBinary(n_q),
-                "candidates": spaces.MultiBinary(n_i),
-            }
-        )
+        self.action_space, self.observation_space = _spaces(world, max_turns, rec_size)
         csc = world.item_attributes.tocsc()
         self._attr_items = (csc.indptr, csc.indices)
         self._accepted = _readonly_mask(n_a)
