@@ -13,8 +13,7 @@ import torch
 from stable_baselines3.common.env_util import make_vec_env
 
 import recoworld  # noqa: F401
-from recoworld.agents.feed import make_feed_agent
-from recoworld.agents.feed_sb3 import FeedPPOAgent
+from recoworld.agents import FeedPPOAgent, make_feed_agent
 from recoworld.evaluation import evaluate_feed, make_feed_vector_env
 
 SMOKE = os.environ.get("RECOWORLD_EXAMPLE_SMOKE") == "1"

@@ -26,6 +26,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker
 from numpy.typing import NDArray
 
+from recoworld._validate import require_range
 from recoworld.envs.conversational import ConversationalRecEnv
 from recoworld.envs.conversational_vector import ConversationalVectorEnv
 from recoworld.envs.feed_vector import FeedVectorEnv
@@ -341,8 +342,7 @@ def make_feed_vector_env(env_id: str, num_envs: int, **kwargs: Any) -> FeedVecto
 
 def evaluate_feed(env: FeedVectorEnv, agent: Any, episodes: int, seed: int = 0) -> FeedMetrics:
     """Run ``agent`` (``predict``, optional ``update``) for ``episodes`` episodes on ``env``."""
-    if episodes < 1:
-        raise ConfigError(f"`episodes` must be >= 1, got {episodes}")
+    require_range("episodes", episodes, 1)
     _check_seed(seed)
     n = env.num_envs
     quota = np.full(n, episodes // n) + (np.arange(n) < episodes % n)
@@ -427,8 +427,7 @@ def evaluate_feed_slates(env: Any, agent: Any, episodes: int, seed: int = 0) -> 
     Each slate is drawn without replacement from ``agent.action_dist(obs)`` (Plackett-Luce through
     Gumbel top-k with a generator seeded by ``seed``), so a greedy agent's choice leads the slate.
     """
-    if episodes < 1:
-        raise ConfigError(f"`episodes` must be >= 1, got {episodes}")
+    require_range("episodes", episodes, 1)
     _check_seed(seed)
     base = env.unwrapped
     size = int(base.slate_size)

@@ -28,6 +28,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from recoworld._validate import require_range
 from recoworld.agents.fm import FMEmbeddings, train_fm
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.envs.conversational import RECOMMEND, ConversationalRecEnv, RewardConfig
@@ -150,8 +151,7 @@ def session_split(
     The model-selection part holds ``round(holdout_fraction * n)`` sessions (at least one when the
     fraction is positive and ``n >= 2``); test sessions never enter either.
     """
-    if not 0.0 <= holdout_fraction < 1.0:
-        raise ConfigError(f"`holdout_fraction` must be in [0, 1), got {holdout_fraction}")
+    require_range("holdout_fraction", holdout_fraction, 0, 1, high_open=True)
     if n_sessions < 1:
         raise DataError(f"the training split must hold at least one session, got {n_sessions}")
     order = rng.permutation(n_sessions).astype(np.int64)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from recoworld._validate import require_range
 from recoworld.envs.feed_core import CANDIDATE_COLUMNS
 from recoworld.errors import ConfigError
 from recoworld.registration import FEED_AGENTS, canonical_agent_name
@@ -107,12 +108,9 @@ class EpsilonGreedyFeedAgent(FeedAgent):
         seed: int | None = 0,
     ) -> None:
         super().__init__(seed)
-        if n_items < 1:
-            raise ConfigError(f"`n_items` must be >= 1, got {n_items}")
-        if not 0.0 <= epsilon <= 1.0:
-            raise ConfigError(f"`epsilon` must be in [0, 1], got {epsilon}")
-        if prior_count <= 0.0:
-            raise ConfigError(f"`prior_count` must be > 0, got {prior_count}")
+        require_range("n_items", n_items, 1)
+        require_range("epsilon", epsilon, 0, 1)
+        require_range("prior_count", prior_count, 0, low_open=True)
         self.epsilon = epsilon
         self.reward_sum = np.full(n_items, prior_mean * prior_count)
         self.count = np.full(n_items, prior_count)

@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Union
 
+from recoworld._validate import require_range
 from recoworld.errors import ConfigError
 from recoworld.registration import canonical_agent_name
 
@@ -105,9 +106,9 @@ class CRSSuiteConfig:
         _nonempty("crs.agents", self.agents)
         _unique("crs.envs", self.envs)
         _unique("crs.agents", self.agents)
-        _at_least("crs.sessions", self.sessions, 0)
-        _at_least("crs.shard_sessions", self.shard_sessions, 0)
-        _at_least("crs.train_episodes", self.train_episodes, 0)
+        require_range("crs.sessions", self.sessions, 0)
+        require_range("crs.shard_sessions", self.shard_sessions, 0)
+        require_range("crs.train_episodes", self.train_episodes, 0)
         if self.split not in ("train", "valid", "test"):
             raise ConfigError(
                 f"`crs.split` must be one of train, valid, test, got {self.split!r}"
@@ -152,11 +153,11 @@ class FeedSuiteConfig:
         _nonempty("feed.agents", self.agents)
         _unique("feed.envs", self.envs)
         _unique("feed.agents", self.agents)
-        _at_least("feed.episodes", self.episodes, 1)
-        _at_least("feed.num_envs", self.num_envs, 1)
-        _at_least("feed.ppo_timesteps", self.ppo_timesteps, 1)
-        _at_least("feed.curve_points", self.curve_points, 1)
-        _at_least("feed.curve_episodes", self.curve_episodes, 1)
+        require_range("feed.episodes", self.episodes, 1)
+        require_range("feed.num_envs", self.num_envs, 1)
+        require_range("feed.ppo_timesteps", self.ppo_timesteps, 1)
+        require_range("feed.curve_points", self.curve_points, 1)
+        require_range("feed.curve_episodes", self.curve_episodes, 1)
 
 
 @dataclass(frozen=True)
@@ -244,11 +245,10 @@ class LLMSuiteConfig:
             raise ConfigError(
                 f"`llm.cache_mode` must be one of record, replay, off, got {self.cache_mode!r}"
             )
-        _at_least("llm.sessions", self.sessions, 1)
-        _at_least("llm.questions", self.questions, 1)
-        _at_least("llm.server_threads", self.server_threads, 1)
-        if not (0 < self.timeout_s < float("inf")):
-            raise ConfigError(f"`llm.timeout_s` must be a number > 0, got {self.timeout_s}")
+        require_range("llm.sessions", self.sessions, 1)
+        require_range("llm.questions", self.questions, 1)
+        require_range("llm.server_threads", self.server_threads, 1)
+        require_range("llm.timeout_s", self.timeout_s, 0, low_open=True)
 
 
 SuiteSettings = Union[CRSSuiteConfig, FeedSuiteConfig, OPESuiteConfig, LLMSuiteConfig]
@@ -282,7 +282,7 @@ class BenchConfig:
         _nonempty("seeds", self.seeds)
         _unique("seeds", self.seeds)
         for s in self.seeds:
-            _at_least("seeds", s, 0)
+            require_range("seeds", s, 0)
         expected = _SETTINGS[self.suite]
         if not isinstance(self.settings, expected):
             raise ConfigError(
@@ -307,11 +307,6 @@ def _unique(name: str, values: tuple[Any, ...]) -> None:
     dup = sorted({str(v) for v in values if values.count(v) > 1})
     if dup:
         raise ConfigError(f"`{name}` must not repeat values, got {', '.join(dup)} more than once")
-
-
-def _at_least(name: str, value: int, low: int) -> None:
-    if value < low:
-        raise ConfigError(f"`{name}` must be >= {low}, got {value}")
 
 
 def _suggest(key: str, known: typing.Iterable[str]) -> str:

@@ -18,6 +18,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import NDArray
 
+from recoworld._validate import require_range
 from recoworld.errors import DataError
 
 __all__ = [
@@ -266,8 +267,7 @@ def synthetic_feed_world(
         ("n_categories", n_categories, 1),
         ("dim", dim, 2),
     ):
-        if value < low:
-            raise DataError(f"`{name}` must be >= {low}, got {value}")
+        require_range(name, value, low, error=DataError)
     rng = np.random.default_rng(seed)
     centroids = _unit_rows(rng.standard_normal((n_categories, dim)))
     category = rng.integers(0, n_categories, size=n_items)

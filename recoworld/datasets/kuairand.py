@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
+from recoworld._validate import require_range
 from recoworld.datasets.feed_world import (
     FeedWorld,
     UserPopulation,
@@ -101,8 +102,7 @@ def load_kuairand_world(
     data_dir: str | os.PathLike[str] | None = None, dim: int = 16, seed: int = 0
 ) -> FeedWorld:
     """Load KuaiRand-Pure's features into a :class:`FeedWorld` (deterministic in ``seed``)."""
-    if dim < 2:
-        raise DataError(f"`dim` must be >= 2, got {dim}")
+    require_range("dim", dim, 2, error=DataError)
     folder = kuairand_dir(data_dir)
     try:
         return _build_world(folder, dim, seed)

@@ -15,8 +15,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from recoworld._validate import require_range
 from recoworld.datasets.world import AttributeGraphWorld, QuestionMode
-from recoworld.errors import ConfigError
 
 __all__ = ["SyntheticWorldConfig", "default_world", "make_synthetic_world"]
 
@@ -50,17 +50,10 @@ class SyntheticWorldConfig:
     friends_per_user: float = 5.0
 
     def __post_init__(self) -> None:
-        for name in ("n_users", "n_items", "n_attributes", "n_clusters"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"`{name}` must be >= 1, got {getattr(self, name)}")
-        if self.attributes_per_item < 1:
-            raise ConfigError(f"`attributes_per_item` must be >= 1, got {self.attributes_per_item}")
-        if self.interactions_per_user < 3:
-            raise ConfigError(
-                f"`interactions_per_user` must be >= 3, got {self.interactions_per_user}"
-            )
-        if not 0.0 <= self.in_cluster_prob <= 1.0:
-            raise ConfigError(f"`in_cluster_prob` must be in [0, 1], got {self.in_cluster_prob}")
+        for name in ("n_users", "n_items", "n_attributes", "n_clusters", "attributes_per_item"):
+            require_range(name, getattr(self, name), 1)
+        require_range("interactions_per_user", self.interactions_per_user, 3)
+        require_range("in_cluster_prob", self.in_cluster_prob, 0, 1)
 
 
 def _cluster_attribute_probs(

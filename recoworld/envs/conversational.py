@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 from gymnasium import spaces
 
+from recoworld._validate import require_range
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.envs.transcript import (
     ConversationTurn,
@@ -96,10 +97,8 @@ def _check_settings(
     rec_size: int,
 ) -> None:
     """The checks every conversational env (single or batched) makes on its settings."""
-    if max_turns < 2:
-        raise ConfigError(f"`max_turns` must be >= 2 (the opening is turn 1), got {max_turns}")
-    if rec_size < 1:
-        raise ConfigError(f"`rec_size` must be >= 1, got {rec_size}")
+    require_range("max_turns", max_turns, 2, hint="the opening is turn 1")
+    require_range("rec_size", rec_size, 1)
     if user is not None and user_config is not None:
         raise ConfigError("pass either `user` or `user_config`, not both")
     world.split(split)  # validates the split name

@@ -1,5 +1,11 @@
 """What every off-policy estimator shares: the bootstrap confidence interval, written once.
 
+The interval is the percentile bootstrap (Efron, 1979; Efron & Tibshirani, "An Introduction to the
+Bootstrap", 1993): resample the independent units (rounds, or episodes) with replacement
+``n_bootstrap`` times, recompute the estimate, and take the ``alpha / 2`` and ``1 - alpha / 2``
+quantiles. Its coverage is approximate (exact only asymptotically), and poor when a few huge
+importance weights dominate the estimate.
+
 An estimator turns the logged data into per-unit *terms* (one unit is a logged round for
 bandit estimators, an episode for sequential ones) and defines ``_value(terms, counts)``: its
 estimate when unit ``i`` is counted ``counts[i]`` times. The plain estimate uses ``counts=None``
@@ -18,6 +24,7 @@ from typing import Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from recoworld._validate import require_range
 from recoworld.errors import EstimatorInputError
 
 __all__ = ["BaseEstimator", "ConfidenceInterval", "self_normalized", "weighted_mean"]
@@ -85,10 +92,8 @@ class BaseEstimator(ABC, Generic[TermsT]):
         Resamples where a self-normalised estimate is undefined (no unit with positive weight)
         are left out of the quantiles.
         """
-        if not 0.0 < alpha < 1.0:
-            raise EstimatorInputError(f"`alpha` must be in (0, 1), got {alpha}")
-        if n_bootstrap < 2:
-            raise EstimatorInputError(f"`n_bootstrap` must be >= 2, got {n_bootstrap}")
+        require_range("alpha", alpha, 0, 1, low_open=True, high_open=True, error=EstimatorInputError)
+        require_range("n_bootstrap", n_bootstrap, 2, error=EstimatorInputError)
         rng = np.random.default_rng(seed)
         boot = np.empty(n_bootstrap)
         for b in range(n_bootstrap):

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from recoworld._validate import require_range
 from recoworld.errors import ConfigError, LLMResponseError, LLMServerError
 from recoworld.users.llm.cache import ResponseCache, request_key
 from recoworld.users.llm.decision import DecisionSchema, letter_grammar
@@ -86,16 +87,11 @@ class LLMClientConfig:
     decoding: tuple[DecodingMode, ...] = ("json_schema", "grammar")
 
     def __post_init__(self) -> None:
-        if not self.timeout_s > 0:
-            raise ConfigError(f"`timeout_s` must be > 0, got {self.timeout_s}")
-        if self.max_retries < 0:
-            raise ConfigError(f"`max_retries` must be >= 0, got {self.max_retries}")
-        if self.backoff_s < 0:
-            raise ConfigError(f"`backoff_s` must be >= 0, got {self.backoff_s}")
-        if self.max_concurrency < 1:
-            raise ConfigError(f"`max_concurrency` must be >= 1, got {self.max_concurrency}")
-        if self.max_tokens < 1:
-            raise ConfigError(f"`max_tokens` must be >= 1, got {self.max_tokens}")
+        require_range("timeout_s", self.timeout_s, 0, low_open=True, allow_inf=True)
+        require_range("max_retries", self.max_retries, 0)
+        require_range("backoff_s", self.backoff_s, 0)
+        require_range("max_concurrency", self.max_concurrency, 1)
+        require_range("max_tokens", self.max_tokens, 1)
         if not self.decoding or any(m not in _DECODING_MODES for m in self.decoding):
             raise ConfigError(
                 f"`decoding` must be a non-empty sequence of {_DECODING_MODES}, got {self.decoding}"
