@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from recoworld._validate import require_range
 from recoworld.agents.feed import FeedAgent, Obs, _batched, _one_hot
 from recoworld.envs.feed_core import CANDIDATE_COLUMNS
 from recoworld.errors import ConfigError
@@ -48,11 +49,6 @@ def _softmax(z: NDArray[np.float64], axis: int = 1) -> NDArray[np.float64]:
     return np.asarray(e / e.sum(axis=axis, keepdims=True))
 
 
-def _finite(name: str, value: float) -> None:
-    if not np.isfinite(value):
-        raise ConfigError(f"`{name}` must be a finite number, got {value}")
-
-
 class PopularitySoftmaxFeedAgent(FeedAgent):
     """``softmax(beta * popularity)`` over the candidates: a tunable popularity bias.
 
@@ -62,7 +58,7 @@ class PopularitySoftmaxFeedAgent(FeedAgent):
 
     def __init__(self, beta: float, seed: int | None = 0) -> None:
         super().__init__(seed)
-        _finite("beta", beta)
+        require_range("beta", beta)
         self.beta = float(beta)
 
     def _dist(self, obs: Obs, cand: NDArray[np.float32]) -> NDArray[np.float64]:
@@ -74,8 +70,7 @@ class EpsilonGreedyPopularityFeedAgent(FeedAgent):
 
     def __init__(self, epsilon: float, seed: int | None = 0) -> None:
         super().__init__(seed)
-        if not 0.0 < epsilon <= 1.0:
-            raise ConfigError(f"`epsilon` must be in (0, 1] (0 would never explore), got {epsilon}")
+        require_range("epsilon", epsilon, 0, 1, low_open=True, hint="0 would never explore")
         self.epsilon = float(epsilon)
 
     def _dist(self, obs: Obs, cand: NDArray[np.float32]) -> NDArray[np.float64]:
@@ -94,8 +89,7 @@ class ScoredFeedAgent(FeedAgent):
     def __init__(self, scorer: CandidateScorer, temperature: float = 0.0,
                  seed: int | None = 0) -> None:
         super().__init__(seed)
-        if not temperature >= 0.0:
-            raise ConfigError(f"`temperature` must be >= 0, got {temperature}")
+        require_range("temperature", temperature, 0)
         self.scorer = scorer
         self.temperature = float(temperature)
 
@@ -122,11 +116,9 @@ class PositionBiasedSlateAgent:
 
     def __init__(self, slate_size: int, beta: float, decay: float = 0.5,
                  seed: int | None = 0) -> None:
-        if slate_size < 1:
-            raise ConfigError(f"`slate_size` must be >= 1, got {slate_size}")
-        _finite("beta", beta)
-        if not 0.0 <= decay <= 1.0:
-            raise ConfigError(f"`decay` must be in [0, 1], got {decay}")
+        require_range("slate_size", slate_size, 1)
+        require_range("beta", beta)
+        require_range("decay", decay, 0, 1)
         self.slate_size = int(slate_size)
         self.beta = float(beta)
         self.decay = float(decay)

@@ -13,16 +13,24 @@ point per learner; tau per offline number and logging policy.
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from recoworld.bench.config import BenchConfig, MNARSuiteConfig
-from recoworld.bench.records import PlotSpec, Series, SuiteResult, atomic_write_text
+from recoworld.bench.records import PlotSpec, Series, SuiteResult
+from recoworld.bench.suite_helpers import (
+    category_plot,
+    check_env_ids,
+    one_torch_thread,
+    seeds_text,
+    short_id,
+    suite_settings,
+)
 from recoworld.bench.units import Unit
-from recoworld.errors import ConfigError
+from recoworld.outputs import atomic_write_json
 
 __all__ = ["MNARSuite", "kendall_tau_table"]
 
@@ -33,18 +41,19 @@ _OPE = ("ope_ips", "ope_snips", "ope_dr", "ope_switch_dr", "ope_mips")
 _LOGGING_ROW = "logging policy"
 
 
-def _settings(config: BenchConfig) -> MNARSuiteConfig:
-    s = config.settings
-    assert isinstance(s, MNARSuiteConfig)
-    return s
-
-
-def _short(env_id: str) -> str:
-    return env_id.rsplit("/", 1)[-1]
-
-
 def _key_part(spec: str) -> str:
     return spec.replace(":", "=")
+
+
+def _number(value: Any) -> float:
+    """A unit's number; ``None`` (how strict JSON writes an undefined value) is NaN again."""
+    return math.nan if value is None else float(value)
+
+
+def _single_video_feed(env_id: str) -> bool:
+    from recoworld.registration import is_feed
+
+    return is_feed(env_id) and "Slate" not in env_id
 
 
 def _tau(x: list[float], y: list[float]) -> float:
@@ -100,50 +109,39 @@ class MNARSuite:
 
     def plan(self, config: BenchConfig) -> list[Unit]:
         """One unit per (seed, env, logging policy)."""
-        from recoworld.registration import FEED_IDS
-
-        s = _settings(config)
-        for env_id in s.envs:
-            if env_id not in FEED_IDS or "Slate" in env_id:
-                raise ConfigError(f"`mnar.envs` holds {env_id!r}, which is not a single-video "
-                                  "feed env id")
+        s = suite_settings(config, MNARSuiteConfig)
+        check_env_ids("mnar.envs", s.envs, _single_video_feed, "single-video feed")
         return [
-            Unit(key=f"seed-{seed}/{_short(env_id)}/{_key_part(logging)}",
+            Unit(key=f"seed-{seed}/{short_id(env_id)}/{_key_part(logging)}",
                  params={"seed": seed, "env": env_id, "logging": logging})
             for env_id in s.envs for logging in s.loggings for seed in config.seeds
         ]
 
     def run_unit(self, config: BenchConfig, unit: Unit, run_dir: Path) -> dict[str, Any]:
         """The closed loop for this unit."""
-        import torch
-
         import recoworld  # noqa: F401  (registers the ids in a fresh Ray worker)
         from recoworld.bench.mnar_loop import run_closed_loop
 
-        s = _settings(config)
+        s = suite_settings(config, MNARSuiteConfig)
         p = unit.params
         log_path = run_dir / "logs" / f"{unit.key}.parquet" if s.save_logs else None
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with one_torch_thread():
             return run_closed_loop(p["env"], p["logging"], int(p["seed"]), s, log_path)
-        finally:
-            torch.set_num_threads(threads)
 
     def summarize(self, config: BenchConfig, results: dict[str, dict[str, Any]],
                   run_dir: Path) -> SuiteResult:
         """Rows per (seed, env, logging, learner); tau and OPE errors in the notes; plots."""
-        s = _settings(config)
+        s = suite_settings(config, MNARSuiteConfig)
         rows: list[dict[str, Any]] = []
         for r in results.values():
             named = [(k, r["learners"][k]) for k in s.learners]
             for learner, m in [*named, (_LOGGING_ROW, r["logging_policy"])]:
                 rows.append({"seed": r["seed"], "env": r["env"], "logging": r["logging"],
                              "learner": learner,
-                             **{c: float(m[c]) for c in (*_ONLINE, *_OFFLINE)},
+                             **{c: _number(m[c]) for c in (*_ONLINE, *_OFFLINE)},
                              "selected": " ".join(f"{k}={m['selected'][k]}" for k in (
                                  "dim", "l2", "clip")) if "selected" in m else "",
-                             "min_pscore": r["log"]["min_pscore"]})
+                             "min_pscore": _number(r["log"]["min_pscore"])})
         order = {(e, lg, ln): i for i, (e, lg, ln) in enumerate(
             (e, lg, ln) for e in s.envs for lg in s.loggings
             for ln in (*s.learners, _LOGGING_ROW))}
@@ -152,13 +150,13 @@ class MNARSuite:
         notes = [
             f"{s.log_episodes} logged episodes per unit (users not held out); "
             f"{s.online_episodes} online episodes per policy on the held-out "
-            f"{s.online_fraction:.0%} of users; seeds {', '.join(map(str, config.seeds))}.",
+            f"{s.online_fraction:.0%} of users; seeds {seeds_text(config)}.",
             "Online: watch_time = seconds per session, value_per_video = reward (minutes) per "
             "video. Offline (test part of the log): DCG@k / Recall@k with relevance = like, "
             "naive and inverse-propensity; ope_* = estimates of value_per_video.",
         ]
         for t in taus:
-            notes.append(f"Kendall tau vs online watch time: {_short(t['env'])} / {t['logging']}"
+            notes.append(f"Kendall tau vs online watch time: {short_id(t['env'])} / {t['logging']}"
                          f" / {t['offline']}: {_mean_std(t['taus'])}; vs online "
                          f"{t['own_target']}: {_mean_std(t['taus_own'])}")
         for env in s.envs:
@@ -172,9 +170,9 @@ class MNARSuite:
                     f" (|err| {np.mean([abs(r[name] - r['value_per_video']) for r in group]):.3f})"
                     for name in _OPE)
                 notes.append(f"OPE error vs online reward per video, mean over learners and "
-                             f"seeds: {_short(env)} / {logging}: {errs}")
+                             f"seeds: {short_id(env)} / {logging}: {errs}")
         notes += self._gains(s, rows)
-        atomic_write_text(run_dir / "tau.json", json.dumps(taus, indent=1) + "\n")
+        atomic_write_json(run_dir / "tau.json", taus, indent=1)
         return SuiteResult(
             rows=tuple(rows),
             group_columns=("env", "logging", "learner"),
@@ -203,13 +201,16 @@ class MNARSuite:
                       ("rel-mf", "naive-implicit", "watch_time")]
         for env in s.envs:
             for logging in s.loggings:
-                parts = [f"{a} - {b} {col} {paired(by_seed(env, logging, a, col), by_seed(env, logging, b, col))}"
-                         for a, b, col in pairs]
+                parts = [
+                    f"{a} - {b} {col} "
+                    + paired(by_seed(env, logging, a, col), by_seed(env, logging, b, col))
+                    for a, b, col in pairs
+                ]
                 if "uniform" in s.loggings and logging != "uniform":
                     ref = by_seed(env, "uniform", "naive", "watch_time")
                     parts.append("naive - reference (naive on the uniform log) watch_time "
                                  + paired(by_seed(env, logging, "naive", "watch_time"), ref))
-                out.append(f"Paired gains (same seed and held-out users): {_short(env)} / "
+                out.append(f"Paired gains (same seed and held-out users): {short_id(env)} / "
                            f"{logging}: " + "; ".join(parts))
         return out
 
@@ -235,8 +236,8 @@ class MNARSuite:
                         series.append(Series(name[4:], tuple(xs), tuple(ys), tuple(es)))
                 if series:
                     plots.append(PlotSpec(
-                        name=f"online_vs_ope_{_short(env)}_{_key_part(logging).replace('=', '_')}",
-                        title=f"{_short(env)}, logging {logging}: online value vs OPE estimate",
+                        name=f"online_vs_ope_{short_id(env)}_{_key_part(logging).replace('=', '_')}",
+                        title=f"{short_id(env)}, logging {logging}: online value vs OPE estimate",
                         xlabel="off-policy estimate of reward per video (one point per learner)",
                         ylabel="online reward per video (held-out users)",
                         series=tuple(series), kind="scatter"))
@@ -254,9 +255,8 @@ class MNARSuite:
                         es.append(float(ok.std(ddof=1)) if ok.size > 1 else 0.0)
                     series.append(Series(logging, tuple(map(float, range(len(_OFFLINE)))),
                                          tuple(ys), tuple(es)))
-                plots.append(PlotSpec(
-                    name=f"kendall_tau_{_short(env)}",
-                    title=f"{_short(env)}: offline ranking of learners vs online watch time",
-                    xlabel="offline number", ylabel="Kendall's tau (mean ± std over seeds)",
-                    series=tuple(series), kind="errorbar", xticklabels=_OFFLINE))
+                plots.append(category_plot(
+                    f"kendall_tau_{short_id(env)}",
+                    f"{short_id(env)}: offline ranking of learners vs online watch time",
+                    "offline number", "Kendall's tau (mean ± std over seeds)", _OFFLINE, series))
         return plots

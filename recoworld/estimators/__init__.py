@@ -35,6 +35,7 @@ from recoworld.estimators.feed_logs import (
     SlateLog,
     collect_feed_log,
     collect_slate_log,
+    feed_world,
     split_users,
     world_with_users,
 )
@@ -143,6 +144,7 @@ __all__ = [
     "collect_feed_log",
     "collect_slate_log",
     "estimate_rating_error",
+    "feed_world",
     "logged_ranking_metrics",
     "logistic_propensity",
     "mcar_item_propensity",

@@ -46,6 +46,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from recoworld._validate import require_range
 from recoworld.errors import EstimatorInputError
 from recoworld.estimators.feed_logs import FeedLog
 from recoworld.estimators.mnar import relevance_loss
@@ -96,15 +97,12 @@ class FeedMFConfig:
     """Torch threads during the fit (restored after)."""
 
     def __post_init__(self) -> None:
+        err = EstimatorInputError
         for name in ("dim", "epochs", "batch_size", "num_threads"):
-            if getattr(self, name) < 1:
-                raise EstimatorInputError(f"`{name}` must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0.0:
-            raise EstimatorInputError(f"`lr` must be > 0, got {self.lr}")
-        if not self.l2 >= 0.0:
-            raise EstimatorInputError(f"`l2` must be >= 0, got {self.l2}")
-        if not 0.0 <= self.clip <= 1.0:
-            raise EstimatorInputError(f"`clip` must be in [0, 1], got {self.clip}")
+            require_range(name, getattr(self, name), 1, error=err)
+        require_range("lr", self.lr, 0, low_open=True, error=err)
+        require_range("l2", self.l2, 0, error=err)
+        require_range("clip", self.clip, 0, 1, error=err)
 
 
 def _check_kind(kind: str) -> None:
@@ -445,8 +443,7 @@ def logged_ranking_metrics(scores: npt.ArrayLike, log: FeedLog, k: int = 5) -> L
     if s.shape != log.candidates.shape:
         raise EstimatorInputError(f"`scores` must have the pool shape {log.candidates.shape}, "
                                   f"got {s.shape}")
-    if k < 1:
-        raise EstimatorInputError(f"`k` must be >= 1, got {k}")
+    require_range("k", k, 1, error=EstimatorInputError)
     rank = _ranks(s, log.action)
     gain = np.where(rank <= k, 1.0 / np.log2(rank + 1.0), 0.0)
     hit = (rank <= k).astype(np.float64)

@@ -30,6 +30,7 @@ import numpy.typing as npt
 import polars as pl
 
 import recoworld  # noqa: F401  (registers the environment ids)
+from recoworld._validate import require_range
 from recoworld.datasets.feed_world import FeedWorld, UserPopulation
 from recoworld.errors import ConfigError, DataError, EstimatorInputError
 from recoworld.estimators.logged_data import (
@@ -154,10 +155,9 @@ def _make_env(env_id: str, users: npt.ArrayLike | None, env_kwargs: Mapping[str,
 
 
 def _check_episodes(episodes: int, num_envs: int | None = None) -> None:
-    if episodes < 1:
-        raise ConfigError(f"`episodes` must be >= 1, got {episodes}")
-    if num_envs is not None and num_envs < 1:
-        raise ConfigError(f"`num_envs` must be >= 1, got {num_envs}")
+    require_range("episodes", episodes, 1)
+    if num_envs is not None:
+        require_range("num_envs", num_envs, 1)
 
 
 def _draw(dist: _F, rng: np.random.Generator) -> _I:
@@ -601,8 +601,8 @@ def collect_slate_log(
     after that many slates (1: a slate bandit on the first decision).
     """
     _check_episodes(episodes)
-    if max_slates is not None and max_slates < 1:
-        raise ConfigError(f"`max_slates` must be >= 1, got {max_slates}")
+    if max_slates is not None:
+        require_range("max_slates", max_slates, 1)
     env, world, rows = _make_env(env_id, users, env_kwargs, vector=None)
     length = int(getattr(env.unwrapped, "slate_size", 0))
     if length != policy.slate_size:

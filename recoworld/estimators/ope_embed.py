@@ -98,10 +98,26 @@ def _embedding_terms(data: BanditLog, action_dist: npt.ArrayLike, logging_dist: 
 
 @dataclass(frozen=True)
 class MarginalizedInverseProbabilityWeighting(BaseEstimator[EmbeddingTerms]):
-    """MIPS: ``mean(w(x, e) * r)`` with the marginal embedding weight (see the module docstring).
+    """Marginalised IPS (MIPS): reweight each reward by its action embedding's probability ratio.
 
-    ``self_normalized=True`` divides by ``mean(w)`` instead (SNMIPS): biased, consistent, and
-    lower variance.
+    ```text
+    w(x, e) = sum_{a: e(x,a) = e} pi_e(a|x) / sum_{a: e(x,a) = e} pi_0(a|x)
+    V_MIPS  = (1/n) sum_i w(x_i, e(x_i, a_i)) r_i
+    ```
+
+    Unbiased when the reward depends on the action only through its embedding (no direct
+    effect) and every embedding the target reaches has positive logging probability; biased by
+    the reward differences between actions of one embedding otherwise. ``self_normalized=True``
+    divides by ``mean(w)`` (SNMIPS): biased for finite ``n``, consistent, lower variance.
+
+    Inputs: ``data`` a :class:`~recoworld.estimators.BanditLog` of ``n_rows`` rounds;
+    ``action_dist`` and ``logging_dist`` ``(n_rows, n_actions)``; ``action_embedding``
+    ``(n_actions,)`` or ``(n_rows, n_actions)`` integer categories; no reward model.
+
+    References: Saito & Joachims, "Off-Policy Evaluation for Large Action Spaces via
+    Embeddings", ICML 2022. Open Bandit Pipeline:
+    ``obp.ope.MarginalizedInverseProbabilityWeighting`` (which also takes stochastic embeddings
+    ``p(e|x, a)``; here they are deterministic).
     """
 
     self_normalized: bool = False

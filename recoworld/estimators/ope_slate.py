@@ -194,7 +194,23 @@ class BaseSlateEstimator(BaseEstimator[SlateTerms]):
 
 @dataclass(frozen=True)
 class SlateStandardIPS(BaseSlateEstimator):
-    """Standard (slate-level) IPS: ``w_{1:L} * sum_k r_k``; unbiased for any reward."""
+    """Standard (slate-level) IPS: the whole slate's weight times the slate reward.
+
+    ```text
+    V_SIPS = (1/n) sum_i w_{1:L,i} sum_k r_{k,i}
+    ```
+
+    Unbiased for any reward structure when the logging policy gives every slate the target can
+    show a positive probability; its weight is a product over the ``L`` positions, so its
+    variance grows exponentially with the slate length.
+
+    Inputs: ``data`` a :class:`~recoworld.estimators.SlateLog` of ``n`` slates of length ``L``
+    over ``K`` candidates; ``action_dist`` a :class:`SlateActionDist` of the target on the
+    log's contexts (the conditionals on the logged prefix are read); no reward model.
+
+    References: Li, Kim & Zitouni, "Offline Evaluation of Ranking Policies with Click Models",
+    KDD 2018. Open Bandit Pipeline: ``obp.ope.SlateStandardIPS``.
+    """
 
     estimator_name: ClassVar[str] = "sips"
 
@@ -205,7 +221,24 @@ class SlateStandardIPS(BaseSlateEstimator):
 
 @dataclass(frozen=True)
 class SlateIndependentIPS(BaseSlateEstimator):
-    """Independent IPS: ``sum_k w_k r_k``; unbiased when ``r_k`` depends on ``s_k`` only."""
+    """Independent IPS: each position's reward weighted by that position's own weight.
+
+    ```text
+    V_IIPS = (1/n) sum_i sum_k w_{k,i} r_{k,i}
+    ```
+
+    Unbiased when the reward at position ``k`` depends on the candidate shown there only (no
+    interaction between positions) and the logging marginals cover the target's; biased when the
+    user's response at ``k`` depends on what was shown above it (a cascade). Its weights are
+    per position, so its variance does not grow with ``L`` as the standard IPS's does.
+
+    Inputs: ``data`` a :class:`~recoworld.estimators.SlateLog` of ``n`` slates of length ``L``
+    over ``K`` candidates; ``action_dist`` a :class:`SlateActionDist` of the target on the
+    log's contexts (the marginals are read); no reward model.
+
+    References: Li, Kim & Zitouni, KDD 2018. Open Bandit Pipeline:
+    ``obp.ope.SlateIndependentIPS``.
+    """
 
     estimator_name: ClassVar[str] = "iips"
     weights: ClassVar[str] = "position"
@@ -217,7 +250,24 @@ class SlateIndependentIPS(BaseSlateEstimator):
 
 @dataclass(frozen=True)
 class SlateRewardInteractionIPS(BaseSlateEstimator):
-    """Reward-interaction IPS: ``sum_k w_{1:k} r_k``; unbiased under the cascade assumption."""
+    """Reward-interaction IPS (RIPS): each position's reward weighted by its prefix's weight.
+
+    ```text
+    V_RIPS = (1/n) sum_i sum_k w_{1:k,i} r_{k,i}
+    ```
+
+    Unbiased under the cascade assumption (the reward at position ``k`` depends on the
+    candidates at positions ``1 .. k`` only) with full support; between independent IPS and
+    standard IPS in variance.
+
+    Inputs: ``data`` a :class:`~recoworld.estimators.SlateLog` of ``n`` slates of length ``L``
+    over ``K`` candidates; ``action_dist`` a :class:`SlateActionDist` of the target on the
+    log's contexts (the conditionals on the logged prefix are read); no reward model.
+
+    References: McInerney, Brost, Chandar, Mehrotra & Carterette, "Counterfactual Evaluation of
+    Slate Recommendations with Sequential Reward Interactions", KDD 2020. Open Bandit Pipeline:
+    ``obp.ope.SlateRewardInteractionIPS``.
+    """
 
     estimator_name: ClassVar[str] = "rips"
 
@@ -228,7 +278,25 @@ class SlateRewardInteractionIPS(BaseSlateEstimator):
 
 @dataclass(frozen=True)
 class SlatePseudoInverse(BaseSlateEstimator):
-    """PseudoInverse: ``(sum_k w_k - L + 1) * sum_k r_k``; unbiased for additive slate rewards."""
+    """PseudoInverse (PI): the slate reward weighted by the sum of the position weights.
+
+    ```text
+    V_PI = (1/n) sum_i (sum_k w_{k,i} - L + 1) sum_k r_{k,i}
+    ```
+
+    Unbiased when the slate reward is additive over positions (``E[sum_k r_k | x, s] = sum_k
+    phi_k(x, s_k)``) and the logging marginals cover the target's; biased when positions
+    interact. The closed form is the general ``r theta_pi' Gamma_mu^+ 1_s`` when the logging
+    policy fills positions independently (every :class:`SlateLog`'s does).
+
+    Inputs: ``data`` a :class:`~recoworld.estimators.SlateLog` of ``n`` slates of length ``L``
+    over ``K`` candidates; ``action_dist`` a :class:`SlateActionDist` of the target on the
+    log's contexts (the marginals are read); no reward model.
+
+    References: Swaminathan, Krishnamurthy, Agarwal, Dudík, Langford, Jose & Zitouni,
+    "Off-policy evaluation for slate recommendation", NeurIPS 2017. Not in Open Bandit Pipeline
+    0.5.7.
+    """
 
     estimator_name: ClassVar[str] = "pi"
     weights: ClassVar[str] = "position"
@@ -241,7 +309,25 @@ class SlatePseudoInverse(BaseSlateEstimator):
 
 @dataclass(frozen=True)
 class SlateCascadeDoublyRobust(BaseSlateEstimator):
-    """Cascade-DR: RIPS with ``q_hat`` as a control variate; unbiased under the cascade assumption."""
+    """Cascade doubly robust: RIPS with a reward model as a control variate.
+
+    ```text
+    V_CDR = (1/n) sum_i sum_k [ w_{1:k,i} (r_{k,i} - q_k(s_{k,i}))
+                                + w_{1:k-1,i} sum_a pi_k(a | x_i, s_{<k,i}) q_k(a) ]
+    ```
+
+    Unbiased under the cascade assumption for any fixed ``q`` (fit it on data the estimate does
+    not use); its variance falls as ``q`` approaches the expected reward from position ``k`` on.
+
+    Inputs: ``data`` a :class:`~recoworld.estimators.SlateLog` of ``n`` slates of length ``L``
+    over ``K`` candidates; ``action_dist`` a :class:`SlateActionDist` of the target on the
+    log's contexts (the conditionals on the logged prefix are read); ``q_hat`` ``(n, L, K)``, the model's expected reward from position ``k`` onward
+    with candidate ``a`` at ``k`` after the logged prefix.
+
+    References: Kiyohara, Saito, Matsuhiro, Narita, Shimizu & Yamamoto, "Doubly Robust
+    Off-Policy Evaluation for Ranking Policies under the Cascade Behavior Model", WSDM 2022. Open
+    Bandit Pipeline: ``obp.ope.SlateCascadeDoublyRobust``.
+    """
 
     estimator_name: ClassVar[str] = "cascade-dr"
     requires_reward_model: ClassVar[bool] = True
