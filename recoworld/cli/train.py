@@ -29,7 +29,7 @@ def add(sub: SubParsers) -> Runner:
     from recoworld.registration import CRS_TRAINABLE_AGENTS
 
     p = sub.add_parser(
-        "train", help="train a conversational agent (ear, scpr, crm, sb3-ppo, sb3-dqn); resumable"
+        "train", help="train a conversational agent (ear, scpr, crm, unicorn, sb3-ppo, sb3-dqn); resumable"
     )
     p.add_argument("--env", required=True, help="environment id, e.g. recoworld/LastFM-CRS-v0")
     p.add_argument("--agent", required=True, choices=CRS_TRAINABLE_AGENTS, help="agent to train")
@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from recoworld.agents.fm import FMEmbeddings
     from recoworld.agents.registry import _classes, make_trainable_agent, read_agent_config
     from recoworld.agents.scpr import SCPRAgent
+    from recoworld.agents.unicorn import UNICORNAgent
     from recoworld.datasets.world import AttributeGraphWorld
 
     torch.set_num_threads(max(1, int(args.threads)))
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     agent.learn(progress=not args.quiet, checkpoint_path=ckpt, checkpoint_every=args.checkpoint_every)
     wall = time.perf_counter() - start
-    if isinstance(agent, SCPRAgent):
+    if isinstance(agent, (SCPRAgent, UNICORNAgent)):
         agent.save(out / "agent.pt", replay=False)
     else:
         agent.save(out / "agent.pt")
