@@ -86,8 +86,11 @@ def make_trainable_agent(
 
 
 def load_trained_agent(name: str, path: str | Path, world: AttributeGraphWorld) -> CRSAgent:
-    """Load the agent ``name`` saved at ``path`` (``agent.pt``, ``checkpoint.pt``, or the
-    ``recoworld train --out`` folder holding ``agent.pt``)."""
+    """Load the agent ``name`` saved at ``path``.
+
+    ``path`` is an ``agent.pt`` or ``checkpoint.pt`` file, or the ``recoworld train --out``
+    folder (its ``agent.pt`` is read).
+    """
     agent_cls, _ = _classes(name)
     p = Path(path)
     agent: CRSAgent = agent_cls.load(p / "agent.pt" if p.is_dir() else p, world)
