@@ -116,13 +116,14 @@ class PrioritizedReplay:
 
     # ---- persistence ---------------------------------------------------------------------------
     def to_tensors(self) -> dict[str, torch.Tensor]:
-        """Everything, as tensors (for a checkpoint)."""
-        out = {f"state.{k}": torch.from_numpy(v.copy()) for k, v in self.states.items()}
+        """The filled slots (and the pending next state), as tensors (for a checkpoint)."""
+        n = min(self.size + 1, self.capacity)
+        out = {f"state.{k}": torch.from_numpy(v[:n].copy()) for k, v in self.states.items()}
         out.update(
-            action=torch.from_numpy(self.action.copy()),
-            reward=torch.from_numpy(self.reward.copy()),
-            done=torch.from_numpy(self.done.copy()),
-            priority=torch.from_numpy(self.priority.copy()),
+            action=torch.from_numpy(self.action[:n].copy()),
+            reward=torch.from_numpy(self.reward[:n].copy()),
+            done=torch.from_numpy(self.done[:n].copy()),
+            priority=torch.from_numpy(self.priority[:n].copy()),
             scalars=torch.tensor(
                 [self.max_priority, self.beta, float(self.ptr), float(self.size)],
                 dtype=torch.float64,
@@ -132,12 +133,13 @@ class PrioritizedReplay:
 
     def restore(self, d: Mapping[str, torch.Tensor]) -> None:
         """Read back :meth:`to_tensors`."""
+        n = int(d["action"].shape[0])
         for k in self.states:
-            self.states[k][...] = d[f"state.{k}"].numpy()
-        self.action[...] = d["action"].numpy()
-        self.reward[...] = d["reward"].numpy()
-        self.done[...] = d["done"].numpy()
-        self.priority[...] = d["priority"].numpy()
+            self.states[k][:n] = d[f"state.{k}"].numpy()
+        self.action[:n] = d["action"].numpy()
+        self.reward[:n] = d["reward"].numpy()
+        self.done[:n] = d["done"].numpy()
+        self.priority[:n] = d["priority"].numpy()
         max_priority, beta, ptr, size = d["scalars"].tolist()
         self.max_priority, self.beta = float(max_priority), float(beta)
         self.ptr, self.size = int(ptr), int(size)
