@@ -18,6 +18,7 @@ __all__ = [
     "LLMResponseError",
     "LLMServerError",
     "RecoWorldError",
+    "UnknownKeywordError",
     "UnsafePickleError",
 ]
 
@@ -44,6 +45,14 @@ class InvalidActionError(RecoWorldError, ValueError):
 
 class ConfigError(RecoWorldError, ValueError):
     """A configuration key or value does not exist or is out of range."""
+
+
+class UnknownKeywordError(ConfigError, TypeError):
+    """A keyword argument that a factory does not know.
+
+    Also a ``TypeError``, as Python's own is, so that callers which probe optional keywords (like
+    stable-baselines3's ``make_vec_env`` trying ``render_mode``) keep working.
+    """
 
 
 class EstimatorInputError(RecoWorldError, ValueError):

@@ -36,13 +36,15 @@ CONVERSATIONAL_IDS: dict[str, str] = {
 
 # Short-video feed (KuaiSim/RecoWorld style). id -> (entry point, world source, horizon, vector entry
 # point or None). Horizons: 200 videos for one-video steps, 50 slates for the slate variant.
-_FEED_ENTRY = "recoworld.envs.feed:FeedEnv"
-_FEED_VECTOR_ENTRY = "recoworld.envs.feed_vector:FeedVectorEnv"
+_FEED_ENTRY = "recoworld.envs.feed:feed_env_from_keywords"
+_FEED_VECTOR_ENTRY = "recoworld.envs.feed_vector:feed_vector_env_from_keywords"
 FEED_IDS: dict[str, tuple[str, str, int, str | None]] = {
     "recoworld/ShortVideo-v0": (_FEED_ENTRY, "synthetic", 200, _FEED_VECTOR_ENTRY),
     "recoworld/KuaiRand-Feed-v0": (_FEED_ENTRY, "kuairand", 200, _FEED_VECTOR_ENTRY),
     "recoworld/KuaiRec-Replay-v0": (_FEED_ENTRY, "kuairec", 200, _FEED_VECTOR_ENTRY),
-    "recoworld/ShortVideo-Slate-v0": ("recoworld.envs.feed:SlateFeedEnv", "synthetic", 50, None),
+    "recoworld/ShortVideo-Slate-v0": (
+        "recoworld.envs.feed:slate_feed_env_from_keywords", "synthetic", 50, None
+    ),
 }
 
 

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from llm_server import ATTRS, tiny_world
 
+from recoworld.envs import FeedEnv, FeedSettings
 from recoworld.envs.conversational import ConversationalRecEnv
-from recoworld.envs.feed import FeedEnv
 from recoworld.errors import LLMServerError
 from recoworld.users.llm.cache import ResponseCache
 from recoworld.users.llm.client import LLMClient, LLMClientConfig
@@ -119,7 +119,7 @@ def test_feed_sessions_end_to_end(server: LocalLLMServer) -> None:
     world = synthetic_feed_world(n_users=10, n_items=100, n_categories=5, seed=2)
     buckets = {b[0] for b in WATCH_BUCKETS}
     with _client(server.base_url) as client:
-        env = FeedEnv(world=world, user_model=LLMFeedUser(client))
+        env = FeedEnv(FeedSettings(world=world), user_model=LLMFeedUser(client))
         obs, _ = env.reset(seed=0)
         for _ in range(3):
             obs, reward, term, _, info = env.step(0)
@@ -128,7 +128,7 @@ def test_feed_sessions_end_to_end(server: LocalLLMServer) -> None:
             assert isinstance(info["mindset"], str) and isinstance(info["instruction"], str)
             if term:
                 break
-        hybrid = FeedEnv(world=world, user_model=HybridFeedUser(client))
+        hybrid = FeedEnv(FeedSettings(world=world), user_model=HybridFeedUser(client))
         hybrid.reset(seed=0)
         for _ in range(4):
             _, _, term, _, info = hybrid.step(0)

@@ -9,15 +9,14 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
+from recoworld._validate import require_range
 from recoworld.datasets.feed_world import FeedWorld
-from recoworld.envs.feed_core import FeedSimulator, RewardWeights
-from recoworld.envs.feed_retriever import RetrieverConfig
-from recoworld.envs.feed_settings import FeedSettings, build_simulator
-from recoworld.errors import ConfigError, InvalidActionError
+from recoworld.envs.feed_core import FeedSimulator
+from recoworld.envs.feed_settings import FeedSettings
+from recoworld.errors import InvalidActionError
 from recoworld.users.feed.interface import ExpectedOutcome, FeedUserModel
-from recoworld.users.feed.statistical import FeedUserParams
 
-__all__ = ["FeedEnv", "SlateFeedEnv"]
+__all__ = ["FeedEnv", "SlateFeedEnv", "feed_env_from_keywords", "slate_feed_env_from_keywords"]
 
 Obs = dict[str, NDArray[np.generic]]
 
@@ -92,11 +91,14 @@ class FeedEnv(gym.Env[Obs, Any]):
     env = gym.make("recoworld/ShortVideo-v0", sessions=1, reward="watch_time")
     obs, info = env.reset(seed=0)
     ```
+    ``gymnasium.make`` takes the fields of :class:`~recoworld.envs.FeedSettings` as keywords:
     ``source`` (``"synthetic"``, ``"kuairand"``, ``"kuairec"``), ``world`` (a ready
-    :class:`FeedWorld`), ``user_model``, ``user_params`` (:class:`FeedUserParams`; switch biases
-    off there), ``retriever`` (:class:`RetrieverConfig`), ``history_length``, ``sessions``,
-    ``return_window_days``, ``reward``, ``data_dir`` (root holding ``kuairand_pure/``; default
-    ``$RECOWORLD_DATA``), ``kuairec_path`` (``small_matrix.csv``), ``world_seed``.
+    :class:`FeedWorld`), ``user_params`` (:class:`~recoworld.users.FeedUserParams`; switch biases
+    off there), ``retriever`` (:class:`~recoworld.envs.RetrieverConfig`), ``history_length``,
+    ``sessions``, ``return_window_days``, ``reward``, ``data_dir`` (root holding
+    ``kuairand_pure/``; default ``$RECOWORLD_DATA``), ``kuairec_path`` (``small_matrix.csv``),
+    ``world_seed``; plus ``user_model`` (not together with ``user_params``). Built directly, the
+    env takes the settings object: ``FeedEnv(FeedSettings(sessions=3), user_model=...)``.
 
     Pluggable user model. ``user_model`` may be any object with the small batched interface of
     :class:`recoworld.users.feed.FeedUserModel` (this env addresses one slot, row 0):
@@ -118,35 +120,10 @@ class FeedEnv(gym.Env[Obs, Any]):
     metadata = {"render_modes": []}  # noqa: RUF012
 
     def __init__(
-        self,
-        source: str = "synthetic",
-        *,
-        world: FeedWorld | None = None,
-        user_model: FeedUserModel | None = None,
-        user_params: FeedUserParams | None = None,
-        retriever: RetrieverConfig | None = None,
-        history_length: int = 8,
-        sessions: int = 1,
-        return_window_days: int = 7,
-        reward: str | RewardWeights = "watch_time",
-        data_dir: str | None = None,
-        kuairec_path: str | None = None,
-        world_seed: int = 0,
+        self, settings: FeedSettings | None = None, *, user_model: FeedUserModel | None = None
     ) -> None:
-        self.settings = FeedSettings(
-            source=source,
-            world=world,
-            user_params=user_params,
-            retriever=retriever,
-            history_length=history_length,
-            sessions=sessions,
-            return_window_days=return_window_days,
-            reward=reward,
-            data_dir=data_dir,
-            kuairec_path=kuairec_path,
-            world_seed=world_seed,
-        )
-        self.sim: FeedSimulator = build_simulator(self.settings, 1, user_model)
+        self.settings = settings if settings is not None else FeedSettings()
+        self.sim: FeedSimulator = FeedSimulator(self.settings, 1, user_model)
         self.pool_size = self.sim.pool_size
         self.observation_space: spaces.Space[Any] = self.sim.observation_space()
         self.action_space: spaces.Space[Any] = spaces.Discrete(self.pool_size)
@@ -240,7 +217,8 @@ class SlateFeedEnv(FeedEnv):
     import gymnasium as gym, recoworld
     env = gym.make("recoworld/ShortVideo-Slate-v0", slate_size=5)
     ```
-    ``slate_size`` plus every argument of :class:`FeedEnv`.
+    ``slate_size`` plus every keyword of :class:`FeedEnv`
+    (``SlateFeedEnv(FeedSettings(...), slate_size=5)`` built directly).
 
     ## References
     As :class:`FeedEnv`; slates as in SlateQ (Ie et al., IJCAI 2019) and SARDINE.
@@ -253,39 +231,13 @@ class SlateFeedEnv(FeedEnv):
 
     def __init__(
         self,
-        source: str = "synthetic",
+        settings: FeedSettings | None = None,
         *,
         slate_size: int = 5,
-        world: FeedWorld | None = None,
         user_model: FeedUserModel | None = None,
-        user_params: FeedUserParams | None = None,
-        retriever: RetrieverConfig | None = None,
-        history_length: int = 8,
-        sessions: int = 1,
-        return_window_days: int = 7,
-        reward: str | RewardWeights = "watch_time",
-        data_dir: str | None = None,
-        kuairec_path: str | None = None,
-        world_seed: int = 0,
     ) -> None:
-        super().__init__(
-            source,
-            world=world,
-            user_model=user_model,
-            user_params=user_params,
-            retriever=retriever,
-            history_length=history_length,
-            sessions=sessions,
-            return_window_days=return_window_days,
-            reward=reward,
-            data_dir=data_dir,
-            kuairec_path=kuairec_path,
-            world_seed=world_seed,
-        )
-        if not 1 <= slate_size <= self.pool_size:
-            raise ConfigError(
-                f"`slate_size` must be in [1, {self.pool_size}] (the pool size), got {slate_size}"
-            )
+        super().__init__(settings, user_model=user_model)
+        require_range("slate_size", slate_size, 1, self.pool_size)  # at most the pool size
         self.slate_size = slate_size
         self.action_space = spaces.MultiDiscrete([self.pool_size] * slate_size)
 
@@ -331,3 +283,17 @@ class SlateFeedEnv(FeedEnv):
         info["action_mask"] = self._mask.copy()
         self._needs_reset = terminated
         return self._observe(), total, terminated, False, info
+
+
+def feed_env_from_keywords(user_model: FeedUserModel | None = None, **keywords: Any) -> FeedEnv:
+    """Entry point of the registered one-video ids: ``keywords`` are :class:`FeedSettings` fields."""
+    return FeedEnv(FeedSettings.from_keywords(keywords), user_model=user_model)
+
+
+def slate_feed_env_from_keywords(
+    slate_size: int = 5, user_model: FeedUserModel | None = None, **keywords: Any
+) -> SlateFeedEnv:
+    """Entry point of the registered slate ids: ``slate_size`` plus :class:`FeedSettings` fields."""
+    return SlateFeedEnv(
+        FeedSettings.from_keywords(keywords), slate_size=slate_size, user_model=user_model
+    )
