@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -102,7 +103,9 @@ def _fm(world: AttributeGraphWorld, seed: int, cache: Path | None) -> FMEmbeddin
         return FMEmbeddings.load(path)
     emb = train_fm(world, FMConfig(), seed=seed)
     cache.mkdir(parents=True, exist_ok=True)
-    emb.save(path)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+    emb.save(tmp)
+    tmp.replace(path)  # atomic: a process training the same pair never reads half a file
     return emb
 
 
@@ -131,10 +134,13 @@ def _run(dataset: str, method: str, seed: int, args: argparse.Namespace) -> dict
             raise SystemExit(f"unknown UNICORN variant {variant!r}; known: {sorted(VARIANTS)}")
         cfg = UNICORNConfig(**VARIANTS[variant])
         emb = None if cfg.pretrained == "transe" else _fm(world, seed, cache)
-        agent = UNICORNAgent(world, cfg, seed=seed, embeddings=emb)
         if args.noise > 0:
             raise SystemExit("training under answer noise needs learn(env); not wired yet")
         ckpt = Path(args.save_dir) / f"{dataset}_{method}_{seed}.pt" if args.save_dir else None
+        if ckpt is not None and ckpt.is_file():
+            agent = UNICORNAgent.load(ckpt, world)  # resume an interrupted run
+        else:
+            agent = UNICORNAgent(world, cfg, seed=seed, embeddings=emb)
         agent.learn(checkpoint_path=ckpt, checkpoint_every=500)
         extra = {
             "selection_history": [list(x) for x in agent.selection_history],
