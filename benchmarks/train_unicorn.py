@@ -134,14 +134,14 @@ def _run(dataset: str, method: str, seed: int, args: argparse.Namespace) -> dict
             raise SystemExit(f"unknown UNICORN variant {variant!r}; known: {sorted(VARIANTS)}")
         cfg = UNICORNConfig(**VARIANTS[variant])
         emb = None if cfg.pretrained == "transe" else _fm(world, seed, cache)
-        if args.noise > 0:
-            raise SystemExit("training under answer noise needs learn(env); not wired yet")
-        ckpt = Path(args.save_dir) / f"{dataset}_{method}_{seed}.pt" if args.save_dir else None
+        name = f"{dataset}_{method}_{seed}" + (f"_noise{args.noise:g}" if args.noise > 0 else "")
+        ckpt = Path(args.save_dir) / f"{name}.pt" if args.save_dir else None
         if ckpt is not None and ckpt.is_file():
             agent = UNICORNAgent.load(ckpt, world)  # resume an interrupted run
         else:
             agent = UNICORNAgent(world, cfg, seed=seed, embeddings=emb)
-        agent.learn(checkpoint_path=ckpt, checkpoint_every=500)
+        train_env = ConversationalRecEnv(world, split="valid", user_config=user_config)
+        agent.learn(train_env, checkpoint_path=ckpt, checkpoint_every=500)
         extra = {
             "selection_history": [list(x) for x in agent.selection_history],
             "agent_train_seconds": agent.train_seconds,

@@ -63,6 +63,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import gymnasium
 import numpy as np
 import numpy.typing as npt
 import torch
@@ -89,8 +90,9 @@ from recoworld.agents.crs_base import (
     rng_from_state,
     rng_state,
     save_checkpoint,
+    validation_split,
 )
-from recoworld.agents.fm import FMConfig, FMEmbeddings
+from recoworld.agents.fm import FMConfig, FMEmbeddings, train_fm
 from recoworld.agents.transe import TransEConfig, train_transe
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.envs.conversational import ASK, ConversationalRecEnv
@@ -602,12 +604,14 @@ class UNICORNAgent(ModelSelection):
         rb.update(idx, td.detach().double().numpy())
         self.grad_steps += 1
 
-    def _run_episode(self, env: ConversationalRecEnv, index: int, eps: float) -> float:
+    def _run_episode(
+        self, env: gymnasium.Env[Any, Any], split: str, index: int, eps: float
+    ) -> float:
         cfg = self.config
         rb = self._replay
         assert rb is not None
         obs, _ = env.reset(
-            seed=int(self._rng.integers(2**31 - 1)), options={"split": "valid", "index": index}
+            seed=int(self._rng.integers(2**31 - 1)), options={"split": split, "index": index}
         )
         turn = self._turn(obs)
         total = 0.0
@@ -630,28 +634,67 @@ class UNICORNAgent(ModelSelection):
                 return total
             turn = nxt
 
+    def _training_env(
+        self, env: gymnasium.Env[Any, Any] | None
+    ) -> tuple[gymnasium.Env[Any, Any], str, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The env to train in, its split, and the training and held-out ``valid`` sessions."""
+        cfg = self.config
+        if env is None:
+            default, train_idx, hold_idx = self._prepare_learning()
+            return default, "valid", train_idx, hold_idx
+        base = getattr(env, "unwrapped", None)
+        if not isinstance(base, ConversationalRecEnv):
+            raise ConfigError(
+                f"`env` must be a ConversationalRecEnv or a wrapper of one, got {type(env).__name__}"
+            )
+        if base.world.summary() != self.world.summary():
+            raise ConfigError(
+                f"`env` converses in world {base.world.name!r} {base.world.summary()}, the agent "
+                f"was built for {self.world.name!r} {self.world.summary()}"
+            )
+        if (base.rec_size, base.max_turns) != (cfg.rec_size, cfg.max_turns):
+            raise ConfigError(
+                f"`env` has rec_size={base.rec_size}, max_turns={base.max_turns}; the agent's "
+                f"config has rec_size={cfg.rec_size}, max_turns={cfg.max_turns}"
+            )
+        if self.embeddings is None:
+            self.embeddings = train_fm(self.world, cfg.fm, seed=self.seed)
+        train_idx, hold_idx = validation_split(
+            self.world, cfg.holdout_fraction, cfg.eval_sessions, self.seed
+        )
+        split = str(base.split)
+        if split != "valid":
+            train_idx = np.arange(len(self.world.split(split)), dtype=np.int64)
+        return env, split, train_idx, hold_idx
+
     def learn(
         self,
+        env: gymnasium.Env[Any, Any] | None = None,
         episodes: int | None = None,
+        *,
         progress: bool = False,
         checkpoint_path: str | Path | None = None,
         checkpoint_every: int = 500,
         callback: Callable[[UNICORNAgent], None] | None = None,
     ) -> UNICORNAgent:
-        """Train (or resume training) up to ``episodes`` total sessions.
+        """Train (or resume training) in ``env`` up to ``episodes`` total sessions.
 
-        Trains the FM embeddings first when the agent has none. Every ``eval_every`` episodes and
-        at the end the greedy policy is scored on the held-out ``valid`` sessions; the best weights
-        are kept and loaded at the end. With ``checkpoint_path`` the full training state (replay
-        included) is saved every ``checkpoint_every`` episodes, so that :meth:`load` +
-        :meth:`learn` resumes exactly. ``callback`` is called after every episode.
+        ``env`` is a :class:`~recoworld.envs.ConversationalRecEnv` (or a wrapper of one) with any
+        user, rewards and split; training sessions come from its split (minus the held-out
+        model-selection sessions when it is ``valid``). ``None`` = the world's ``valid`` split
+        with the published protocol. Trains the node embeddings first when the agent has none.
+        Every ``eval_every`` episodes and at the end the greedy policy is scored on held-out
+        ``valid`` sessions of ``env``; the best weights are kept and loaded at the end. With
+        ``checkpoint_path`` the full training state (replay included) is saved every
+        ``checkpoint_every`` episodes, so that :meth:`load` + :meth:`learn` resumes exactly.
+        ``callback`` is called after every episode.
         """
         cfg = self.config
         total = cfg.episodes if episodes is None else episodes
         start = time.perf_counter()
         if self.embeddings is None and cfg.pretrained == "transe":
             self.embeddings = train_transe(self.world, cfg.transe, seed=self.seed)
-        env, train_idx, hold_idx = self._prepare_learning()
+        env, split, train_idx, hold_idx = self._training_env(env)
         assert self.embeddings is not None
         if self._graph is None:
             self._attach(self.embeddings)
@@ -664,7 +707,7 @@ class UNICORNAgent(ModelSelection):
             bar = tqdm(total=total, initial=self.episodes_done, desc="UNICORN", unit="ep")
         while self.episodes_done < total:
             i = int(train_idx[self._rng.integers(train_idx.size)])
-            self._run_episode(env, i, self._epsilon())
+            self._run_episode(env, split, i, self._epsilon())
             self.episodes_done += 1
             if bar is not None:
                 bar.update(1)
