@@ -22,8 +22,8 @@ from recoworld.evaluation import evaluate
 
 FM = FMConfig(epochs=8, dim=16, lr=0.02)
 CFG = UNICORNConfig(
-    episodes=160, eval_every=80, eval_sessions=60, batch_size=32, buffer_size=3000,
-    learning_starts=64, hidden=32, feedforward=64, lr=1e-3, fm=FM,
+    episodes=120, eval_every=60, eval_sessions=60, batch_size=32, buffer_size=3000,
+    learning_starts=64, train_every=2, hidden=32, feedforward=64, lr=1e-3, fm=FM,
 )
 
 
@@ -183,24 +183,22 @@ def test_prioritized_replay_samples_by_priority_and_chains_states() -> None:
     np.testing.assert_allclose(weights, expected / expected.max(), rtol=1e-6)
 
 
-def test_trained_unicorn_beats_max_entropy(world: AttributeGraphWorld, trained: UNICORNAgent) -> None:
+def test_trained_unicorn_beats_max_entropy_and_its_untrained_self(
+    world: AttributeGraphWorld, trained: UNICORNAgent
+) -> None:
     env = ConversationalRecEnv(world, split="test")
     ours, _ = evaluate(env, trained, "test", seed=0)
     plain, _ = evaluate(env, MaxEntropyAgent(world), "test")
+    untrained = UNICORNAgent(world, CFG, seed=0, embeddings=trained.embeddings)
+    before, _ = evaluate(env, untrained, "test", seed=0)
     assert ours.sr15 > plain.sr15 + 0.1
     assert ours.avg_turns < plain.avg_turns
-    assert [e for e, _ in trained.selection_history] == [80, 160]
+    # The learned Q-values, not only the pruning, matter: they recommend sooner, with success.
+    assert ours.sr5 > before.sr5 + 0.2
+    assert ours.avg_turns < before.avg_turns - 1.0
+    assert ours.hdcg > before.hdcg
+    assert [e for e, _ in trained.selection_history] == [60, 120]
     assert trained.grad_steps > 0
-
-
-def test_same_seed_same_weights(world: AttributeGraphWorld, trained: UNICORNAgent) -> None:
-    again = UNICORNAgent(world, CFG, seed=0).learn()
-    for k, v in trained.q_net.state_dict().items():
-        torch.testing.assert_close(again.q_net.state_dict()[k], v, rtol=0, atol=0)
-    env = ConversationalRecEnv(world, split="test")
-    a, _ = evaluate(env, trained, "test", sessions=80, seed=1)
-    b, _ = evaluate(env, again, "test", sessions=80, seed=1)
-    assert a == b
 
 
 def test_checkpoint_round_trip_and_action_dist(
@@ -242,6 +240,8 @@ def test_resume_is_exact(world: AttributeGraphWorld, tmp_path: Path) -> None:
         torch.testing.assert_close(resumed.q_net.state_dict()[k], v, rtol=0, atol=0)
     assert resumed.selection_history == fresh.selection_history
     assert resumed.grad_steps == fresh.grad_steps
+    other = UNICORNAgent(world, cfg, seed=5, embeddings=emb).learn(episodes=30)
+    assert not torch.equal(other.q_net.gcn.weight, fresh.q_net.gcn.weight)
 
 
 def test_bad_settings_raise() -> None:
@@ -267,7 +267,7 @@ def test_train_command_then_evaluate_reproduces_the_library_run(
     from recoworld.datasets.registry import load_world
 
     settings = {
-        "episodes": 40, "eval_every": 20, "eval_sessions": 20, "batch_size": 16,
+        "episodes": 30, "eval_every": 15, "eval_sessions": 20, "batch_size": 16,
         "buffer_size": 500, "learning_starts": 32, "hidden": 16, "heads": 2, "feedforward": 32,
         "fm": {"epochs": 2, "dim": 16},
     }
@@ -277,9 +277,9 @@ def test_train_command_then_evaluate_reproduces_the_library_run(
     env_id = "recoworld/Synthetic-CRS-v0"
     argv = ["train", "--env", env_id, "--agent", "unicorn", "--seed", "2", "--out", str(out),
             "--config", str(cfg), "--quiet", "--json"]
-    assert main([*argv, "--checkpoint-every", "10"]) == 0
+    assert main([*argv, "--checkpoint-every", "10"]) == 0  # a checkpoint mid-way, then at 30
     trained = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert [e for e, _ in trained["selection_history"]] == [20, 40]
+    assert [e for e, _ in trained["selection_history"]] == [15, 30]
     assert main(argv) == 0  # the finished run resumes from its checkpoint and trains no more
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert again["selection_history"] == trained["selection_history"]
