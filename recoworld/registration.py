@@ -24,7 +24,10 @@ __all__ = [
 # Conversational recommendation (MCR protocol). The horizon is the env's own ``max_turns`` (15 turns
 # with the user's opening as turn 1, so 14 agent actions), which also sets the horizon reward and the
 # metrics' counting; no TimeLimit wrapper is registered, so ``max_turns=`` is the one source of truth.
+# Every id also has a vector entry point: ``gymnasium.make_vec(id, num_envs=N,
+# vectorization_mode="vector_entry_point")`` gives N conversations in arrays (ConversationalVectorEnv).
 _CRS_ENTRY = "recoworld.envs.conversational:make_conversational_env"
+_CRS_VECTOR_ENTRY = "recoworld.envs.conversational_vector:make_conversational_vector_env"
 CONVERSATIONAL_IDS: dict[str, str] = {
     "recoworld/LastFM-CRS-v0": "lastfm",
     "recoworld/LastFMStar-CRS-v0": "lastfm_star",
@@ -77,6 +80,7 @@ def register_all() -> None:
         gymnasium.register(
             id=env_id,
             entry_point=_CRS_ENTRY,
+            vector_entry_point=_CRS_VECTOR_ENTRY,
             kwargs={"dataset": dataset},
         )
     for env_id, (entry, source, horizon, vector_entry) in FEED_IDS.items():

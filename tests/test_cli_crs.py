@@ -20,6 +20,20 @@ def test_evaluate_json_last_line(capsys):
     assert "SR@15" in "\n".join(out[:-1])  # the human table precedes the JSON line
 
 
+def test_evaluate_batched_and_one_at_a_time_agree(capsys):
+    results = []
+    for num_envs in ("1", "16"):
+        code = main(["evaluate", "--env", "recoworld/Synthetic-CRS-v0", "--agent", "max-entropy",
+                     "--sessions", "60", "--num-envs", num_envs, "--json"])
+        assert code == 0
+        row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        results.append({k: v for k, v in row.items() if k != "seconds"})
+    assert results[0] == results[1]
+    assert main(["evaluate", "--env", "recoworld/Synthetic-CRS-v0", "--agent", "random",
+                 "--num-envs", "0"]) == 2
+    assert "`--num-envs` must be >= 1, got 0" in capsys.readouterr().err
+
+
 def test_evaluate_real_lastfm(capsys, shared_data):
     code = main(["evaluate", "--env", "recoworld/LastFM-CRS-v0", "--agent", "abs-greedy",
                  "--sessions", "30", "--data-dir", str(shared_data), "--json"])

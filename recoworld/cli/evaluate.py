@@ -19,6 +19,12 @@ def add(sub: SubParsers) -> Runner:
     p.add_argument("--agent", required=True, help="agent name (see --help of the env family)")
     p.add_argument("--split", default="test", help="session split (conversational envs)")
     p.add_argument("--sessions", type=int, default=None, help="evaluate only the first N sessions")
+    p.add_argument(
+        "--num-envs",
+        type=int,
+        default=1024,
+        help="conversations played at once where the agent allows it (1: one at a time; same results)",
+    )
     p.add_argument("--episodes", type=int, default=None, help="episodes (feed envs)")
     p.add_argument("--checkpoint", default=None, help="path of a trained agent's checkpoint")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw")
@@ -48,12 +54,17 @@ def _run_conversational(args: argparse.Namespace) -> int:
     import gymnasium
 
     from recoworld.agents.registry import make_agent
+    from recoworld.errors import ConfigError
     from recoworld.evaluation import evaluate
 
+    if args.num_envs < 1:
+        raise ConfigError(f"`--num-envs` must be >= 1, got {args.num_envs}")
     env = gymnasium.make(args.env, **data_kwargs(args))
     agent = make_agent(args.agent, env.unwrapped.world, args.seed, args.checkpoint)  # type: ignore[attr-defined]
     start = time.perf_counter()
-    m, _ = evaluate(env, agent, args.split, args.sessions, args.seed, progress=True)
+    m, _ = evaluate(
+        env, agent, args.split, args.sessions, args.seed, progress=True, num_envs=args.num_envs
+    )
     seconds = time.perf_counter() - start
     print(
         _format_table(

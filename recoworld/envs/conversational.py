@@ -12,7 +12,12 @@ import numpy.typing as npt
 from gymnasium import spaces
 
 from recoworld.datasets.world import AttributeGraphWorld
-from recoworld.envs.transcript import ConversationTurn, Ending, format_conversation
+from recoworld.envs.transcript import (
+    ConversationTurn,
+    Ending,
+    check_render_mode,
+    format_conversation,
+)
 from recoworld.errors import ConfigError, InvalidActionError
 from recoworld.users.conversational import ConversationalUser
 from recoworld.users.target_item import TargetItemUser, TargetItemUserConfig
@@ -61,6 +66,49 @@ class RewardConfig:
 
 def _readonly_mask(n: int) -> npt.NDArray[np.int8]:
     return np.zeros(n, dtype=np.int8)
+
+
+def _check_settings(
+    world: AttributeGraphWorld,
+    user: object,
+    user_config: TargetItemUserConfig | None,
+    split: str,
+    max_turns: int,
+    rec_size: int,
+) -> None:
+    """The checks every conversational env (single or batched) makes on its settings."""
+    if max_turns < 2:
+        raise ConfigError(f"`max_turns` must be >= 2 (the opening is turn 1), got {max_turns}")
+    if rec_size < 1:
+        raise ConfigError(f"`rec_size` must be >= 1, got {rec_size}")
+    if user is not None and user_config is not None:
+        raise ConfigError("pass either `user` or `user_config`, not both")
+    world.split(split)  # validates the split name
+
+
+def _spaces(
+    world: AttributeGraphWorld, max_turns: int, rec_size: int
+) -> tuple[spaces.Dict, spaces.Dict]:
+    """Action and observation space of one conversation."""
+    n_q, n_a, n_i = world.n_questions, world.n_attributes, world.n_items
+    action_space = spaces.Dict(
+        {
+            "kind": spaces.Discrete(2),
+            "question": spaces.Discrete(n_q),
+            "items": spaces.MultiDiscrete(np.full(rec_size, n_i, dtype=np.int64)),
+        }
+    )
+    observation_space = spaces.Dict(
+        {
+            "user": spaces.Discrete(world.n_users),
+            "turn": spaces.Discrete(max_turns + 1),
+            "accepted": spaces.MultiBinary(n_a),
+            "rejected": spaces.MultiBinary(n_a),
+            "asked": spaces.MultiBinary(n_q),
+            "candidates": spaces.MultiBinary(n_i),
+        }
+    )
+    return action_space, observation_space
 
 
 class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
@@ -157,41 +205,17 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         rec_size: int = 10,
         render_mode: str | None = None,
     ) -> None:
-        if render_mode not in (None, "ansi"):
-            raise ConfigError(f"`render_mode` must be None or 'ansi', got {render_mode!r}")
-        if max_turns < 2:
-            raise ConfigError(f"`max_turns` must be >= 2 (the opening is turn 1), got {max_turns}")
-        if rec_size < 1:
-            raise ConfigError(f"`rec_size` must be >= 1, got {rec_size}")
-        if user is not None and user_config is not None:
-            raise ConfigError("pass either `user` or `user_config`, not both")
-        world.split(split)  # validates the split name
+        _check_settings(world, user, user_config, split, max_turns, rec_size)
         self.world = world
         self.user_model: ConversationalUser = user or TargetItemUser(world, user_config)
         self.rewards = rewards or RewardConfig()
         self.split = split
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode)
         self._turns: list[ConversationTurn] = []
         self.max_turns = max_turns
         self.rec_size = rec_size
         n_q, n_a, n_i = world.n_questions, world.n_attributes, world.n_items
-        self.action_space = spaces.Dict(
-            {
-                "kind": spaces.Discrete(2),
-                "question": spaces.Discrete(n_q),
-                "items": spaces.MultiDiscrete(np.full(rec_size, n_i, dtype=np.int64)),
-            }
-        )
-        self.observation_space = spaces.Dict(
-            {
-                "user": spaces.Discrete(world.n_users),
-                "turn": spaces.Discrete(max_turns + 1),
-                "accepted": spaces.MultiBinary(n_a),
-                "rejected": spaces.MultiBinary(n_a),
-                "asked": spaces.MultiBinary(n_q),
-                "candidates": spaces.MultiBinary(n_i),
-            }
-        )
+        self.action_space, self.observation_space = _spaces(world, max_turns, rec_size)
         csc = world.item_attributes.tocsc()
         self._attr_items = (csc.indptr, csc.indices)
         self._accepted = _readonly_mask(n_a)

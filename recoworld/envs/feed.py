@@ -13,6 +13,7 @@ from recoworld._validate import require_range
 from recoworld.datasets.feed_world import FeedWorld
 from recoworld.envs.feed_core import FeedSimulator
 from recoworld.envs.feed_settings import FeedSettings
+from recoworld.envs.transcript import FeedView, check_render_mode, feed_view, format_feed_session
 from recoworld.errors import InvalidActionError
 from recoworld.users.feed.interface import ExpectedOutcome, FeedUserModel
 
@@ -97,8 +98,9 @@ class FeedEnv(gym.Env[Obs, Any]):
     off there), ``retriever`` (:class:`~recoworld.envs.RetrieverConfig`), ``history_length``,
     ``sessions``, ``return_window_days``, ``reward``, ``data_dir`` (root holding
     ``kuairand_pure/``; default ``$RECOWORLD_DATA``), ``kuairec_path`` (``small_matrix.csv``),
-    ``world_seed``; plus ``user_model`` (not together with ``user_params``). Built directly, the
-    env takes the settings object: ``FeedEnv(FeedSettings(sessions=3), user_model=...)``.
+    ``world_seed``; plus ``user_model`` (not together with ``user_params``) and ``render_mode``
+    (``"ansi"``: :meth:`render` returns the episode as text, one line per video). Built directly,
+    the env takes the settings object: ``FeedEnv(FeedSettings(sessions=3), user_model=...)``.
 
     Pluggable user model. ``user_model`` may be any object with the small batched interface of
     :class:`recoworld.users.feed.FeedUserModel` (this env addresses one slot, row 0):
@@ -117,11 +119,17 @@ class FeedEnv(gym.Env[Obs, Any]):
     - v0: initial version.
     """
 
-    metadata = {"render_modes": []}  # noqa: RUF012
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012
 
     def __init__(
-        self, settings: FeedSettings | None = None, *, user_model: FeedUserModel | None = None
+        self,
+        settings: FeedSettings | None = None,
+        *,
+        user_model: FeedUserModel | None = None,
+        render_mode: str | None = None,
     ) -> None:
+        self.render_mode = check_render_mode(render_mode)
+        self._views: list[FeedView] = []
         self.settings = settings if settings is not None else FeedSettings()
         self.sim: FeedSimulator = FeedSimulator(self.settings, 1, user_model)
         self.pool_size = self.sim.pool_size
@@ -154,6 +162,7 @@ class FeedEnv(gym.Env[Obs, Any]):
             users = np.asarray([options["user"]], dtype=np.intp)
         self.sim.reset_slots(self._slot, users)
         self._needs_reset = False
+        self._views = []
         info = {
             "candidate_ids": self.sim.candidates[0].astype(np.int64),
             "action_mask": self._mask.copy(),
@@ -174,11 +183,24 @@ class FeedEnv(gym.Env[Obs, Any]):
         self.sim.refresh(self._slot)
         obs = self._observe()
         info: dict[str, Any] = {k: v[0] for k, v in out.info.items()}
+        if self.render_mode is not None:
+            self._views.append(feed_view(info, float(out.reward[0]), self.world.catalogue))
         info["candidate_ids"] = obs["candidate_ids"].copy()
         info["action_mask"] = self._mask.copy()
         terminated = bool(out.terminated[0])
         self._needs_reset = terminated
         return obs, float(out.reward[0]), terminated, False, info
+
+    @property
+    def views(self) -> tuple[FeedView, ...]:
+        """The videos of the current episode (recorded only with ``render_mode="ansi"``)."""
+        return tuple(self._views)
+
+    def render(self) -> str | None:
+        """The episode so far as text (``render_mode="ansi"``); ``None`` without a render mode."""
+        if self.render_mode is None:
+            return None
+        return format_feed_session(int(self.sim.user[0]), self._views)
 
 
 class SlateFeedEnv(FeedEnv):
@@ -235,8 +257,9 @@ class SlateFeedEnv(FeedEnv):
         *,
         slate_size: int = 5,
         user_model: FeedUserModel | None = None,
+        render_mode: str | None = None,
     ) -> None:
-        super().__init__(settings, user_model=user_model)
+        super().__init__(settings, user_model=user_model, render_mode=render_mode)
         require_range("slate_size", slate_size, 1, self.pool_size)  # at most the pool size
         self.slate_size = slate_size
         self.action_space = spaces.MultiDiscrete([self.pool_size] * slate_size)
@@ -273,6 +296,9 @@ class SlateFeedEnv(FeedEnv):
             for key in self._PER_POSITION:
                 per[key][pos] = out.info[key][0]
             per["shown"][pos] = True
+            if self.render_mode is not None:
+                row = {k: v[0] for k, v in out.info.items()}
+                self._views.append(feed_view(row, float(out.reward[0]), self.world.catalogue))
             last = {k: v[0] for k, v in out.info.items() if k not in self._PER_POSITION}
             if bool(out.info["left"][0]):
                 terminated = bool(out.terminated[0])
@@ -285,15 +311,25 @@ class SlateFeedEnv(FeedEnv):
         return self._observe(), total, terminated, False, info
 
 
-def feed_env_from_keywords(user_model: FeedUserModel | None = None, **keywords: Any) -> FeedEnv:
+def feed_env_from_keywords(
+    user_model: FeedUserModel | None = None, render_mode: str | None = None, **keywords: Any
+) -> FeedEnv:
     """Entry point of the registered one-video ids: ``keywords`` are :class:`FeedSettings` fields."""
-    return FeedEnv(FeedSettings.from_keywords(keywords), user_model=user_model)
+    return FeedEnv(
+        FeedSettings.from_keywords(keywords), user_model=user_model, render_mode=render_mode
+    )
 
 
 def slate_feed_env_from_keywords(
-    slate_size: int = 5, user_model: FeedUserModel | None = None, **keywords: Any
+    slate_size: int = 5,
+    user_model: FeedUserModel | None = None,
+    render_mode: str | None = None,
+    **keywords: Any,
 ) -> SlateFeedEnv:
     """Entry point of the registered slate ids: ``slate_size`` plus :class:`FeedSettings` fields."""
     return SlateFeedEnv(
-        FeedSettings.from_keywords(keywords), slate_size=slate_size, user_model=user_model
+        FeedSettings.from_keywords(keywords),
+        slate_size=slate_size,
+        user_model=user_model,
+        render_mode=render_mode,
     )

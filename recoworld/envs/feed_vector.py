@@ -15,6 +15,7 @@ from recoworld._validate import require_range
 from recoworld.datasets.feed_world import FeedWorld
 from recoworld.envs.feed_core import FeedSimulator
 from recoworld.envs.feed_settings import FeedSettings
+from recoworld.envs.transcript import FeedView, check_render_mode, feed_view, format_feed_session
 from recoworld.errors import ConfigError, InvalidActionError
 from recoworld.users.feed.interface import ExpectedOutcome, FeedUserModel, Slots
 
@@ -40,7 +41,11 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
     ``FeedVectorEnv(num_envs, FeedSettings(...), max_episode_steps=..., user_model=...)``.
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}  # noqa: RUF012
+    metadata = {  # noqa: RUF012
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+        "render_modes": ["ansi"],
+        "render_fps": 4,
+    }
 
     def __init__(
         self,
@@ -49,8 +54,14 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
         *,
         max_episode_steps: int | None = None,
         user_model: FeedUserModel | None = None,
+        render_mode: str | None = None,
+        render_slot: int = 0,
     ) -> None:
         require_range("num_envs", num_envs, 1)
+        require_range("render_slot", render_slot, 0, num_envs - 1)
+        self.render_mode = check_render_mode(render_mode)
+        self.render_slot = render_slot
+        self._views: list[FeedView] = []
         if max_episode_steps is not None:
             require_range("max_episode_steps", max_episode_steps, 1)
         self.settings = settings if settings is not None else FeedSettings()
@@ -94,6 +105,7 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
         self.sim.reset_slots(_EVERY)
         self._elapsed[:] = 0
         self._needs_reset[:] = False
+        self._views = []
         info = {
             "candidate_ids": self.sim.candidates.astype(np.int64),
             "action_mask": self._mask.copy(),
@@ -104,6 +116,15 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
     def expected_outcome(self) -> ExpectedOutcome:
         """True expected outcome of every sub-environment's candidates; for oracle agents."""
         return self.sim.expected(_EVERY)
+
+    def render(self) -> str | None:  # type: ignore[override]
+        """The episode of sub-environment ``render_slot`` so far as text (``render_mode="ansi"``).
+
+        One chosen slot, not a tuple of every slot's text: a thousand feeds are not read at once.
+        """
+        if self.render_mode is None:
+            return None
+        return format_feed_session(int(self.sim.user[self.render_slot]), self._views)
 
     def step(
         self, actions: NDArray[np.int64]
@@ -129,6 +150,8 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
             back = np.flatnonzero(resetting).astype(np.intp)
             self.sim.reset_slots(back)
             self._elapsed[back] = 0
+            if resetting[self.render_slot]:
+                self._views = []
         else:
             rows = self._all
             stepping = _EVERY
@@ -155,6 +178,10 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
                 full[stepping] = value
                 info[key] = full
                 info["_" + key] = stepped
+        r = self.render_slot
+        if self.render_mode is not None and not resetting[r]:
+            row = {k: v[r] for k, v in info.items() if not k.startswith("_")}
+            self._views.append(feed_view(row, float(reward[r]), self.sim.world.catalogue))
         info["candidate_ids"] = self.sim.candidates.astype(np.int64)
         info["_candidate_ids"] = np.ones(n, dtype=bool)
         info["action_mask"] = self._mask.copy()
@@ -167,6 +194,8 @@ def feed_vector_env_from_keywords(
     num_envs: int = 1,
     max_episode_steps: int | None = None,
     user_model: FeedUserModel | None = None,
+    render_mode: str | None = None,
+    render_slot: int = 0,
     **keywords: Any,
 ) -> FeedVectorEnv:
     """Vector entry point of the registered ids: ``keywords`` are :class:`FeedSettings` fields."""
@@ -175,4 +204,6 @@ def feed_vector_env_from_keywords(
         FeedSettings.from_keywords(keywords),
         max_episode_steps=max_episode_steps,
         user_model=user_model,
+        render_mode=render_mode,
+        render_slot=render_slot,
     )
