@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import statistics
@@ -42,6 +41,7 @@ import recoworld  # noqa: F401
 from recoworld.agents.rules import MaxEntropyAgent, make_rule_agent
 from recoworld.envs import ConversationalVectorEnv
 from recoworld.evaluation import evaluate
+from recoworld.outputs import dumps_json
 
 ENV_ID = "recoworld/LastFMStar-CRS-v0"
 
@@ -282,7 +282,7 @@ def profile(args: argparse.Namespace) -> dict[str, Any]:
     wall, total, (out, load) = _timed(lambda: evaluate(env, make_rule_agent("max-entropy", world), "test"))
     report = {"wall_s": wall, "cpu_s": total, "load": load, "steps": out[0].steps,
               "cpu_s_by_part": dict(sorted(cpu.items(), key=lambda kv: -kv[1])), "work": work}
-    print(json.dumps(report, indent=1))
+    print(dumps_json(report, indent=1, sort_keys=False))
     return report
 
 
@@ -310,7 +310,7 @@ def main() -> None:
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     out = {"speed": speed, "profile": profile, "table": table}[args.what](args)
     if args.what == "speed":
-        print(json.dumps({k: v for k, v in out.items() if k != "summary"}, indent=1))
+        print(dumps_json({k: v for k, v in out.items() if k != "summary"}, indent=1, sort_keys=False))
         for name, s in out["summary"].items():
             print(f"{name:<38} median wall {s['wall_s_median']:.3f} s, {s['steps_per_s_wall']:,.0f} steps/s; "
                   f"cpu {s['cpu_s_median']:.3f} s, {s['steps_per_s_cpu']:,.0f} steps/s; load {s['load_median']:.1f}")
@@ -319,7 +319,7 @@ def main() -> None:
         record = {"started": started, "commit": commit, "platform": platform.platform(),
                   "cpus": os.cpu_count(), args.what: out}
         with open(args.json, "w") as fh:
-            json.dump(record, fh, indent=1)
+            fh.write(dumps_json(record, indent=1, sort_keys=False))
 
 
 if __name__ == "__main__":

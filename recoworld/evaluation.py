@@ -26,10 +26,11 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker
 from numpy.typing import NDArray
 
+from recoworld._validate import require_range
 from recoworld.envs.conversational import ConversationalRecEnv
 from recoworld.envs.conversational_vector import ConversationalVectorEnv
 from recoworld.envs.feed_vector import FeedVectorEnv
-from recoworld.errors import ConfigError
+from recoworld.errors import ConfigError, DataError
 
 __all__ = [
     "CRSMetrics",
@@ -43,6 +44,15 @@ __all__ = [
     "metrics_from_outcomes",
     "run_session",
 ]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_seed(seed: Any) -> None:
+    if not _is_int(seed) or seed < 0:
+        raise ConfigError(f"`seed` must be an integer >= 0, got {seed!r}")
 
 
 # ---- conversational recommendation ---------------------------------------------------------------
@@ -117,7 +127,10 @@ def hdcg(success_turn: int, rank: int, max_turns: int = 15) -> float:
 def metrics_from_outcomes(outcomes: list[SessionOutcome], max_turns: int = 15) -> CRSMetrics:
     """SR@5/10/15, AT (failures count ``max_turns``), hDCG and the success-by-turn curve."""
     if not outcomes:
-        raise ValueError("no session to aggregate")
+        raise DataError(
+            "no session to aggregate: the evaluation ran 0 sessions (ask for at least one, "
+            "from a split that holds some)"
+        )
     turns = np.asarray([o.turn for o in outcomes])
     ok = turns > 0
     n = len(outcomes)
@@ -173,9 +186,14 @@ def evaluate(
     turn: the same sessions, order and randomness, hence the same outcomes (tested). Otherwise,
     or with ``num_envs=1``, one session at a time.
     """
+    if sessions is not None and (not _is_int(sessions) or sessions < 1):
+        raise ConfigError(f"`sessions` must be an integer >= 1 (or None for all), got {sessions!r}")
+    _check_seed(seed)
     world = env.unwrapped.world  # type: ignore[attr-defined]
     n_total = len(world.split(split))
-    n = n_total if sessions is None else min(sessions, n_total)
+    if n_total == 0:
+        raise DataError(f"split {split!r} of world {world.name!r} holds no session to evaluate")
+    n = n_total if sessions is None else min(int(sessions), n_total)
     max_turns = int(env.unwrapped.max_turns)  # type: ignore[attr-defined]
     vec = _batched_env(env, agent, split, min(num_envs, n))
     if vec is not None:
@@ -324,8 +342,8 @@ def make_feed_vector_env(env_id: str, num_envs: int, **kwargs: Any) -> FeedVecto
 
 def evaluate_feed(env: FeedVectorEnv, agent: Any, episodes: int, seed: int = 0) -> FeedMetrics:
     """Run ``agent`` (``predict``, optional ``update``) for ``episodes`` episodes on ``env``."""
-    if episodes < 1:
-        raise ConfigError(f"`episodes` must be >= 1, got {episodes}")
+    require_range("episodes", episodes, 1)
+    _check_seed(seed)
     n = env.num_envs
     quota = np.full(n, episodes // n) + (np.arange(n) < episodes % n)
     done = np.zeros(n, dtype=np.int64)
@@ -409,8 +427,8 @@ def evaluate_feed_slates(env: Any, agent: Any, episodes: int, seed: int = 0) -> 
     Each slate is drawn without replacement from ``agent.action_dist(obs)`` (Plackett-Luce through
     Gumbel top-k with a generator seeded by ``seed``), so a greedy agent's choice leads the slate.
     """
-    if episodes < 1:
-        raise ConfigError(f"`episodes` must be >= 1, got {episodes}")
+    require_range("episodes", episodes, 1)
+    _check_seed(seed)
     base = env.unwrapped
     size = int(base.slate_size)
     cat = base.world.catalogue

@@ -16,6 +16,7 @@ __all__ = [
     "FEED_AGENTS",
     "FEED_IDS",
     "all_ids",
+    "canonical_agent_name",
     "is_conversational",
     "is_feed",
     "register_all",
@@ -51,10 +52,16 @@ FEED_IDS: dict[str, tuple[str, str, int, str | None]] = {
 }
 
 
-# Agent names per family (``recoworld evaluate --agent`` / ``recoworld train --agent``).
+# Agent names per family (``recoworld evaluate --agent`` / ``recoworld train --agent``), spelt in
+# kebab-case; :func:`canonical_agent_name` also accepts the older underscore spellings.
 CRS_RULE_AGENTS: tuple[str, ...] = ("random", "max-entropy", "abs-greedy")
 CRS_TRAINABLE_AGENTS: tuple[str, ...] = ("ear", "scpr", "crm", "unicorn", "sb3-ppo", "sb3-dqn")
-FEED_AGENTS: tuple[str, ...] = ("random", "most_popular", "epsilon_greedy", "oracle", "ppo")
+FEED_AGENTS: tuple[str, ...] = ("random", "most-popular", "epsilon-greedy", "oracle", "ppo")
+
+
+def canonical_agent_name(name: str) -> str:
+    """The kebab-case spelling of an agent name (``most_popular`` -> ``most-popular``)."""
+    return str(name).strip().lower().replace("_", "-")
 
 
 def is_feed(env_id: str) -> bool:

@@ -39,11 +39,12 @@ def _actions(obs: dict[str, Any], n_q: int, rec_size: int, rng: np.random.Genera
     for i in range(n):
         cand = np.flatnonzero(obs["candidates"][i])
         k = int(rng.integers(1, rec_size + 1))
-        pick = rng.choice(cand, size=min(k, cand.size), replace=False) if cand.size else [0]
-        row = np.resize(np.asarray(pick, dtype=np.int64), rec_size)  # repeats: counted once
-        if rng.random() < 0.2:
-            row[0] = rng.integers(len(obs["candidates"][i]))  # sometimes a non-candidate
-        items[i] = row
+        pick = list(rng.choice(cand, size=min(k, cand.size), replace=False)) if cand.size else [0]
+        if rng.random() < 0.2:  # sometimes a non-candidate first
+            others = np.setdiff1d(np.arange(len(obs["candidates"][i])), pick)
+            pick = [int(rng.choice(others)), *pick][:rec_size]
+        items[i] = pick[-1]  # a shorter list is padded by repeating its last id
+        items[i, : len(pick)] = pick
     return {"kind": kind, "question": question, "items": items}
 
 
@@ -177,9 +178,13 @@ def test_every_conversational_id_has_a_vector_entry_point(env_id):
         _assert_same(obs, info, *env.reset(seed=5 + i), i)
     assert obs in vec.observation_space
     vec.action_space.seed(0)
+    rng = np.random.default_rng(0)
     ended = np.zeros(3, dtype=bool)
     for _ in range(20):
         action = vec.action_space.sample()
+        # the space cannot say "distinct items"; the envs refuse repeats, so draw distinct ids
+        k = action["items"].shape[1]
+        action["items"] = rng.random((3, single.unwrapped.world.n_items)).argsort(axis=1)[:, :k]
         obs, reward, term, trunc, info = vec.step(action)
         for i, env in enumerate(singles):
             if ended[i]:
@@ -245,6 +250,17 @@ def test_invalid_actions_name_the_sub_environment(action, message):
         items[0, 3] = action.pop("bad_item")
     with pytest.raises(InvalidActionError, match=message):
         vec.step({**action, "items": items})
+
+
+def test_repeated_items_are_refused_where_read_and_padding_counts_once():
+    vec = ConversationalVectorEnv(3, world=default_world())
+    vec.reset(seed=0)
+    items = np.array([[4, 5, 6, 6, 6], [7, 8, 7, 9, 9], [1, 2, 1, 2, 1]], dtype=np.int64)
+    ask_row_2 = {"kind": np.array([1, 1, 0]), "question": np.zeros(3, np.int64)}
+    with pytest.raises(InvalidActionError, match=r"sub-environment 1: `items` lists an item more"):
+        vec.step({**ask_row_2, "items": items})
+    items[1] = [7, 8, 9, 9, 9]  # row 0 and 1: end padding; row 2 asks, its items are not read
+    vec.step({**ask_row_2, "items": items})
 
 
 def test_bad_settings_and_options():

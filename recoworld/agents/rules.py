@@ -333,7 +333,9 @@ _RULES: dict[str, type[RuleAgent]] = {
 def make_rule_agent(name: str, world: AttributeGraphWorld, seed: int = 0) -> RuleAgent:
     """Build the rule agent ``name`` (``random``, ``max-entropy``, ``abs-greedy``)."""
     from recoworld.errors import ConfigError
+    from recoworld.registration import canonical_agent_name
 
+    name = canonical_agent_name(name)
     if name not in _RULES:
         raise ConfigError(f"unknown rule agent {name!r}; known: {sorted(_RULES)}")
     return _RULES[name](world, seed=seed)

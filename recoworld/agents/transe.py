@@ -23,9 +23,10 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from recoworld._validate import require_range
 from recoworld.agents.fm import FMEmbeddings
 from recoworld.datasets.world import AttributeGraphWorld
-from recoworld.errors import ConfigError, DataError
+from recoworld.errors import DataError
 
 __all__ = ["TransEConfig", "graph_triples", "train_transe"]
 
@@ -53,11 +54,9 @@ class TransEConfig:
 
     def __post_init__(self) -> None:
         for name in ("dim", "epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"`{name}` must be >= 1, got {getattr(self, name)}")
+            require_range(name, getattr(self, name), 1)
         for name in ("lr", "margin"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"`{name}` must be > 0, got {getattr(self, name)}")
+            require_range(name, getattr(self, name), 0, low_open=True)
 
 
 def graph_triples(world: AttributeGraphWorld) -> npt.NDArray[np.int64]:

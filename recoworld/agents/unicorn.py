@@ -69,6 +69,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from recoworld._validate import require_range
 from recoworld.agents._conversation_graph import (
     ConversationGraph,
     GraphView,
@@ -203,23 +204,18 @@ class UNICORNConfig:
             "episodes", "item_actions", "question_actions", "hidden", "heads", "feedforward",
             "batch_size", "buffer_size", "train_every", "eval_every", "rec_size",
         ):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"`{name}` must be >= 1, got {getattr(self, name)}")
+            require_range(name, getattr(self, name), 1)
         if self.hidden % self.heads:
             raise ConfigError(
                 f"`hidden` must be a multiple of `heads`, got hidden={self.hidden} heads={self.heads}"
             )
-        if self.max_turns < 2:
-            raise ConfigError(f"`max_turns` must be >= 2, got {self.max_turns}")
+        require_range("max_turns", self.max_turns, 2)
         for name in ("gamma", "tau", "eps_start", "eps_end", "eps_fraction", "per_beta"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"`{name}` must be in [0, 1], got {getattr(self, name)}")
+            require_range(name, getattr(self, name), 0, 1)
         for name in ("lr", "per_eps"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"`{name}` must be > 0, got {getattr(self, name)}")
+            require_range(name, getattr(self, name), 0, low_open=True)
         for name in ("l2", "learning_starts", "eval_sessions", "per_alpha", "per_beta_increment"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"`{name}` must be >= 0, got {getattr(self, name)}")
+            require_range(name, getattr(self, name), 0)
         if self.rejected_penalty not in ("sigmoid", "dot", "none"):
             raise ConfigError(
                 "`rejected_penalty` must be 'sigmoid', 'dot' or 'none', got "

@@ -37,6 +37,29 @@ _BAD_ACTION = {
 }
 
 
+def _check_no_repeats(
+    items: npt.NDArray[np.integer[Any]], recommending: npt.NDArray[np.bool_]
+) -> None:
+    """Each recommending row lists each item once, but for end padding (repeats of its last id).
+
+    The single env's rule; rows that ask are not read, so they are not checked.
+    """
+    k = items.shape[1]
+    trailing = np.cumprod((items == items[:, -1:])[:, ::-1], axis=1).sum(axis=1)
+    head_len = k - trailing + 1  # the trailing run of the last id counts once
+    keep = np.arange(k)[None, :] < head_len[:, None]
+    sentinel = -1 - np.arange(k)[None, :]  # distinct values outside the id range
+    head = np.sort(np.where(keep, items, sentinel), axis=1)
+    dup = (head[:, 1:] == head[:, :-1]).any(axis=1) & recommending
+    if dup.any():
+        row = int(np.flatnonzero(dup)[0])
+        raise InvalidActionError(
+            f"sub-environment {row}: `items` lists an item more than once ({items[row].tolist()}); "
+            "list each item once (a shorter list may be padded at its end by repeating its last "
+            "item)"
+        )
+
+
 class ConversationalVectorEnv(VectorEnv[Obs, dict[str, npt.NDArray[Any]], npt.NDArray[Any]]):
     """``num_envs`` conversations of :class:`ConversationalRecEnv`, advanced together in arrays.
 
@@ -390,9 +413,12 @@ class ConversationalVectorEnv(VectorEnv[Obs, dict[str, npt.NDArray[Any]], npt.ND
                 f"{actions!r:.80}"
             )
         n = self.num_envs
-        kind = np.asarray(actions["kind"])
-        question = np.asarray(actions["question"])
-        items = np.asarray(actions["items"])
+        try:
+            kind = np.asarray(actions["kind"])
+            question = np.asarray(actions["question"])
+            items = np.asarray(actions["items"])
+        except (ValueError, TypeError) as exc:  # ragged nesting and the like
+            raise InvalidActionError(f"actions must be arrays of integers: {exc}") from None
         if kind.shape != (n,) or question.shape != (n,):
             raise InvalidActionError(
                 f"`kind` and `question` must have shape ({n},), got {kind.shape} and {question.shape}"
@@ -404,6 +430,7 @@ class ConversationalVectorEnv(VectorEnv[Obs, dict[str, npt.NDArray[Any]], npt.ND
         for name, arr in (("kind", kind), ("question", question), ("items", items)):
             if not np.issubdtype(arr.dtype, np.integer):
                 raise InvalidActionError(f"`{name}` must hold integers, got dtype {arr.dtype}")
+        _check_no_repeats(items, kind == 1)
         return (
             kind.astype(np.int64, copy=False),
             question.astype(np.int64, copy=False),

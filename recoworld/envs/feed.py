@@ -27,7 +27,7 @@ def _as_index(action: Any, size: int, name: str) -> int:
         if 0 <= action < size:
             return int(action)
         raise InvalidActionError(f"`{name}` must be in [0, {size}), got {int(action)}")
-    arr = np.asarray(action)
+    arr = _as_array(action, name)
     if arr.shape != () or not np.issubdtype(arr.dtype, np.integer):
         if not (arr.shape == () and np.issubdtype(arr.dtype, np.floating) and float(arr).is_integer()):
             raise InvalidActionError(
@@ -38,6 +38,13 @@ def _as_index(action: Any, size: int, name: str) -> int:
     if not 0 <= value < size:
         raise InvalidActionError(f"`{name}` must be in [0, {size}), got {value}")
     return value
+
+
+def _as_array(action: Any, name: str) -> NDArray[Any]:
+    try:
+        return np.asarray(action)
+    except (ValueError, TypeError) as exc:  # ragged nesting and the like
+        raise InvalidActionError(f"`{name}` is not an array of candidate indices: {exc}") from None
 
 
 class FeedEnv(gym.Env[Obs, Any]):
@@ -268,7 +275,7 @@ class SlateFeedEnv(FeedEnv):
         """Show the slate in order until it ends or the user leaves."""
         if self._needs_reset:
             raise InvalidActionError("step() called before reset() or after the episode ended")
-        arr = np.asarray(action)
+        arr = _as_array(action, "action")
         if arr.shape != (self.slate_size,):
             raise InvalidActionError(
                 f"`action` must be {self.slate_size} candidate indices, got shape {arr.shape}"

@@ -10,6 +10,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from recoworld._validate import require_range
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.errors import ConfigError, InvalidActionError
 from recoworld.users.conversational import target_attributes
@@ -34,9 +35,7 @@ class TargetItemUserConfig:
 
     def __post_init__(self) -> None:
         for name in ("answer_flip_prob", "leave_prob"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ConfigError(f"`{name}` must be in [0, 1], got {value}")
+            require_range(name, getattr(self, name), 0, 1)
 
 
 class TargetItemUser:

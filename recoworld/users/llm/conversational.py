@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from recoworld._validate import require_range
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.errors import ConfigError, InvalidActionError, LLMResponseError
 from recoworld.users.conversational import target_attributes
@@ -71,10 +72,7 @@ class LLMConversationalUserConfig:
     utterance_chars: int = 120
 
     def __post_init__(self) -> None:
-        if self.max_item_attributes < 1:
-            raise ConfigError(
-                f"`max_item_attributes` must be >= 1, got {self.max_item_attributes}"
-            )
+        require_range("max_item_attributes", self.max_item_attributes, 1)
         if self.judge_mode not in ("letter", "json"):
             raise ConfigError(f"`judge_mode` must be 'letter' or 'json', got {self.judge_mode!r}")
         if self.on_invalid not in ("reject", "raise"):
