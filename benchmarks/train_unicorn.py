@@ -52,6 +52,7 @@ from recoworld.datasets.registry import load_world
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.envs.conversational import ASK, ConversationalRecEnv
 from recoworld.evaluation import evaluate
+from recoworld.outputs import atomic_write_json
 from recoworld.users.target_item import TargetItemUserConfig
 
 PUBLISHED = {  # UNICORN Table 2: SR@15 / AT / hDCG
@@ -231,7 +232,7 @@ def main() -> None:
         row = _run(dataset, method, int(seed), args)
         results = json.loads(out.read_text()) if out.is_file() else []
         results.append(row)
-        out.write_text(json.dumps(results, indent=1) + "\n")
+        atomic_write_json(out, results, indent=1)
         print(
             f"{dataset} {method} seed={seed} noise={args.noise:g}: SR@15={row['sr@15']:.4f} "
             f"AT={row['avg_turns']:.2f} hDCG={row['hdcg']:.4f} train={row['train_seconds']:.0f}s "
