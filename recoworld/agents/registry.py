@@ -94,8 +94,7 @@ def load_trained_agent(name: str, path: str | Path, world: AttributeGraphWorld) 
     folder (its ``agent.pt`` is read).
     """
     agent_cls, _ = _classes(name)
-    p = Path(path)
-    agent: CRSAgent = agent_cls.load(p / "agent.pt" if p.is_dir() else p, world)
+    agent: CRSAgent = agent_cls.load(path, world)  # load_checkpoint reads a folder's agent.pt
     return agent
 
 
