@@ -1,4 +1,4 @@
-"""Agents: rule baselines, EAR, SCPR, CRM, feed baselines, and stable-baselines3 adapters.
+"""Agents: rule baselines, EAR, SCPR, CRM, UNICORN, feed baselines, and stable-baselines3 adapters.
 
 Conversational agents act on the base environment's observation: ``predict(obs)`` returns the
 env action, ``action_dist(obs)`` the probabilities over the flat action set (each question, then
@@ -34,6 +34,7 @@ from recoworld.agents.registry import (
 from recoworld.agents.rules import AbsGreedyAgent, MaxEntropyAgent, RandomAgent
 from recoworld.agents.sb3 import SB3Agent, SB3Config
 from recoworld.agents.scpr import SCPRAgent, SCPRConfig
+from recoworld.agents.unicorn import UNICORNAgent, UNICORNConfig
 
 __all__ = [
     "RULE_AGENTS",
@@ -62,6 +63,8 @@ __all__ = [
     "SCPRAgent",
     "SCPRConfig",
     "ScoredFeedAgent",
+    "UNICORNAgent",
+    "UNICORNConfig",
     "load_trained_agent",
     "make_agent",
     "make_feed_agent",

@@ -23,6 +23,7 @@ from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
+import gymnasium
 import numpy as np
 import numpy.typing as npt
 import torch
@@ -177,7 +178,7 @@ def validation_split(
 
 
 def success_rate(
-    env: ConversationalRecEnv,
+    env: gymnasium.Env[Any, Any],
     agent: CRSAgent,
     split: str,
     indices: npt.NDArray[np.int64],
@@ -349,7 +350,7 @@ class ModelSelection:
         )
         return env, train_idx, hold_idx
 
-    def _select(self, env: ConversationalRecEnv, hold_idx: npt.NDArray[np.int64]) -> None:
+    def _select(self, env: gymnasium.Env[Any, Any], hold_idx: npt.NDArray[np.int64]) -> None:
         """Score the greedy policy on ``hold_idx``; keep the weights when they are the best yet."""
         net = self._selected_network()
         if hold_idx.size == 0:

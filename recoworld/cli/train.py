@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from recoworld.agents.fm import FMEmbeddings
     from recoworld.agents.registry import _classes, make_trainable_agent, read_agent_config
     from recoworld.agents.scpr import SCPRAgent
+    from recoworld.agents.unicorn import UNICORNAgent
     from recoworld.datasets.world import AttributeGraphWorld
     from recoworld.outputs import atomic_write_json
 
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     agent.learn(progress=not args.quiet, checkpoint_path=ckpt, checkpoint_every=args.checkpoint_every)
     wall = time.perf_counter() - start
-    if isinstance(agent, SCPRAgent):
+    if isinstance(agent, (SCPRAgent, UNICORNAgent)):
         agent.save(out / "agent.pt", replay=False)
     else:
         agent.save(out / "agent.pt")
