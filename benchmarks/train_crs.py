@@ -32,6 +32,7 @@ from recoworld.agents.scpr import SCPRConfig
 from recoworld.datasets.registry import load_world
 from recoworld.envs.conversational import ConversationalRecEnv
 from recoworld.evaluation import evaluate
+from recoworld.outputs import dumps_json
 
 PUBLISHED = {  # UNICORN Table 2: SR@15 / AT / hDCG
     ("lastfm", "crm"): (0.325, 13.75, 0.092),
@@ -148,7 +149,7 @@ def main() -> None:
             **metrics.to_json(),
         }
         results.append(row)
-        out.write_text(json.dumps(results, indent=1) + "\n")
+        out.write_text(dumps_json(results, indent=1, sort_keys=False) + "\n")
         print(
             f"{dataset} {agent} {variant} seed={seed}: SR@15={metrics.sr15:.4f} "
             f"AT={metrics.avg_turns:.2f} hDCG={metrics.hdcg:.4f} train={train_s:.0f}s "

