@@ -101,5 +101,5 @@ def test_check_command_fails_with_one_line_and_exit_2_when_the_model_does_not_lo
     assert proc.returncode == 2
     assert proc.stdout == ""
     lines = proc.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("recoworld: error: the llama.cpp server exited")
+    assert len(lines) == 1 and lines[0].startswith("recoworld llm: error: the llama.cpp server exited")
     assert "Failed to load model" in lines[0]
