@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from recoworld.agents.crm import CRMAgent, CRMConfig
-from recoworld.agents.crs_base import CRSAgent, config_from_dict
+from recoworld.agents.base import Agent
+from recoworld.agents.crs_base import config_from_dict
 from recoworld.agents.ear import EARAgent, EARConfig
 from recoworld.agents.fm import FMConfig, FMEmbeddings
 from recoworld.agents.scpr import SCPRAgent, SCPRConfig
@@ -81,10 +82,10 @@ def make_trainable_agent(
     return agent_cls(world, cfg, seed=seed, embeddings=embeddings)
 
 
-def load_trained_agent(name: str, path: str | Path, world: AttributeGraphWorld) -> CRSAgent:
+def load_trained_agent(name: str, path: str | Path, world: AttributeGraphWorld) -> Agent:
     """Load the agent ``name`` saved at ``path`` (``agent.pt`` or ``checkpoint.pt``)."""
     agent_cls, _ = _classes(name)
-    agent: CRSAgent = agent_cls.load(path, world)
+    agent: Agent = agent_cls.load(path, world)
     return agent
 
 
@@ -94,7 +95,7 @@ def train_or_load(
     seed: int,
     cache_dir: str | Path,
     config: Any = None,
-) -> CRSAgent:
+) -> Agent:
     """Return agent ``name`` trained on ``world`` with ``seed``, training it once per cache.
 
     The trained agent is kept at ``cache_dir/<world>-<name>-seed<seed>.pt``; an interrupted
@@ -115,13 +116,13 @@ def train_or_load(
     agent.learn(checkpoint_path=partial)
     agent.save(final)
     partial.unlink(missing_ok=True)
-    trained: CRSAgent = agent
+    trained: Agent = agent
     return trained
 
 
 def make_agent(
     name: str, world: AttributeGraphWorld, seed: int = 0, checkpoint: str | Path | None = None
-) -> CRSAgent:
+) -> Agent:
     """Build a conversational agent by name: a rule agent, or a learned one from ``checkpoint``."""
     from recoworld.agents.rules import make_rule_agent
 
