@@ -69,7 +69,7 @@ def conversational_env(
     env: gymnasium.Env[Any, Any] | None,
     world: AttributeGraphWorld,
     rec_size: int,
-    max_turns: int,
+    max_turns: int | None,
     what: str = "env",
 ) -> gymnasium.Env[Any, Any]:
     """The environment an agent of ``world`` trains in: ``env`` checked, or the default one.
@@ -77,7 +77,8 @@ def conversational_env(
     ``None`` gives the world's ``valid`` split with SCPR's rewards and the published protocol.
     Otherwise ``env`` must be a :class:`ConversationalRecEnv` or a Gymnasium wrapper of one (it is
     used as given, so reward or observation wrappers apply), over a world of the same shape as the
-    agent's, with the agent's ``rec_size`` and ``max_turns``.
+    agent's, with the agent's ``rec_size`` and ``max_turns`` (``None`` = any horizon; the default
+    environment then has the published 15 turns).
 
     Raises:
         ConfigError: ``env`` is batched, not conversational, or does not fit the agent.
@@ -85,7 +86,8 @@ def conversational_env(
     """
     if env is None:
         return ConversationalRecEnv(
-            world, rewards=RewardConfig(), split="valid", max_turns=max_turns, rec_size=rec_size
+            world, rewards=RewardConfig(), split="valid", max_turns=max_turns or 15,
+            rec_size=rec_size,
         )
     if isinstance(env, gymnasium.vector.VectorEnv):
         raise ConfigError(
@@ -106,7 +108,7 @@ def conversational_env(
         )
     for name, mine, theirs in (("rec_size", rec_size, base.rec_size),
                                ("max_turns", max_turns, base.max_turns)):
-        if mine != theirs:
+        if mine is not None and mine != theirs:
             raise ConfigError(
                 f"`{what}` has {name}={theirs} but the agent's config has {name}={mine}; "
                 f"set the same {name} on both"

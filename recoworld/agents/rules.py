@@ -1,24 +1,34 @@
 """Rule baselines for conversational recommendation: random, max-entropy, abs-greedy.
 
-Every conversational agent acts on the base environment's observation and exposes
-``predict(obs) -> action`` (a base-env action dict) and ``action_dist(obs)`` (probabilities over
-the flat action set: one entry per question, then one for "recommend").
+They offer the :class:`~recoworld.agents.base.Agent` surface: ``predict(obs)``, ``action_dist(obs)``
+(probabilities over the flat action set: one entry per question, then one for "recommend"),
+``to_action``, ``save`` / ``load``, and a ``learn(env)`` that checks the environment and learns
+nothing. They read the candidates from the observation, so they follow whichever candidate
+protocol the environment runs (``reject_filter``).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
 
+import gymnasium
 import numpy as np
 import numpy.typing as npt
 
+from recoworld.agents.base import conversational_env
+from recoworld.agents.crs_base import check_world, load_checkpoint, save_checkpoint
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.envs.conversational import ASK, RECOMMEND
 from recoworld.envs.crs_stats import reachable_entropy, reachable_questions
+from recoworld.errors import ConfigError
 from recoworld.scoring import ItemScorer, PopularityScorer, top_items
 
 __all__ = ["AbsGreedyAgent", "MaxEntropyAgent", "RandomAgent", "RuleAgent", "make_rule_agent"]
+
+
+_R = TypeVar("_R", bound="RuleAgent")
 
 
 def _candidates(obs: dict[str, Any]) -> npt.NDArray[np.int64]:
@@ -27,6 +37,8 @@ def _candidates(obs: dict[str, Any]) -> npt.NDArray[np.int64]:
 
 class RuleAgent(ABC):
     """Shared plumbing of the rule agents: candidate extraction, item ranking, actions."""
+
+    name: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -38,6 +50,7 @@ class RuleAgent(ABC):
         self.world = world
         self.scorer = scorer or PopularityScorer(world)
         self.rec_size = rec_size
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
 
     @property
@@ -68,6 +81,35 @@ class RuleAgent(ABC):
     def action_dist(self, obs: dict[str, Any]) -> npt.NDArray[np.float64]:
         """Probabilities over the flat action set."""
 
+    def learn(
+        self: _R, env: gymnasium.Env[Any, Any] | None = None, episodes: int | None = None
+    ) -> _R:
+        """Check that ``env`` fits the agent and return: a rule has nothing to learn."""
+        if env is not None:
+            conversational_env(env, self.world, self.rec_size, None)
+        return self
+
+    def save(self, path: str | Path) -> None:
+        """Write the rule's name, settings and world to ``path`` (popularity-ranked rules only)."""
+        if not isinstance(self.scorer, PopularityScorer):
+            raise ConfigError(
+                f"{type(self).__name__} ranks items with a {type(self.scorer).__name__}, which a "
+                "checkpoint cannot hold; only the default popularity ranking is saved"
+            )
+        save_checkpoint(path, {
+            "agent": self.name,
+            "config": {"rec_size": self.rec_size},
+            "seed": self.seed,
+            "world": self.world.summary(),
+        })
+
+    @classmethod
+    def load(cls: type[_R], path: str | Path, world: AttributeGraphWorld) -> _R:
+        """Rebuild a rule agent saved by :meth:`save`."""
+        payload = load_checkpoint(path, cls.name)
+        check_world(payload, world, path)
+        return cls(world, rec_size=int(payload["config"]["rec_size"]), seed=int(payload["seed"]))
+
     def predict(self, obs: dict[str, Any]) -> dict[str, Any]:
         """The env action to take (drawn from :meth:`action_dist`)."""
         p = self.action_dist(obs)
@@ -78,6 +120,8 @@ class RuleAgent(ABC):
 
 class RandomAgent(RuleAgent):
     """Uniform over the reachable questions and "recommend" (items ranked by the scorer)."""
+
+    name = "random"
 
     def action_dist(self, obs: dict[str, Any]) -> npt.NDArray[np.float64]:
         """Uniform over reachable questions plus recommend."""
@@ -95,6 +139,8 @@ class MaxEntropyAgent(RuleAgent):
     is known) is never asked: with no reachable question of positive entropy left it recommends the
     scorer's top items. Ties between questions go to the smallest id.
     """
+
+    name = "max-entropy"
 
     def choose(self, obs: dict[str, Any]) -> int:
         """The flat action this deterministic agent takes."""
@@ -119,6 +165,8 @@ class MaxEntropyAgent(RuleAgent):
 class AbsGreedyAgent(RuleAgent):
     """Always recommend the scorer's top ``rec_size`` candidates."""
 
+    name = "abs-greedy"
+
     def action_dist(self, obs: dict[str, Any]) -> npt.NDArray[np.float64]:
         """One-hot on "recommend"."""
         p = np.zeros(self.n_actions)
@@ -139,8 +187,6 @@ _RULES: dict[str, type[RuleAgent]] = {
 
 def make_rule_agent(name: str, world: AttributeGraphWorld, seed: int = 0) -> RuleAgent:
     """Build the rule agent ``name`` (``random``, ``max-entropy``, ``abs-greedy``)."""
-    from recoworld.errors import ConfigError
-
     if name not in _RULES:
         raise ConfigError(f"unknown rule agent {name!r}; known: {sorted(_RULES)}")
     return _RULES[name](world, seed=seed)

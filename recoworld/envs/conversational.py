@@ -93,7 +93,7 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     | ``accepted`` | ``MultiBinary(n_attributes)`` | int8 | attributes the user confirmed |
     | ``rejected`` | ``MultiBinary(n_attributes)`` | int8 | attributes the user declined |
     | ``asked`` | ``MultiBinary(n_questions)`` | int8 | questions already asked |
-    | ``candidates`` | ``MultiBinary(n_items)`` | int8 | items holding every accepted attribute, minus rejected recommendations |
+    | ``candidates`` | ``MultiBinary(n_items)`` | int8 | items holding every accepted attribute, minus rejected recommendations (and, with ``reject_filter``, minus items holding a declined attribute) |
 
     ## Rewards
     :class:`RewardConfig`, SCPR's by default: +1 accepted recommendation, -0.1 rejected one,
@@ -130,7 +130,14 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     obs, info = env.reset(seed=0, options={"split": "test", "index": 0})
     ```
     ``world``, ``dataset``/``data_dir``, ``user`` (a :class:`ConversationalUser`), ``user_config``,
-    ``rewards``, ``split`` (default session source), ``max_turns``, ``rec_size``.
+    ``rewards``, ``split`` (default session source), ``max_turns``, ``rec_size``, ``reject_filter``.
+
+    ``reject_filter`` chooses the candidate protocol. Off (the default) is the published one: a
+    declined attribute removes no candidate. On, every candidate holding an attribute the user
+    declined leaves the candidate set too (the target never holds one when answers are exact, so
+    this only helps; with answer noise it can remove the target). Compare agents only under the
+    same protocol: with exact answers the filter alone lifts a popularity rule far above the
+    published learned agents.
 
     ## References
     Lei et al., Estimation-Action-Reflection, WSDM 2020; Lei et al., Interactive Path Reasoning on
@@ -140,7 +147,8 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
 
     ## Version History
     - v0: first release. The registered ids no longer add a ``TimeLimit`` of 14 steps: the
-      horizon is ``max_turns`` alone (the default protocol is unchanged).
+      horizon is ``max_turns`` alone (the default protocol is unchanged). ``reject_filter``
+      added as an option, off by default (the default protocol is unchanged).
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012
@@ -154,6 +162,7 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         split: str = "train",
         max_turns: int = 15,
         rec_size: int = 10,
+        reject_filter: bool = False,
     ) -> None:
         if max_turns < 2:
             raise ConfigError(f"`max_turns` must be >= 2 (the opening is turn 1), got {max_turns}")
@@ -168,6 +177,7 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         self.split = split
         self.max_turns = max_turns
         self.rec_size = rec_size
+        self.reject_filter = bool(reject_filter)
         n_q, n_a, n_i = world.n_questions, world.n_attributes, world.n_items
         self.action_space = spaces.Dict(
             {
@@ -265,12 +275,15 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         out: npt.NDArray[np.int32] = indices[indptr[attribute] : indptr[attribute + 1]]
         return out
 
-    def _filter_candidates(self, attribute: int) -> None:
+    def _filter_candidates(self, attribute: int, holding: bool = True) -> None:
+        """Keep the candidates holding ``attribute`` (or, ``holding=False``, those lacking it)."""
         mask = self._scratch
         holders = self._items_with(attribute)
         mask[holders] = True
         keep = mask[self._cand]
         mask[holders] = False
+        if not holding:
+            keep = ~keep
         dropped = self._cand[~keep]
         self._cand_mask[dropped] = 0
         self._cand = self._cand[keep]
@@ -285,6 +298,8 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         if not self._rejected[attribute] and not self._accepted[attribute]:
             self._rejected[attribute] = 1
             self._rejected_list.append(attribute)
+            if self.reject_filter:
+                self._filter_candidates(attribute, holding=False)
 
     # ---- gymnasium API -------------------------------------------------------------------------
     def _pick_session(self, options: dict[str, Any] | None) -> tuple[int, int]:
