@@ -7,7 +7,7 @@ set -euo pipefail
 d=$1
 data=${2:-../shared/data}
 out=benchmarks/results/crs_robustness_$d.json
-run() { .venv/bin/python benchmarks/train_crs.py --data-dir "$data" --out "$out" "$@"; }
+run() { .venv/bin/python benchmarks/train_crs.py --data-dir "$data" --out "$out" --save-dir "${SAVE_DIR:-runs/agents}" "$@"; }
 rules="$d:max-entropy:0 $d:abs-greedy:0"
 # published protocol, exact answers (noise 0)
 run --noise 0 --runs $d:scpr:0 $rules $d:scpr:0:pruned $d:ear:0

@@ -215,7 +215,7 @@ def test_lean_checkpoint_acts_the_same(
     world: AttributeGraphWorld, trained: SCPRAgent, tmp_path: Path
 ) -> None:
     trained.save(tmp_path / "full.pt")
-    trained.save(tmp_path / "lean.pt", replay=False)
+    trained.save(tmp_path / "lean.pt", lean=True)
     assert (tmp_path / "lean.pt").stat().st_size < (tmp_path / "full.pt").stat().st_size / 2
     lean = SCPRAgent.load(tmp_path / "lean.pt", world)
     env = ConversationalRecEnv(world, split="test")

@@ -7,7 +7,13 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from recoworld.cli._common import Runner, SubParsers, data_kwargs, print_json
+from recoworld.cli._common import (
+    Runner,
+    SubParsers,
+    add_user_arguments,
+    data_kwargs,
+    print_json,
+)
 
 __all__ = ["add"]
 
@@ -23,6 +29,7 @@ def add(sub: SubParsers) -> Runner:
     p.add_argument("--checkpoint", default=None, help="path of a trained agent's checkpoint")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw")
     p.add_argument("--data-dir", default=None, help="dataset root (default: $RECOWORLD_DATA)")
+    add_user_arguments(p)
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     return run
 
@@ -35,6 +42,12 @@ def run(args: argparse.Namespace) -> int:
     if is_conversational(args.env):
         return _run_conversational(args)
     if is_feed(args.env):
+        if (args.user != "statistical" or args.user_config is not None
+                or args.base_url is not None or args.reject_filter):
+            raise ConfigError(
+                "--user, --user-config, --base-url and --reject-filter apply to conversational "
+                f"envs; {args.env!r} is a feed env"
+            )
         return _run_feed(args)
     raise ConfigError(f"`--env` {args.env!r} is not a known RecoWorld environment id")
 
@@ -49,17 +62,24 @@ def _run_conversational(args: argparse.Namespace) -> int:
 
     from recoworld.agents.registry import make_agent
     from recoworld.evaluation import evaluate
+    from recoworld.users.registry import open_conversational_user, read_user_config, user_spec
 
-    env = gymnasium.make(args.env, **data_kwargs(args))
-    agent = make_agent(args.agent, env.unwrapped.world, args.seed, args.checkpoint)  # type: ignore[attr-defined]
+    probe = gymnasium.make(args.env, **data_kwargs(args))
+    world = probe.unwrapped.world  # type: ignore[attr-defined]
+    spec = user_spec(args.user, read_user_config(args.user_config), args.base_url)
+    agent = make_agent(args.agent, world, args.seed, args.checkpoint)
     start = time.perf_counter()
-    m, _ = evaluate(env, agent, args.split, args.sessions, args.seed, progress=True)
+    with open_conversational_user(spec, world) as user:
+        env = gymnasium.make(args.env, world=world, user=user, reject_filter=args.reject_filter)
+        m, _ = evaluate(env, agent, args.split, args.sessions, args.seed, progress=True)
     seconds = time.perf_counter() - start
     print(
         _format_table(
             [
                 ("env", args.env),
                 ("agent", args.agent),
+                ("user", args.user),
+                ("protocol", "reject-filter" if args.reject_filter else "published"),
                 ("sessions", str(m.sessions)),
                 ("SR@5", f"{m.sr5:.4f}"),
                 ("SR@10", f"{m.sr10:.4f}"),
@@ -74,7 +94,8 @@ def _run_conversational(args: argparse.Namespace) -> int:
     if args.json:
         out: dict[str, Any] = m.to_json()
         out.update(
-            env=args.env, agent=args.agent, split=args.split, seed=args.seed, seconds=seconds
+            env=args.env, agent=args.agent, split=args.split, seed=args.seed, seconds=seconds,
+            user=spec.to_json(), protocol="reject-filter" if args.reject_filter else "published",
         )
         print_json(out)
     return 0

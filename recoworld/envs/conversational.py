@@ -104,6 +104,10 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     A session is drawn from ``split`` (or the ``options`` of :meth:`reset`); the user's opening
     attribute is accepted and the candidates are the items that hold it.
 
+    The rewards follow the user's answers, not the target: an LLM-driven user who accepts a list
+    without the target gives the acceptance reward (the agent cannot know better), while
+    ``info["success"]`` stays the ground truth the metrics count.
+
     ## Episode End
     Termination: the user accepts a recommendation, no candidate is left, or the user leaves
     (impatience, off by default). Truncation: the horizon, ``max_turns`` = 15 turns with the opening
@@ -117,7 +121,8 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     | ``turn`` | turns played, the opening counted as turn 1 |
     | ``candidate_count`` | number of candidate items |
     | ``accepted`` / ``rejected`` | lists of accepted / rejected attribute ids |
-    | ``success`` | whether a recommendation was accepted |
+    | ``success`` | whether the user accepted a recommendation holding the target (what SR counts) |
+    | ``recommendation_accepted`` | whether the user accepted the recommendation (with the statistical user, the same as ``success``; an LLM user may accept a list without the target) |
     | ``rank`` | 1-based rank of the target in the accepted list (0 otherwise) |
     | ``user`` / ``target`` | ids of the session (``target`` is for evaluation; agents must not read it) |
     | ``user_info`` | what the user model reported (utterances, invalid responses) |
@@ -257,13 +262,14 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
             "candidates": self._cand_mask.copy(),
         }
 
-    def _info(self, success: bool = False, rank: int = 0) -> dict[str, Any]:
+    def _info(self, success: bool = False, rank: int = 0, accepted: bool = False) -> dict[str, Any]:
         return {
             "turn": self.turn,
             "candidate_count": int(self._cand.size),
             "accepted": self.accepted,
             "rejected": self.rejected,
             "success": success,
+            "recommendation_accepted": accepted,
             "rank": rank,
             "user": self.user_id,
             "target": self.target,
@@ -384,7 +390,7 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         kind, arg = self._check_action(action)
         rng = self.np_random
         r = self.rewards
-        success = False
+        accepted = False
         rank = 0
         if kind == ASK:
             q = int(arg)
@@ -406,9 +412,10 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
             reward = r.ask_success if yes else r.ask_fail
         else:
             items = arg
-            success = self.user_model.judge(items, rng)
-            if success:
-                rank = int(np.flatnonzero(items == self.target)[0]) + 1
+            accepted = self.user_model.judge(items, rng)
+            if accepted:
+                hit = np.flatnonzero(items == self.target)
+                rank = int(hit[0]) + 1 if hit.size else 0
                 reward = r.rec_success
             else:
                 drop = items[self._cand_mask[items] == 1]
@@ -417,9 +424,10 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
                     self._cand = self._cand[self._cand_mask[self._cand] == 1]
                 reward = r.rec_fail
         self.turn += 1
-        terminated = success
+        success = rank > 0
+        terminated = accepted
         truncated = False
-        if not success:
+        if not accepted:
             if self._cand.size == 0:
                 reward, terminated = r.candidates_empty, True
             elif self.user_model.wants_to_leave(rng):
@@ -427,7 +435,7 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
             elif self.turn >= self.max_turns:
                 reward, truncated = r.until_horizon, True
         self._done = terminated or truncated
-        return self._obs(), float(reward), terminated, truncated, self._info(success, rank)
+        return self._obs(), float(reward), terminated, truncated, self._info(success, rank, accepted)
 
 
 def make_conversational_env(

@@ -13,9 +13,17 @@ from recoworld.users.feed import (
     ReplayFeedUser,
     StatisticalFeedUser,
 )
+from recoworld.users.registry import (
+    USER_KINDS,
+    UserSpec,
+    open_conversational_user,
+    read_user_config,
+    user_spec,
+)
 from recoworld.users.target_item import TargetItemUser, TargetItemUserConfig
 
 __all__ = [
+    "USER_KINDS",
     "ConversationalUser",
     "ExpectedOutcome",
     "FeedResponse",
@@ -25,5 +33,9 @@ __all__ = [
     "StatisticalFeedUser",
     "TargetItemUser",
     "TargetItemUserConfig",
+    "UserSpec",
+    "open_conversational_user",
+    "read_user_config",
     "target_attributes",
+    "user_spec",
 ]
