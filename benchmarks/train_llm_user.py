@@ -46,6 +46,19 @@ from recoworld.users.llm import (
 )
 
 
+class _Server(LocalLLMServer):
+    """The local server with as many prompt-processing threads as generation threads.
+
+    llama-cpp-python defaults ``n_threads_batch`` to every core; on a loaded machine its threads
+    then wait on each other and prompt processing slows down several-fold.
+    """
+
+    def command(self) -> list[str]:
+        """The server's command line with ``--n_threads_batch``."""
+        cmd = super().command()
+        return cmd if self.n_threads is None else [*cmd, "--n_threads_batch", str(self.n_threads)]
+
+
 class _StepCounter(gymnasium.Wrapper[Any, Any, Any, Any]):
     """Counts environment steps (each is one LLM call besides the openings)."""
 
@@ -115,7 +128,7 @@ def main() -> None:
     server = None
     base_url = args.base_url
     if base_url is None:
-        server = LocalLLMServer(n_threads=args.threads)
+        server = _Server(n_threads=args.threads)
         base_url = server.start()
         print(f"LLM server at {base_url}", flush=True)
     work = Path(args.work)

@@ -29,9 +29,9 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from recoworld.agents.base import Agent
 from recoworld.agents.fm import FMEmbeddings
 from recoworld.datasets.world import AttributeGraphWorld
-from recoworld.agents.base import Agent
 from recoworld.envs.conversational import RECOMMEND
 from recoworld.errors import ConfigError, DataError, DatasetNotFoundError
 
@@ -188,7 +188,8 @@ def candidate_view(
     keep = k < max_declined
     if keep.any():
         cand, k = cand[keep], k[keep]
-    return cand, k * float(np.log(answer_noise / (1.0 - answer_noise)))
+    penalty: npt.NDArray[np.float64] = k * float(np.log(answer_noise / (1.0 - answer_noise)))
+    return cand, penalty
 
 
 def unseen_candidates(

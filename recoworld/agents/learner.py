@@ -332,7 +332,8 @@ class LearnedCRSAgent(ABC):
         obs, _ = env.reset(
             seed=int(self._rng.integers(2**31 - 1)), options={"split": split, "index": index}
         )
-        return obs
+        out: dict[str, Any] = obs
+        return out
 
     def _select(self, env: gymnasium.Env[Any, Any], hold_idx: npt.NDArray[np.int64]) -> None:
         """Score the greedy policy on ``hold_idx``; keep the weights when they are the best yet."""

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from recoworld.agents.crm import CRMAgent, CRMConfig
 from recoworld.agents.base import Agent
+from recoworld.agents.crm import CRMAgent, CRMConfig
 from recoworld.agents.crs_base import config_from_dict
 from recoworld.agents.ear import EARAgent, EARConfig
 from recoworld.agents.fm import FMConfig, FMEmbeddings

@@ -27,11 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import gymnasium
 import numpy as np
 import numpy.typing as npt
 import torch
-
-import gymnasium
 
 from recoworld.agents.base import conversational_env
 from recoworld.agents.crs_base import (

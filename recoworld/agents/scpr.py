@@ -283,6 +283,7 @@ class SCPRAgent(LearnedCRSAgent):
     The learn loop, model selection, checkpoints and ``save`` / ``load`` are
     :class:`~recoworld.agents.learner.LearnedCRSAgent`'s. SCPR's policy is greedy: its
     ``action_dist`` is one-hot (mix it with another policy for off-policy logs).
+
     """
 
     name = "scpr"

@@ -168,9 +168,9 @@ def open_conversational_user(
     )
 
     s = spec.settings
-    client_cfg = LLMClientConfig(
-        **{k: (tuple(s[k]) if k == "decoding" else s[k]) for k in _CLIENT_KEYS}
-    )
+    client_values: dict[str, Any] = {k: s[k] for k in _CLIENT_KEYS}
+    client_values["decoding"] = tuple(s["decoding"])
+    client_cfg = LLMClientConfig(**client_values)
     cache = None
     if s["cache"] is not None and s["cache_mode"] != "off":
         cache = ResponseCache(s["cache"], s["cache_mode"])
