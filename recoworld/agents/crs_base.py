@@ -188,7 +188,7 @@ def candidate_view(
     keep = k < max_declined
     if keep.any():
         cand, k = cand[keep], k[keep]
-    penalty: npt.NDArray[np.float64] = k * float(np.log(answer_noise / (1.0 - answer_noise)))
+    penalty = (k * np.log(answer_noise / (1.0 - answer_noise))).astype(np.float64)
     return cand, penalty
 
 
