@@ -16,7 +16,7 @@ reflects on the recommendations that policy made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium
@@ -25,14 +25,9 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from recoworld.agents.crs_base import (
-    candidate_view,
-    check_noise_filter,
-    dialogue_features,
-    n_dialogue_features,
-)
-from recoworld.agents.fm import FMConfig, FMEmbeddings
-from recoworld.agents.learner import Decision, LearnedCRSAgent
+from recoworld.agents.crs_base import candidate_view, dialogue_features, n_dialogue_features
+from recoworld.agents.fm import FMEmbeddings
+from recoworld.agents.learner import Decision, LearnedCRSAgent, LearnerConfig
 from recoworld.envs.crs_stats import question_entropy, reachable_questions
 from recoworld.errors import ConfigError
 
@@ -47,12 +42,10 @@ __all__ = [
 
 def validate_settings(cfg: Any) -> None:
     """Raise :class:`ConfigError` for out-of-range settings of an EAR / CRM config."""
-    for name in (
-        "episodes", "batch_episodes", "hidden", "eval_every", "rec_size", "imitation_threshold"
-    ):
+    for name in ("batch_episodes", "hidden", "imitation_threshold"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"`{name}` must be >= 1, got {getattr(cfg, name)}")
-    for name in ("pretrain_sessions", "eval_sessions", "entropy_coef", "reflection_lr"):
+    for name in ("pretrain_sessions", "entropy_coef", "reflection_lr"):
         if getattr(cfg, name) < 0:
             raise ConfigError(f"`{name}` must be >= 0, got {getattr(cfg, name)}")
     for name in ("lr", "pretrain_lr"):
@@ -60,20 +53,19 @@ def validate_settings(cfg: Any) -> None:
             raise ConfigError(f"`{name}` must be > 0, got {getattr(cfg, name)}")
     if not 0.0 <= cfg.gamma <= 1.0:
         raise ConfigError(f"`gamma` must be in [0, 1], got {cfg.gamma}")
-    if cfg.max_turns < 2:
-        raise ConfigError(f"`max_turns` must be >= 2, got {cfg.max_turns}")
-    check_noise_filter(cfg)
 
 
 @dataclass(frozen=True)
-class PolicyGradientConfig:
+class PolicyGradientConfig(LearnerConfig):
     """Settings of a :class:`PolicyGradientAgent` (EAR's defaults; subclasses override some).
+
+    Besides the fields of :class:`~recoworld.agents.learner.LearnerConfig` (REINFORCE sessions,
+    candidate filters, model selection, ``rec_size``, ``max_turns``, FM settings):
 
     Attributes:
         pretrain_sessions: Training sessions of max-entropy demonstrations to imitate.
         imitation_threshold: The imitated rule recommends once at most this many candidates
             remain (and always on the last action).
-        episodes: REINFORCE sessions after pretraining.
         batch_episodes: Sessions per gradient step (pretraining and REINFORCE).
         hidden: Width of the policy's hidden layer.
         lr: Adam learning rate of REINFORCE.
@@ -84,23 +76,11 @@ class PolicyGradientConfig:
         reflection_lr: Step size of the reflection update.
         mask_unreachable: Mask questions no candidate can answer differently (zero entropy or
             held by no candidate) besides those already asked; off = mask asked ones only (EAR).
-        prune_rejected: Drop the candidates holding a declined attribute (exact answers only).
-        answer_noise: Assumed answer flip probability; ``> 0`` makes ``prune_rejected`` the
-            noise-aware filter (see :class:`~recoworld.agents.scpr.SCPRConfig`).
-        max_declined: Declined attributes after which the noise-aware filter drops a candidate.
-        exclude_seen: Never recommend the user's training items (a session's target is new).
-        holdout_fraction: Part of ``valid`` kept for model selection.
-        eval_every: REINFORCE sessions between model-selection evaluations.
-        eval_sessions: Held-out sessions per model-selection evaluation.
-        rec_size: Items per recommendation.
-        max_turns: Horizon, the user's opening counted as turn 1.
-        fm: Settings of the FM embeddings trained when none are given.
 
     """
 
     pretrain_sessions: int = 1000
     imitation_threshold: int = 10
-    episodes: int = 3000
     batch_episodes: int = 16
     hidden: int = 64
     lr: float = 1e-3
@@ -110,18 +90,9 @@ class PolicyGradientConfig:
     reflection: bool = True
     reflection_lr: float = 0.01
     mask_unreachable: bool = True
-    exclude_seen: bool = False
-    prune_rejected: bool = False
-    answer_noise: float = 0.0
-    max_declined: int = 2
-    holdout_fraction: float = 0.1
-    eval_every: int = 500
-    eval_sessions: int = 500
-    rec_size: int = 10
-    max_turns: int = 15
-    fm: FMConfig = field(default_factory=FMConfig)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         validate_settings(self)
 
 
@@ -228,7 +199,6 @@ class PolicyGradientAgent(LearnedCRSAgent):
     """
 
     def _build(self) -> None:
-        validate_settings(self.config)
         cfg = self.config
         self.state_dim = self._extra_state_dim() + n_dialogue_features(cfg.max_turns)
         with torch.random.fork_rng(devices=[]):

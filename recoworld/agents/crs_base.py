@@ -38,7 +38,6 @@ from recoworld.errors import ConfigError, DataError, DatasetNotFoundError
 __all__ = [
     "candidate_bucket",
     "candidate_view",
-    "check_noise_filter",
     "check_world",
     "checkpoint_header",
     "config_from_dict",
@@ -95,6 +94,19 @@ def dialogue_features(
     return out
 
 
+def _declined_holders(
+    attribute_items: tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]],
+    rejected: npt.NDArray[np.intp],
+) -> npt.NDArray[np.int32]:
+    """The items holding each declined attribute, concatenated (an item once per attribute)."""
+    indptr, indices = attribute_items
+    starts, ends = indptr[rejected], indptr[rejected + 1]
+    lengths = (ends - starts).astype(np.int64)
+    offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    holders: npt.NDArray[np.int32] = indices[np.repeat(starts.astype(np.int64), lengths) + offsets]
+    return holders
+
+
 def consistent_candidates(
     attribute_items: tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]],
     obs: dict[str, Any],
@@ -108,12 +120,7 @@ def consistent_candidates(
     rejected = np.flatnonzero(obs["rejected"])
     if rejected.size == 0 or candidates.size == 0:
         return candidates
-    indptr, indices = attribute_items
-    starts, ends = indptr[rejected], indptr[rejected + 1]
-    lengths = (ends - starts).astype(np.int64)
-    offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    holders = indices[np.repeat(starts.astype(np.int64), lengths) + offsets]
-    keep = candidates[~np.isin(candidates, holders)]
+    keep = candidates[~np.isin(candidates, _declined_holders(attribute_items, rejected))]
     return keep if keep.size else candidates
 
 
@@ -130,28 +137,11 @@ def declined_counts(
     rejected = np.flatnonzero(obs["rejected"])
     if rejected.size == 0 or candidates.size == 0:
         return counts
-    indptr, indices = attribute_items
-    starts, ends = indptr[rejected], indptr[rejected + 1]
-    lengths = (ends - starts).astype(np.int64)
-    offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    holders = indices[np.repeat(starts.astype(np.int64), lengths) + offsets]
+    holders = _declined_holders(attribute_items, rejected)
     pos = np.minimum(np.searchsorted(candidates, holders), candidates.size - 1)
     hit = candidates[pos] == holders
     counts += np.bincount(pos[hit], minlength=candidates.size)
     return counts
-
-
-def check_noise_filter(cfg: Any) -> None:
-    """Raise :class:`ConfigError` for bad ``answer_noise`` / ``max_declined`` settings."""
-    if not 0.0 <= cfg.answer_noise < 0.5:
-        raise ConfigError(f"`answer_noise` must be in [0, 0.5), got {cfg.answer_noise}")
-    if cfg.max_declined < 1:
-        raise ConfigError(f"`max_declined` must be >= 1, got {cfg.max_declined}")
-    if cfg.answer_noise > 0.0 and not cfg.prune_rejected:
-        raise ConfigError(
-            "`answer_noise` > 0 sets the noise-aware filter of `prune_rejected`; "
-            "set `prune_rejected` too (or `answer_noise` to 0)"
-        )
 
 
 def candidate_view(

@@ -26,7 +26,7 @@ import copy
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -57,9 +57,66 @@ from recoworld.envs.conversational import ASK
 from recoworld.errors import ConfigError, InvalidActionError
 from recoworld.scoring import top_items
 
-__all__ = ["Decision", "LearnedCRSAgent"]
+__all__ = ["Decision", "LearnedCRSAgent", "LearnerConfig"]
 
 _A = TypeVar("_A", bound="LearnedCRSAgent")
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """Settings every learned conversational agent shares: the learn loop's and the candidates'.
+
+    Attributes:
+        episodes: Training sessions in the environment handed to ``learn``.
+        exclude_seen: Never recommend (nor weigh in the question choice) the user's training
+            items: a session's target is by construction an item the user had not interacted
+            with. Off in the published methods, whose top-10 lists often hold items the user knows.
+        prune_rejected: Drop from the ranking and the question choice the candidates holding an
+            attribute the user declined (the target cannot hold one when answers are exact).
+        answer_noise: The answer flip probability the agent assumes. 0 with ``prune_rejected``
+            = the hard filter above; ``p > 0`` = the noise-aware filter: a candidate's score
+            gains ``log(p / (1 - p))`` per declined attribute it holds (its posterior log-odds
+            under that flip rate) and it is dropped only once it holds ``max_declined`` of them
+            (:func:`~recoworld.agents.crs_base.candidate_view`). Needs ``prune_rejected``.
+        max_declined: Declined attributes after which the noise-aware filter drops a candidate.
+        holdout_fraction: Part of ``valid`` kept out of training for model selection.
+        eval_every: Training sessions between model-selection evaluations.
+        eval_sessions: Held-out ``valid`` sessions per model-selection evaluation (0 = none).
+        rec_size: Items per recommendation.
+        max_turns: Horizon, the user's opening counted as turn 1.
+        fm: Settings of the FM embeddings trained when none are given.
+
+    """
+
+    episodes: int = 3000
+    exclude_seen: bool = False
+    prune_rejected: bool = False
+    answer_noise: float = 0.0
+    max_declined: int = 2
+    holdout_fraction: float = 0.1
+    eval_every: int = 500
+    eval_sessions: int = 500
+    rec_size: int = 10
+    max_turns: int = 15
+    fm: FMConfig = field(default_factory=FMConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("episodes", "eval_every", "rec_size", "max_declined"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"`{name}` must be >= 1, got {getattr(self, name)}")
+        if self.max_turns < 2:
+            raise ConfigError(f"`max_turns` must be >= 2, got {self.max_turns}")
+        if self.eval_sessions < 0:
+            raise ConfigError(f"`eval_sessions` must be >= 0, got {self.eval_sessions}")
+        if not 0.0 <= self.holdout_fraction < 1.0:
+            raise ConfigError(f"`holdout_fraction` must be in [0, 1), got {self.holdout_fraction}")
+        if not 0.0 <= self.answer_noise < 0.5:
+            raise ConfigError(f"`answer_noise` must be in [0, 0.5), got {self.answer_noise}")
+        if self.answer_noise > 0.0 and not self.prune_rejected:
+            raise ConfigError(
+                "`answer_noise` > 0 sets the noise-aware filter of `prune_rejected`; "
+                "set `prune_rejected` too (or `answer_noise` to 0)"
+            )
 
 
 @dataclass
@@ -92,7 +149,7 @@ class LearnedCRSAgent(ABC):
     """
 
     name: ClassVar[str] = ""
-    config_class: ClassVar[type[Any]]
+    config_class: ClassVar[type[LearnerConfig]]
     config: Any
 
     def __init__(

@@ -29,7 +29,7 @@ even then is listed there.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gymnasium
@@ -38,14 +38,9 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from recoworld.agents.crs_base import (
-    candidate_view,
-    check_noise_filter,
-    dialogue_features,
-    n_dialogue_features,
-)
-from recoworld.agents.fm import FMConfig, FMScorer
-from recoworld.agents.learner import Decision, LearnedCRSAgent
+from recoworld.agents.crs_base import candidate_view, dialogue_features, n_dialogue_features
+from recoworld.agents.fm import FMScorer
+from recoworld.agents.learner import Decision, LearnedCRSAgent, LearnerConfig
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.envs.crs_stats import question_entropy, reachable_entropy, reachable_questions
 from recoworld.errors import ConfigError
@@ -58,11 +53,13 @@ _REC_ACTION = 1
 
 
 @dataclass(frozen=True)
-class SCPRConfig:
+class SCPRConfig(LearnerConfig):
     """Settings of :class:`SCPRAgent` (defaults: SCPR with the improvements named in the module).
 
+    Besides the fields of :class:`~recoworld.agents.learner.LearnerConfig` (training sessions,
+    candidate filters, model selection, ``rec_size``, ``max_turns``, FM settings):
+
     Attributes:
-        episodes: Training sessions (each one conversation in the training environment).
         hidden: Width of the DQN's two hidden layers.
         lr: Adam learning rate of the DQN.
         gamma: Discount factor.
@@ -78,27 +75,9 @@ class SCPRConfig:
         skip_known_questions: Exclude questions of zero entropy (the answer is already known).
         score_features: Add FM-score concentration features to the DQN state.
         rejected_weight: How much each rejected attribute lowers an item's score (0 = SCPR).
-        exclude_seen: Never recommend (nor weigh in the entropy) the user's training items: a
-            session's target is by construction an item the user had not interacted with. Off in
-            SCPR, whose top-10 lists are often filled by items the user already knows.
-        prune_rejected: Drop from the ranking and the entropy the candidates holding an
-            attribute the user declined (the target cannot hold one when answers are exact).
-        answer_noise: The answer flip probability the agent assumes. 0 with ``prune_rejected``
-            = the hard filter above; ``p > 0`` = the noise-aware filter: a candidate's score
-            gains ``log(p / (1 - p))`` per declined attribute it holds (its posterior log-odds
-            under that flip rate) and it is dropped only once it holds ``max_declined`` of them
-            (:func:`~recoworld.agents.crs_base.candidate_view`). Needs ``prune_rejected``.
-        max_declined: Declined attributes after which the noise-aware filter drops a candidate.
-        holdout_fraction: Part of ``valid`` kept for model selection.
-        eval_every: Episodes between model-selection evaluations.
-        eval_sessions: Held-out sessions used per model-selection evaluation.
-        rec_size: Items per recommendation.
-        max_turns: Horizon, the user's opening counted as turn 1.
-        fm: Settings of the FM embeddings trained when none are given.
 
     """
 
-    episodes: int = 3000
     hidden: int = 64
     lr: float = 1e-3
     gamma: float = 0.99
@@ -114,32 +93,19 @@ class SCPRConfig:
     skip_known_questions: bool = True
     score_features: bool = True
     rejected_weight: float = 0.0
-    exclude_seen: bool = False
-    prune_rejected: bool = False
-    answer_noise: float = 0.0
-    max_declined: int = 2
-    holdout_fraction: float = 0.1
-    eval_every: int = 500
-    eval_sessions: int = 500
-    rec_size: int = 10
-    max_turns: int = 15
-    fm: FMConfig = field(default_factory=FMConfig)
 
     def __post_init__(self) -> None:
-        for name in ("episodes", "hidden", "batch_size", "buffer_size", "target_update",
-                     "eval_every", "rec_size"):
+        super().__post_init__()
+        for name in ("hidden", "batch_size", "buffer_size", "target_update"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"`{name}` must be >= 1, got {getattr(self, name)}")
-        if self.max_turns < 2:
-            raise ConfigError(f"`max_turns` must be >= 2, got {self.max_turns}")
         for name in ("gamma", "eps_start", "eps_end", "eps_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"`{name}` must be in [0, 1], got {getattr(self, name)}")
         if self.lr <= 0:
             raise ConfigError(f"`lr` must be > 0, got {self.lr}")
-        if self.learning_starts < 0 or self.eval_sessions < 0:
-            raise ConfigError("`learning_starts` and `eval_sessions` must be >= 0")
-        check_noise_filter(self)
+        if self.learning_starts < 0:
+            raise ConfigError(f"`learning_starts` must be >= 0, got {self.learning_starts}")
 
     @classmethod
     def faithful(cls, **overrides: Any) -> SCPRConfig:
