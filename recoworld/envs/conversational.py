@@ -100,13 +100,13 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     +0.01 accepted question, -0.1 rejected question; the last turn without success gives -0.3 and
     an emptied candidate set -0.1 (each replacing the step's reward).
 
-    ## Starting State
-    A session is drawn from ``split`` (or the ``options`` of :meth:`reset`); the user's opening
-    attribute is accepted and the candidates are the items that hold it.
-
     The rewards follow the user's answers, not the target: an LLM-driven user who accepts a list
     without the target gives the acceptance reward (the agent cannot know better), while
     ``info["success"]`` stays the ground truth the metrics count.
+
+    ## Starting State
+    A session is drawn from ``split`` (or the ``options`` of :meth:`reset`); the user's opening
+    attribute is accepted and the candidates are the items that hold it.
 
     ## Episode End
     Termination: the user accepts a recommendation, no candidate is left, or the user leaves
