@@ -19,7 +19,9 @@ from recoworld.cli._common import Runner
 __all__ = ["main"]
 
 # Sub-command modules, in the order ``recoworld --help`` lists them.
-_COMMAND_MODULES = ("evaluate", "train", "bench", "datasets", "fidelity", "llm", "ope_bench")
+_COMMAND_MODULES = (
+    "evaluate", "train", "play", "bench", "datasets", "fidelity", "llm", "ope_bench",
+)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
@@ -50,4 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RecoWorldError as exc:
         print(f"recoworld: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("recoworld: interrupted", file=sys.stderr)
+        return 130
 

@@ -10,6 +10,7 @@ Layout (one directory per dataset)::
     Graph_generate_data/2-layer taxonomy.json   {parent name: [child, ...]}   (Yelp only)
     UI_Interaction_data/review_dict_{train,valid,test}.json   {user: [item, ...]}
     ID_map_info/tag_reverse_map.json            {attr: {"real_name": [name]}}  (optional names)
+    ID_map_info/item_reverse_map.json           {item: {"real_name": [name]}}  (optional names)
 
 Every file and id is validated; errors name the file, the key and what was expected.
 """
@@ -235,6 +236,8 @@ def load_crs_release(
         (np.ones(len(l_rows), dtype=np.bool_), (l_rows, l_cols)), shape=(n_users, n_attr)
     )
 
+    item_name_path = base / "ID_map_info" / "item_reverse_map.json"
+    item_names = _names(item_name_path, n_items, "item") if item_name_path.is_file() else ()
     parent_children = None
     parent_names: tuple[str, ...] = ()
     if question_mode == "enumerated":
@@ -251,6 +254,7 @@ def load_crs_release(
         question_mode=question_mode,
         parent_children=parent_children,
         parent_names=parent_names,
+        item_names=item_names,
     )
 
 

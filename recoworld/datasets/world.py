@@ -54,6 +54,7 @@ class AttributeGraphWorld:
         parent_children: Boolean ``(n_parents, n_attributes)`` taxonomy, required in enumerated mode.
             A child may sit under several parents (the Yelp taxonomy does this).
         parent_names: One name per parent.
+        item_names: One display name per item, or empty where the dataset has none.
 
     """
 
@@ -68,6 +69,7 @@ class AttributeGraphWorld:
     question_mode: QuestionMode = "binary"
     parent_children: sp.csr_matrix | None = None
     parent_names: tuple[str, ...] = ()
+    item_names: tuple[str, ...] = ()
     _item_attr_sets: tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]] = field(
         init=False, repr=False
     )
@@ -96,6 +98,10 @@ class AttributeGraphWorld:
         if len(self.attribute_names) != n_attr:
             raise DataError(
                 f"`attribute_names` must have {n_attr} entries, got {len(self.attribute_names)}"
+            )
+        if self.item_names and len(self.item_names) != n_items:
+            raise DataError(
+                f"`item_names` must be empty or have {n_items} entries, got {len(self.item_names)}"
             )
         if self.question_mode not in ("binary", "enumerated"):
             raise DataError(
@@ -164,6 +170,16 @@ class AttributeGraphWorld:
         indptr, indices = self._item_attr_sets
         out: npt.NDArray[np.int32] = indices[indptr[item] : indptr[item + 1]]
         return out
+
+    def item_name(self, item: int) -> str:
+        """Display name of ``item``: its name where the world has names, else ``item <id>``."""
+        return self.item_names[item] if self.item_names else f"item {item}"
+
+    def question_name(self, question: int) -> str:
+        """Display name of a question: the attribute (binary) or parent (enumerated) asked."""
+        if self.question_mode == "enumerated":
+            return self.parent_names[question]
+        return self.attribute_names[question]
 
     def children_of(self, parent: int) -> npt.NDArray[np.int32]:
         """Sorted child attribute ids of ``parent`` (enumerated worlds only)."""

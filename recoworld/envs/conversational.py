@@ -12,6 +12,7 @@ import numpy.typing as npt
 from gymnasium import spaces
 
 from recoworld.datasets.world import AttributeGraphWorld
+from recoworld.envs.transcript import ConversationTurn, Ending, format_conversation
 from recoworld.errors import ConfigError, InvalidActionError
 from recoworld.users.conversational import ConversationalUser
 from recoworld.users.target_item import TargetItemUser, TargetItemUserConfig
@@ -156,7 +157,7 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
       added as an option, off by default (the default protocol is unchanged).
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012
+    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012
 
     def __init__(
         self,
@@ -168,7 +169,10 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         max_turns: int = 15,
         rec_size: int = 10,
         reject_filter: bool = False,
+        render_mode: str | None = None,
     ) -> None:
+        if render_mode not in (None, "ansi"):
+            raise ConfigError(f"`render_mode` must be None or 'ansi', got {render_mode!r}")
         if max_turns < 2:
             raise ConfigError(f"`max_turns` must be >= 2 (the opening is turn 1), got {max_turns}")
         if rec_size < 1:
@@ -180,6 +184,8 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         self.user_model: ConversationalUser = user or TargetItemUser(world, user_config)
         self.rewards = rewards or RewardConfig()
         self.split = split
+        self.render_mode = render_mode
+        self._turns: list[ConversationTurn] = []
         self.max_turns = max_turns
         self.rec_size = rec_size
         self.reject_filter = bool(reject_filter)
@@ -351,7 +357,16 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         self._cand_mask[self._cand] = 1
         self.turn = 1
         self._done = False
-        return self._obs(), self._info()
+        info = self._info()
+        if self.render_mode is not None:
+            self._turns = [
+                ConversationTurn(
+                    1, "open", accepted=(int(opening),), candidates=int(self._cand.size),
+                    utterance=str(info["user_info"].get("utterance", "")),
+                    invalid=bool(info["user_info"].get("invalid_response", False)),
+                )
+            ]
+        return self._obs(), info
 
     def _check_action(self, action: dict[str, Any]) -> tuple[int, Any]:
         if not isinstance(action, dict) or "kind" not in action:
@@ -435,7 +450,56 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
             elif self.turn >= self.max_turns:
                 reward, truncated = r.until_horizon, True
         self._done = terminated or truncated
-        return self._obs(), float(reward), terminated, truncated, self._info(success, rank, accepted)
+        info = self._info(success, rank, accepted)
+        if self.render_mode is not None:
+            self._record(kind, arg, success, rank, float(reward), terminated, truncated, info)
+        return self._obs(), float(reward), terminated, truncated, info
+
+    # ---- rendering -----------------------------------------------------------------------------
+    def _record(
+        self, kind: int, arg: Any, success: bool, rank: int, reward: float, terminated: bool,
+        truncated: bool, info: dict[str, Any],
+    ) -> None:
+        known = {a for t in self._turns for a in (*t.accepted, *t.rejected)}
+        new_acc = tuple(a for a in self._accepted_list if a not in known)
+        new_rej = tuple(a for a in self._rejected_list if a not in known)
+        ending: Ending = ""
+        if success:
+            ending = "success"
+        elif info["recommendation_accepted"]:
+            ending = "accepted"
+        elif truncated:
+            ending = "horizon"
+        elif terminated:
+            ending = "empty" if self._cand.size == 0 else "left"
+        user_info = info["user_info"]
+        self._turns.append(
+            ConversationTurn(
+                self.turn,
+                "ask" if kind == ASK else "recommend",
+                question=int(arg) if kind == ASK else -1,
+                accepted=new_acc,
+                rejected=new_rej,
+                items=tuple(int(v) for v in arg) if kind == RECOMMEND else (),
+                rank=rank,
+                candidates=int(self._cand.size),
+                reward=reward,
+                utterance=str(user_info.get("utterance", "")),
+                invalid=bool(user_info.get("invalid_response", False)),
+                ending=ending,
+            )
+        )
+
+    @property
+    def transcript(self) -> tuple[ConversationTurn, ...]:
+        """The turns of the current session (recorded only with ``render_mode="ansi"``)."""
+        return tuple(self._turns)
+
+    def render(self) -> str | None:
+        """The dialogue so far as text (``render_mode="ansi"``); ``None`` without a render mode."""
+        if self.render_mode is None:
+            return None
+        return format_conversation(self.world, self.user_id, self.target, self._turns)
 
 
 def make_conversational_env(
