@@ -68,8 +68,8 @@ def test_question_is_adjacent_max_entropy() -> None:
     # tie goes to the smallest id. attr0 is accepted, attr4 held by no candidate.
     assert scpr_question(w, obs, cand, None) == 1
     # Weighting item 1 up makes attr2 (held by item 1 only) the most informative question.
-    scores = np.array([-5.0, 5.0, -5.0])
-    assert scpr_question(w, obs, cand, scores) == 2
+    weights = np.array([0.01, 0.99, 0.01])
+    assert scpr_question(w, obs, cand, weights) == 2
     # Asked questions leave; with every split-able question asked, none is worth asking.
     obs["asked"] = np.array([0, 1, 1, 1, 0], np.int8)
     assert scpr_question(w, obs, cand, None) == -1

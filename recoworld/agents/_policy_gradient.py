@@ -25,7 +25,12 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from recoworld.agents.crs_base import candidate_view, dialogue_features, n_dialogue_features
+from recoworld.agents.crs_base import (
+    candidate_view,
+    dialogue_features,
+    n_dialogue_features,
+    posterior_scores,
+)
 from recoworld.agents.fm import FMEmbeddings
 from recoworld.agents.learner import Decision, LearnedCRSAgent, LearnerConfig
 from recoworld.envs.crs_stats import question_entropy, reachable_questions
@@ -235,7 +240,9 @@ class PolicyGradientAgent(LearnedCRSAgent):
             max_declined=cfg.max_declined,
         )
         query = self._user_vector(obs) + emb.attribute[np.flatnonzero(obs["accepted"])].sum(axis=0)
-        scores = (emb.item[cand] @ query).astype(np.float64) + offset
+        scores = (emb.item[cand] @ query).astype(np.float64)
+        if cfg.answer_noise > 0.0:
+            scores = posterior_scores(scores, offset)
         entropy = question_entropy(self.world, cand) if cand.size else np.zeros(
             self.world.n_questions
         )

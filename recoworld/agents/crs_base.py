@@ -49,6 +49,7 @@ __all__ = [
     "learning_sessions",
     "load_checkpoint",
     "n_dialogue_features",
+    "posterior_scores",
     "recommend_action",
     "rng_from_state",
     "rng_state",
@@ -161,9 +162,9 @@ def candidate_view(
     no item holding a declined attribute, which exact answers rule out). With ``answer_noise``
     ``= p > 0`` it is the noise-aware filter: if each answer is flipped with probability ``p``, a
     candidate holding ``k`` declined attributes has its odds of being the target multiplied by
-    ``(p / (1 - p)) ** k``, so its score offset is ``k * log(p / (1 - p))`` (FM scores act as
-    log-odds), and it is dropped only once ``k >= max_declined``. Nothing is dropped when nothing
-    would remain.
+    ``(p / (1 - p)) ** k``; the offset returned is that log-likelihood ratio, ``k * log(p / (1 -
+    p))``, to add to a log-prior (:func:`posterior_scores`), and a candidate is dropped only once
+    ``k >= max_declined``. Nothing is dropped when nothing would remain.
     """
     cand = np.flatnonzero(obs["candidates"]).astype(np.int64)
     if exclude_seen:
@@ -180,6 +181,20 @@ def candidate_view(
         cand, k = cand[keep], k[keep]
     penalty = (k * np.log(answer_noise / (1.0 - answer_noise))).astype(np.float64)
     return cand, penalty
+
+
+def posterior_scores(
+    fm_scores: npt.NDArray[np.float64], offset: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Log-posterior weights of candidates: ``log sigmoid(fm_scores) + offset``.
+
+    SCPR weighs items by the sigmoid of their FM score; read as a prior, its logarithm plus the
+    answers' log-likelihood ratio (:func:`candidate_view`'s offset) is the log of the posterior
+    weight under the assumed flip rate. The sigmoid saturates, so a declined attribute demotes
+    even an item of a very high FM score.
+    """
+    out: npt.NDArray[np.float64] = -np.logaddexp(0.0, -fm_scores) + offset
+    return out
 
 
 def unseen_candidates(

@@ -74,10 +74,12 @@ class LearnerConfig:
         prune_rejected: Drop from the ranking and the question choice the candidates holding an
             attribute the user declined (the target cannot hold one when answers are exact).
         answer_noise: The answer flip probability the agent assumes. 0 with ``prune_rejected``
-            = the hard filter above; ``p > 0`` = the noise-aware filter: a candidate's score
-            gains ``log(p / (1 - p))`` per declined attribute it holds (its posterior log-odds
-            under that flip rate) and it is dropped only once it holds ``max_declined`` of them
-            (:func:`~recoworld.agents.crs_base.candidate_view`). Needs ``prune_rejected``.
+            = the hard filter above; ``p > 0`` = the noise-aware filter: candidates are ranked
+            (and, in SCPR, weighted in the question entropy) by their posterior under that flip
+            rate, ``log sigmoid(FM score) + k log(p / (1 - p))`` for ``k`` declined attributes
+            held, and dropped only once ``k`` reaches ``max_declined``
+            (:func:`~recoworld.agents.crs_base.candidate_view`,
+            :func:`~recoworld.agents.crs_base.posterior_scores`). Needs ``prune_rejected``.
         max_declined: Declined attributes after which the noise-aware filter drops a candidate.
         holdout_fraction: Part of ``valid`` kept out of training for model selection.
         eval_every: Training sessions between model-selection evaluations.

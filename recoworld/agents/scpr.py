@@ -38,7 +38,12 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from recoworld.agents.crs_base import candidate_view, dialogue_features, n_dialogue_features
+from recoworld.agents.crs_base import (
+    candidate_view,
+    dialogue_features,
+    n_dialogue_features,
+    posterior_scores,
+)
 from recoworld.agents.fm import FMScorer
 from recoworld.agents.learner import Decision, LearnedCRSAgent, LearnerConfig
 from recoworld.datasets.world import AttributeGraphWorld
@@ -133,7 +138,7 @@ def scpr_question(
     world: AttributeGraphWorld,
     obs: dict[str, Any],
     candidates: npt.NDArray[np.int64],
-    scores: npt.NDArray[np.float64] | None,
+    weights: npt.NDArray[np.float64] | None,
     friend_attributes: npt.NDArray[np.bool_] | None = None,
     skip_known: bool = True,
 ) -> int:
@@ -143,14 +148,14 @@ def scpr_question(
         world: The world.
         obs: Base-environment observation (``asked`` and ``accepted`` are read).
         candidates: Current candidate item ids.
-        scores: FM scores of ``candidates`` (weights = their sigmoid); ``None`` = plain entropy.
+        weights: Item weights of ``candidates`` in the entropy (SCPR: the sigmoid of their FM
+            scores); ``None`` = plain entropy.
         friend_attributes: Boolean mask of attributes the friend hop reaches, or ``None``.
         skip_known: Treat questions of zero entropy as not worth asking.
 
     """
     if candidates.size == 0:
         return -1
-    weights = None if scores is None else _sigmoid(scores)
     if friend_attributes is None:
         # One pass over the candidates gives reachability and entropy together.
         h = reachable_entropy(world, candidates, obs["asked"], obs["accepted"], weights)
@@ -297,12 +302,16 @@ class SCPRAgent(LearnedCRSAgent):
             max_declined=cfg.max_declined,
         )
         scores = self._scorer().scores(int(obs["user"]), obs["accepted"], obs["rejected"], cand)
-        scores = scores + offset
+        if cfg.answer_noise > 0.0:
+            scores = posterior_scores(scores, offset)
+            weights = np.exp(scores)
+        else:
+            weights = _sigmoid(scores)
         question = scpr_question(
             self.world,
             obs,
             cand,
-            scores if cfg.weighted_entropy else None,
+            weights if cfg.weighted_entropy else None,
             self._friend_attributes(obs),
             cfg.skip_known_questions,
         )
