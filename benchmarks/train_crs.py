@@ -43,6 +43,7 @@ from recoworld.datasets.registry import load_world
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.envs.conversational import ConversationalRecEnv
 from recoworld.evaluation import evaluate
+from recoworld.outputs import dumps_json
 from recoworld.users import TargetItemUserConfig
 
 PUBLISHED = {  # UNICORN Table 2: SR@15 / AT / hDCG
@@ -213,7 +214,7 @@ def main() -> None:
         }
         results = json.loads(out.read_text()) if out.is_file() else []
         results.append(row)
-        out.write_text(json.dumps(results, indent=1) + "\n")
+        out.write_text(dumps_json(results, indent=1, sort_keys=False) + "\n")
         print(
             f"{dataset} {agent} {variant} seed={seed} noise={args.noise} {args.protocol}: "
             f"SR@15={metrics.sr15:.4f} AT={metrics.avg_turns:.2f} hDCG={metrics.hdcg:.4f} "

@@ -17,7 +17,9 @@ __all__ = [
     "LLMError",
     "LLMResponseError",
     "LLMServerError",
+    "OutputError",
     "RecoWorldError",
+    "UnknownKeywordError",
     "UnsafePickleError",
 ]
 
@@ -46,8 +48,20 @@ class ConfigError(RecoWorldError, ValueError):
     """A configuration key or value does not exist or is out of range."""
 
 
+class UnknownKeywordError(ConfigError, TypeError):
+    """A keyword argument that a factory does not know.
+
+    Also a ``TypeError``, as Python's own is, so that callers which probe optional keywords (like
+    stable-baselines3's ``make_vec_env`` trying ``render_mode``) keep working.
+    """
+
+
+class OutputError(RecoWorldError, OSError):
+    """An output folder or file cannot be created or written (checked before any work starts)."""
+
+
 class EstimatorInputError(RecoWorldError, ValueError):
-    """Input to an estimator is invalid (propensity outside (0, 1], mismatched lengths, ...)."""
+    """Input to an estimator is invalid (propensity outside (0, 1], mismatched lengths, no overlap)."""
 
 
 class LLMError(RecoWorldError):
@@ -55,7 +69,10 @@ class LLMError(RecoWorldError):
 
 
 class LLMServerError(LLMError, ConnectionError):
-    """The LLM server is down, too slow, or answered with an HTTP error after bounded retries."""
+    """The LLM server is down, too slow, or answered an HTTP error or an unreadable body.
+
+    Raised after bounded retries; the message names the URL and what came back.
+    """
 
 
 class LLMResponseError(LLMError, ValueError):

@@ -16,6 +16,7 @@ __all__ = [
     "FEED_AGENTS",
     "FEED_IDS",
     "all_ids",
+    "canonical_agent_name",
     "is_conversational",
     "is_feed",
     "register_all",
@@ -24,7 +25,10 @@ __all__ = [
 # Conversational recommendation (MCR protocol). The horizon is the env's own ``max_turns`` (15 turns
 # with the user's opening as turn 1, so 14 agent actions), which also sets the horizon reward and the
 # metrics' counting; no TimeLimit wrapper is registered, so ``max_turns=`` is the one source of truth.
+# Every id also has a vector entry point: ``gymnasium.make_vec(id, num_envs=N,
+# vectorization_mode="vector_entry_point")`` gives N conversations in arrays (ConversationalVectorEnv).
 _CRS_ENTRY = "recoworld.envs.conversational:make_conversational_env"
+_CRS_VECTOR_ENTRY = "recoworld.envs.conversational_vector:make_conversational_vector_env"
 CONVERSATIONAL_IDS: dict[str, str] = {
     "recoworld/LastFM-CRS-v0": "lastfm",
     "recoworld/LastFMStar-CRS-v0": "lastfm_star",
@@ -36,20 +40,28 @@ CONVERSATIONAL_IDS: dict[str, str] = {
 
 # Short-video feed (KuaiSim/RecoWorld style). id -> (entry point, world source, horizon, vector entry
 # point or None). Horizons: 200 videos for one-video steps, 50 slates for the slate variant.
-_FEED_ENTRY = "recoworld.envs.feed:FeedEnv"
-_FEED_VECTOR_ENTRY = "recoworld.envs.feed_vector:FeedVectorEnv"
+_FEED_ENTRY = "recoworld.envs.feed:feed_env_from_keywords"
+_FEED_VECTOR_ENTRY = "recoworld.envs.feed_vector:feed_vector_env_from_keywords"
 FEED_IDS: dict[str, tuple[str, str, int, str | None]] = {
     "recoworld/ShortVideo-v0": (_FEED_ENTRY, "synthetic", 200, _FEED_VECTOR_ENTRY),
     "recoworld/KuaiRand-Feed-v0": (_FEED_ENTRY, "kuairand", 200, _FEED_VECTOR_ENTRY),
     "recoworld/KuaiRec-Replay-v0": (_FEED_ENTRY, "kuairec", 200, _FEED_VECTOR_ENTRY),
-    "recoworld/ShortVideo-Slate-v0": ("recoworld.envs.feed:SlateFeedEnv", "synthetic", 50, None),
+    "recoworld/ShortVideo-Slate-v0": (
+        "recoworld.envs.feed:slate_feed_env_from_keywords", "synthetic", 50, None
+    ),
 }
 
 
-# Agent names per family (``recoworld evaluate --agent`` / ``recoworld train --agent``).
+# Agent names per family (``recoworld evaluate --agent`` / ``recoworld train --agent``), spelt in
+# kebab-case; :func:`canonical_agent_name` also accepts the older underscore spellings.
 CRS_RULE_AGENTS: tuple[str, ...] = ("random", "max-entropy", "abs-greedy")
 CRS_TRAINABLE_AGENTS: tuple[str, ...] = ("ear", "scpr", "crm", "sb3-ppo", "sb3-dqn")
-FEED_AGENTS: tuple[str, ...] = ("random", "most_popular", "epsilon_greedy", "oracle", "ppo")
+FEED_AGENTS: tuple[str, ...] = ("random", "most-popular", "epsilon-greedy", "oracle", "ppo")
+
+
+def canonical_agent_name(name: str) -> str:
+    """The kebab-case spelling of an agent name (``most_popular`` -> ``most-popular``)."""
+    return str(name).strip().lower().replace("_", "-")
 
 
 def is_feed(env_id: str) -> bool:
@@ -75,6 +87,7 @@ def register_all() -> None:
         gymnasium.register(
             id=env_id,
             entry_point=_CRS_ENTRY,
+            vector_entry_point=_CRS_VECTOR_ENTRY,
             kwargs={"dataset": dataset},
         )
     for env_id, (entry, source, horizon, vector_entry) in FEED_IDS.items():

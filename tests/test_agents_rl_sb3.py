@@ -87,6 +87,13 @@ def test_train_command_resumes_and_evaluate_loads_the_checkpoint(
     assert main(["evaluate", "--env", "recoworld/Synthetic-CRS-v0", "--agent", "scpr",
                  "--checkpoint", str(out / "agent.pt"), "--sessions", "50", "--json"]) == 0
     learned = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # --checkpoint also takes the run folder itself (issue 10 item 2)
+    assert main(["evaluate", "--env", "recoworld/Synthetic-CRS-v0", "--agent", "scpr",
+                 "--checkpoint", str(out), "--sessions", "50", "--json"]) == 0
+    from_folder = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {k: v for k, v in from_folder.items() if k != "seconds"} == {
+        k: v for k, v in learned.items() if k != "seconds"
+    }
     assert main(["evaluate", "--env", "recoworld/Synthetic-CRS-v0", "--agent", "max-entropy",
                  "--sessions", "50", "--json"]) == 0
     rule = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

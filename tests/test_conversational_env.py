@@ -136,6 +136,17 @@ def test_split_sessions_and_pinned_index(tiny_world):
         ({"kind": 1, "question": 0, "items": np.full(10, 12)}, r"`items` must be ids in \[0, 12\)"),
         ({"kind": 2, "question": 0, "items": np.zeros(10)}, r"`kind` must be 0 \(ask\) or 1"),
         (3, "an action must be a dict"),
+        # issue 10: float ids, repeated items, missing keys, a NaN kind
+        ({"kind": 1, "items": [1.0, 2.0]}, r"`items` must hold integer item ids, got dtype float64"),
+        ({"kind": 1, "items": [1, 2.5]}, r"`items` must hold integer item ids"),
+        ({"kind": 1, "items": [3, 5, 3, 7]}, r"`items` lists item 3 more than once"),
+        ({"kind": 1, "question": 0}, r"a recommend action \(kind 1\) needs an 'items' key"),
+        ({"kind": 0, "items": [1]}, r"an ask action \(kind 0\) needs a 'question' key"),
+        ({"kind": float("nan"), "items": [1]}, r"`kind` must be an integer, got nan \(float\)"),
+        ({"kind": 0, "question": 1.7}, r"`question` must be an integer, got 1\.7"),
+        ({"kind": True, "question": 1}, r"`kind` must be an integer, got the boolean True"),
+        ({"kind": 1, "items": [[1, 2], [3]]}, r"`items` must be a list of item ids"),
+        ({"kind": 1, "items": []}, r"`items` must list 1 to 10 item ids, got shape \(0,\)"),
     ],
 )
 def test_invalid_actions_raise_clear_errors(tiny_world, action, message):
@@ -143,6 +154,19 @@ def test_invalid_actions_raise_clear_errors(tiny_world, action, message):
     env.reset(seed=0)
     with pytest.raises(InvalidActionError, match=message):
         env.step(action)
+
+
+def test_padding_repeats_are_one_shorter_list(tiny_world):
+    env = ConversationalRecEnv(tiny_world, rec_size=4)
+    env.reset(seed=0, options={"split": "test", "index": 0})  # target 8
+    padded = env.unwrapped.recommend([1, 2])
+    assert padded["items"].tolist() == [1, 2, 2, 2]
+    _, _, _, _, info = env.step({"kind": 1, "items": [1, 2, 2, 2]})
+    assert not info["success"]
+    with pytest.raises(InvalidActionError, match="lists item 2 more than once"):
+        env.unwrapped.recommend([2, 1, 2])
+    with pytest.raises(InvalidActionError, match="must hold integer item ids"):
+        env.unwrapped.recommend([8.0])
 
 
 def test_bad_reset_options_and_config(tiny_world):

@@ -11,10 +11,14 @@ from feed_helpers import tiny_feed_world, write_kuairec_fixture
 from gymnasium.utils.env_checker import check_env
 
 import recoworld  # noqa: F401  (registers the ids)
-from recoworld.envs.feed import FeedEnv, SlateFeedEnv
-from recoworld.envs.feed_core import RewardWeights
-from recoworld.envs.feed_retriever import RetrieverConfig
-from recoworld.envs.feed_vector import FeedVectorEnv
+from recoworld.envs import (
+    FeedEnv,
+    FeedSettings,
+    FeedVectorEnv,
+    RetrieverConfig,
+    RewardWeights,
+    SlateFeedEnv,
+)
 from recoworld.errors import ConfigError, DatasetNotFoundError, InvalidActionError
 from recoworld.registration import FEED_IDS, all_ids, is_feed
 from recoworld.users.feed import FeedUserParams
@@ -155,7 +159,7 @@ def test_truncation_at_horizon_and_termination_on_leave():
 
 
 def test_multi_session_episode_continues_after_a_return():
-    env = FeedEnv(sessions=5, return_window_days=366)  # every user "returns"
+    env = FeedEnv(FeedSettings(sessions=5, return_window_days=366))  # every user "returns"
     env.reset(seed=2)
     sessions_seen = set()
     for _ in range(2000):
@@ -169,16 +173,16 @@ def test_multi_session_episode_continues_after_a_return():
 
 
 def test_reward_presets_and_weights():
-    env = FeedEnv(reward="watch_ratio")
+    env = FeedEnv(FeedSettings(reward="watch_ratio"))
     env.reset(seed=0)
     _, r, _, _, info = env.step(0)
     assert r == pytest.approx(float(info["watch_ratio"]))
-    env = FeedEnv(reward=RewardWeights(watch_time=0.0, like=2.0))
+    env = FeedEnv(FeedSettings(reward=RewardWeights(watch_time=0.0, like=2.0)))
     env.reset(seed=0)
     _, r, _, _, info = env.step(0)
     assert r == pytest.approx(2.0 * float(info["like"]))
     with pytest.raises(ConfigError, match=r"`reward` must be one of .* got 'clicks'"):
-        FeedEnv(reward="clicks")
+        FeedSettings(reward="clicks")
 
 
 def test_invalid_actions_raise_clear_errors():
@@ -199,9 +203,9 @@ def test_invalid_actions_raise_clear_errors():
 def test_kuairand_feed_needs_data(monkeypatch, tmp_path):
     monkeypatch.delenv("RECOWORLD_DATA", raising=False)
     with pytest.raises(DatasetNotFoundError, match=r"pass data_dir=\.\.\. or set \$RECOWORLD_DATA"):
-        FeedEnv(source="kuairand")
+        FeedEnv(FeedSettings(source="kuairand"))
     with pytest.raises(DatasetNotFoundError, match=r"not found in .*kuairand_pure"):
-        FeedEnv(source="kuairand", data_dir=str(tmp_path))
+        FeedEnv(FeedSettings(source="kuairand", data_dir=str(tmp_path)))
 
 
 def test_kuairec_replay_needs_a_path(monkeypatch):
@@ -242,7 +246,8 @@ def test_slate_env_shows_in_order_and_once():
 
 def test_custom_world_and_retriever():
     world = tiny_feed_world()
-    env = FeedEnv(world=world, retriever=RetrieverConfig(per_segment=(2,), n_popular=1, n_fresh=1))
+    env = FeedEnv(FeedSettings(
+        world=world, retriever=RetrieverConfig(per_segment=(2,), n_popular=1, n_fresh=1)))
     obs, _ = env.reset(seed=0)
     assert obs["candidates"].shape[0] == 4 and env.action_space.n == 4
     assert set(obs["candidate_ids"].tolist()) <= set(range(world.catalogue.n_items))
@@ -318,7 +323,7 @@ class _ScriptedUser:
 
 def test_pluggable_user_model_drives_the_env_exactly():
     user = _ScriptedUser()
-    env = FeedEnv(user_model=user, sessions=2)
+    env = FeedEnv(FeedSettings(sessions=2), user_model=user)
     obs, _ = env.reset(seed=0)
     steps = []
     while True:
@@ -348,7 +353,7 @@ def test_sb3_dqn_runs_on_the_raw_observation():
 
 
 def test_slate_size_is_validated():
-    with pytest.raises(ConfigError, match=r"`slate_size` must be in \[1, 16\] \(the pool size\), got 17"):
+    with pytest.raises(ConfigError, match=r"`slate_size` must be in \[1, 16\], got 17"):
         SlateFeedEnv(slate_size=17)
 
 
@@ -361,3 +366,22 @@ def test_observations_stay_inside_the_declared_space_over_long_rollouts():
         obs, *_ = env.step(rng.integers(0, 16, 64))
         for i in range(0, 64, 7):
             assert space.contains({k: v[i] for k, v in obs.items()})
+
+
+def test_make_takes_the_settings_keywords_and_rejects_unknown_ones():
+    env = gym.make("recoworld/ShortVideo-v0", sessions=2, history_length=3)
+    assert env.unwrapped.settings == FeedSettings(sessions=2, history_length=3)
+    slate = gym.make("recoworld/ShortVideo-Slate-v0", slate_size=3, reward="likes")
+    assert slate.unwrapped.slate_size == 3 and slate.unwrapped.settings.reward == "likes"
+    vec = gym.make_vec("recoworld/ShortVideo-v0", num_envs=2, vectorization_mode="vector_entry_point",
+                       sessions=4)
+    assert vec.settings == FeedSettings(sessions=4) and vec.max_episode_steps == 200
+    with pytest.raises(ConfigError, match=r"unknown feed environment keyword 'sesions'; "
+                                          r"did you mean 'sessions'\?"):
+        gym.make("recoworld/ShortVideo-v0", sesions=2)
+    with pytest.raises(TypeError):  # as Python's own: SB3's make_vec_env probes render_mode so
+        gym.make("recoworld/ShortVideo-v0", render_mode="rgb_array")
+    with pytest.raises(ConfigError, match=r"`history_length` must be >= 1, got 0"):
+        FeedSettings(history_length=0)
+    with pytest.raises(ConfigError, match=r"`source` must be one of .* got 'kuairandom'"):
+        FeedSettings(source="kuairandom")

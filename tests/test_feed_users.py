@@ -26,13 +26,13 @@ def _user(world, n_slots=1, **parts):
     return model, slots
 
 
-def _mean_ratio_by_item(model, world, n=4000, seed=0):
+def _mean_ratio_by_item(params, world, n=4000, seed=0):
     """Mean sampled watch ratio of each item, each shown once to a fresh user (depth 0), with
     common random numbers across items."""
     out = []
     for item in range(world.catalogue.n_items):
         rng = np.random.default_rng(seed)
-        fresh = StatisticalFeedUser(model.params)
+        fresh = StatisticalFeedUser(params)
         fresh.bind(world, n)
         slots = np.arange(n)
         fresh.reset(slots, np.zeros(n, dtype=np.intp))
@@ -43,8 +43,7 @@ def _mean_ratio_by_item(model, world, n=4000, seed=0):
 
 def test_duration_bias_on_short_videos_reach_higher_watch_ratios():
     world = tiny_feed_world()  # identical videos of 10 s .. 600 s
-    model, _ = _user(world)
-    ratio = _mean_ratio_by_item(model, world)
+    ratio = _mean_ratio_by_item(FeedUserParams(), world)
     assert np.all(np.diff(ratio) < 0), ratio
     # Absolute watch time still grows with duration (strength < 1).
     seconds = ratio * world.catalogue.duration_s
@@ -53,8 +52,7 @@ def test_duration_bias_on_short_videos_reach_higher_watch_ratios():
 
 def test_duration_bias_off_ratio_does_not_depend_on_duration():
     world = tiny_feed_world()
-    model, _ = _user(world, duration_bias=DurationBiasParams(enabled=False))
-    ratio = _mean_ratio_by_item(model, world)
+    ratio = _mean_ratio_by_item(FeedUserParams(duration_bias=DurationBiasParams(enabled=False)), world)
     # Same uniforms, same logit: exactly equal.
     assert np.allclose(ratio, ratio[0], rtol=0, atol=1e-6)
 
@@ -217,12 +215,15 @@ def test_response_same_generator_same_draws_and_expected_value():
 @pytest.mark.parametrize(
     ("cls", "field", "value", "match"),
     [
-        (DurationBiasParams, "strength", 1.5, r"DurationBiasParams.strength must be in \[0.0, 1.0\], got 1.5"),
-        (LeaveParams, "step_cost", 0.0, r"LeaveParams.step_cost must be in \(0.0, inf\), got 0.0"),
-        (ReturnParams, "base_rate", -1.0, r"ReturnParams.base_rate must be in \(0.0"),
-        (TransitionParams, "satiation_decay", 1.0, r"TransitionParams.satiation_decay must be in"),
-        (ResponseParams, "noise_scale", float("nan"), r"ResponseParams.noise_scale must be in"),
-        (PositionBiasParams, "scale", 0.0, r"PositionBiasParams.scale must be in \(0.0"),
+        (DurationBiasParams, "strength", 1.5, r"`DurationBiasParams.strength` must be in \[0, 1\], got 1.5"),
+        (LeaveParams, "step_cost", 0.0, r"`LeaveParams.step_cost` must be > 0, got 0.0"),
+        (ReturnParams, "base_rate", -1.0, r"`ReturnParams.base_rate` must be > 0, got -1.0"),
+        (TransitionParams, "satiation_decay", 1.0,
+         r"`TransitionParams.satiation_decay` must be in \[0, 1\), got 1.0"),
+        (ResponseParams, "noise_scale", float("nan"), r"`ResponseParams.noise_scale` must be >= 0, got nan"),
+        (ResponseParams, "base_logit", float("inf"), r"`ResponseParams.base_logit` must be a finite number"),
+        (PositionBiasParams, "scale", 0.0, r"`PositionBiasParams.scale` must be > 0, got 0.0"),
+        (ReturnParams, "max_days", "7", r"`ReturnParams.max_days` must be a number, got '7' \(str\)"),
     ],
 )
 def test_params_validate_themselves(cls, field, value, match):
@@ -250,7 +251,7 @@ def test_compiled_response_matches_the_parts_numpy_composition():
         items = rng.integers(0, 200, n)
         u = rng.random((n, 3))
         a = fast.respond(slice(None), items, u)
-        b = ref.respond_numpy(slice(None), items, u)
+        b = ref.respond_composed(slice(None), items, u)
         np.testing.assert_allclose(a.watch_ratio, b.watch_ratio, rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(a.watch_time, b.watch_time, rtol=1e-4, atol=1e-4)
         assert (a.like != b.like).mean() <= 0.02  # float32 vs float64 at the coin's edge
@@ -264,6 +265,125 @@ def test_compiled_response_matches_the_parts_numpy_composition():
         m.budget[:] = 0.0005
     u = rng.random((n, 3))
     items = rng.integers(0, 200, n)
-    a, b = fast.respond(slice(None), items, u), ref.respond_numpy(slice(None), items, u)
+    a, b = fast.respond(slice(None), items, u), ref.respond_composed(slice(None), items, u)
     assert a.leave.all() and b.leave.all()
     np.testing.assert_array_equal(a.return_days, b.return_days)
+
+
+# -- parts that plug in ---------------------------------------------------------------------------
+
+
+class _CappedLeave:
+    """A leave part written from scratch: every user leaves after ``cap`` videos, whatever they
+    watched. Counts its calls, so a test can see it is the part that acts."""
+
+    n_uniforms = 0
+
+    def __init__(self, cap):
+        self.cap = cap
+        self.calls = 0
+
+    def cost(self, watch_ratio):
+        return np.zeros(np.shape(watch_ratio), dtype=np.float32)
+
+    def leaves(self, budget, depth, u):
+        self.calls += 1
+        return depth >= self.cap
+
+
+class _CoinLeave(Leave):
+    """A stock leave with one change: after each video the user also leaves with probability
+    ``p``, drawn from its own uniform."""
+
+    n_uniforms = 1
+
+    def __init__(self, p):
+        super().__init__()
+        object.__setattr__(self, "p", p)
+
+    def leaves(self, budget, depth, u):
+        return super().leaves(budget, depth, u) | (u[:, 0] < self.p)
+
+
+def _session_lengths(env_kwargs, episodes, seed=0):
+    import gymnasium as gym
+
+    import recoworld  # noqa: F401
+
+    env = gym.make("recoworld/ShortVideo-v0", **env_kwargs)
+    env.reset(seed=seed)
+    lengths = []
+    for _ in range(episodes):
+        n = 0
+        while True:
+            _, _, term, trunc, _ = env.step(0)
+            n += 1
+            if term or trunc:
+                env.reset()
+                break
+        lengths.append(n)
+    return np.array(lengths), env
+
+
+def test_a_custom_leave_part_sets_the_session_length():
+    leave = _CappedLeave(cap=4)
+    user = StatisticalFeedUser(leave=leave)
+    assert not user.fused
+    lengths, env = _session_lengths({"user_model": user}, episodes=5)
+    assert lengths.tolist() == [4] * 5  # stock patience gives 10-50 videos (test_feed_stock_numbers)
+    assert leave.calls == 20  # one call per video: the part is really consulted
+    assert env.unwrapped.sim.user_model is user
+
+
+def test_a_subclassed_stock_part_is_not_silently_fused_away():
+    """The bug this design removes: a replaced part that the fused kernel would ignore."""
+    coin = _CoinLeave(p=0.5)
+    user = StatisticalFeedUser(leave=coin)
+    assert not user.fused and user.n_uniforms == 4  # response 2, return 1, the coin 1
+    lengths, _ = _session_lengths({"user_model": user}, episodes=400, seed=1)
+    # Leaving is at least geometric(0.5): mean length <= 2, far below the stock user's ~20.
+    assert lengths.mean() == pytest.approx(2.0, abs=0.25)
+    stock, _ = _session_lengths({}, episodes=50, seed=1)
+    assert stock.mean() > 8
+
+
+def test_stock_parts_passed_explicitly_still_run_fused():
+    user = StatisticalFeedUser(leave=Leave(LeaveParams(step_cost=0.5)))
+    assert user.fused
+    assert StatisticalFeedUser(FeedUserParams(leave=LeaveParams(step_cost=0.5))).fused
+
+
+def test_composed_parts_match_the_fused_kernel_on_a_whole_env():
+    """The composed path (parts' own methods) and the kernel agree on a stock user's sessions."""
+    from recoworld.users.feed.preference import Preference
+
+    class _Same(Preference):  # a stock preference under another type: forces composition
+        pass
+
+    fused, _ = _session_lengths({}, episodes=12, seed=3)
+    composed, _ = _session_lengths({"user_model": StatisticalFeedUser(preference=_Same())},
+                                   episodes=12, seed=3)
+    assert fused.tolist() == composed.tolist()
+
+
+def test_a_part_and_its_params_together_are_an_error():
+    with pytest.raises(ConfigError, match=r"the leave part is given twice"):
+        StatisticalFeedUser(FeedUserParams(leave=LeaveParams(step_cost=0.5)), leave=_CappedLeave(3))
+    # Parameters of the other parts are fine beside it.
+    StatisticalFeedUser(FeedUserParams(response=ResponseParams(noise_scale=0.1)), leave=_CappedLeave(3))
+
+
+def test_a_part_that_does_not_follow_its_protocol_is_an_error():
+    with pytest.raises(ConfigError, match=r"`leave` must follow LeaveModel \(missing \['cost', "
+                                          r"'leaves', 'n_uniforms'\]\), got LeaveParams"):
+        StatisticalFeedUser(leave=LeaveParams())
+
+
+def test_user_params_and_user_model_together_are_an_error():
+    import gymnasium as gym
+
+    import recoworld  # noqa: F401
+
+    with pytest.raises(ConfigError, match=r"`user_params` and `user_model` are both given"):
+        gym.make("recoworld/ShortVideo-v0", user_params=FeedUserParams(),
+                 user_model=StatisticalFeedUser())

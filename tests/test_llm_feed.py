@@ -13,8 +13,7 @@ import pytest
 from llm_server import fake_endpoint
 
 from recoworld.datasets.feed_world import synthetic_feed_world
-from recoworld.envs.feed import FeedEnv
-from recoworld.envs.feed_vector import FeedVectorEnv
+from recoworld.envs import FeedEnv, FeedSettings, FeedVectorEnv
 from recoworld.errors import ConfigError
 from recoworld.users.feed.interface import FeedUserModel
 from recoworld.users.feed.statistical import StatisticalFeedUser
@@ -45,7 +44,7 @@ def test_llm_feed_user_in_the_env_reviews_mindset_instruction_leave() -> None:
         with LLMClient(LLMClientConfig(base_url=ep.base_url)) as client:
             user = LLMFeedUser(client)
             assert isinstance(user, FeedUserModel)
-            env = FeedEnv(world=WORLD, user_model=user)
+            env = FeedEnv(FeedSettings(world=WORLD), user_model=user)
             env.reset(seed=0)
             infos = []
             for _ in range(10):
@@ -87,7 +86,7 @@ def test_watch_bucket_maps_into_its_ratio_range() -> None:
 def test_garbage_reviews_are_flagged_skips_and_counted() -> None:
     with fake_endpoint(lambda b: "lol") as ep:
         with LLMClient(LLMClientConfig(base_url=ep.base_url)) as client:
-            env = FeedEnv(world=WORLD, user_model=LLMFeedUser(client))
+            env = FeedEnv(FeedSettings(world=WORLD), user_model=LLMFeedUser(client))
             env.reset(seed=1)
             infos = [env.step(0)[-1] for _ in range(3)]
     assert [bool(i["invalid_response"]) for i in infos] == [True, True, True]
@@ -102,7 +101,7 @@ def test_on_invalid_raise_and_no_expected_outcome() -> None:
     with fake_endpoint(lambda b: "lol") as ep:
         with LLMClient(LLMClientConfig(base_url=ep.base_url)) as client:
             user = LLMFeedUser(client, LLMFeedUserConfig(on_invalid="raise"))
-            env = FeedEnv(world=WORLD, user_model=user)
+            env = FeedEnv(FeedSettings(world=WORLD), user_model=user)
             env.reset(seed=1)
             with pytest.raises(LLMResponseError, match="did not parse after 2 attempt"):
                 env.step(0)
@@ -161,7 +160,7 @@ def test_vector_env_asks_all_users_concurrently() -> None:
     with fake_endpoint(slow) as ep:
         cfg = LLMClientConfig(base_url=ep.base_url, max_concurrency=4)
         with LLMClient(cfg) as client:
-            venv = FeedVectorEnv(num_envs=4, world=WORLD, user_model=LLMFeedUser(client))
+            venv = FeedVectorEnv(4, FeedSettings(world=WORLD), user_model=LLMFeedUser(client))
             venv.reset(seed=0)
             _, _, _, _, info = venv.step(np.zeros(4, dtype=np.int64))
     assert state["peak"] == 4
@@ -177,7 +176,8 @@ def test_instruction_observation_and_following_agent() -> None:
     embedder = SentenceEmbedder()
     with fake_endpoint(scripted("skip")) as ep:
         with LLMClient(LLMClientConfig(base_url=ep.base_url)) as client:
-            env = InstructionObservation(FeedEnv(world=WORLD, user_model=LLMFeedUser(client)), embedder)
+            env = InstructionObservation(
+                FeedEnv(FeedSettings(world=WORLD), user_model=LLMFeedUser(client)), embedder)
             obs, info = env.reset(seed=0)
             assert info["instruction"] == "" and not obs["instruction"].any()
             assert env.observation_space.contains(obs)

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from llm_server import ATTRS, tiny_world
 
+from recoworld.envs import FeedEnv, FeedSettings
 from recoworld.envs.conversational import ConversationalRecEnv
-from recoworld.envs.feed import FeedEnv
 from recoworld.errors import LLMServerError
 from recoworld.users.llm.cache import ResponseCache
 from recoworld.users.llm.client import LLMClient, LLMClientConfig
@@ -42,7 +42,8 @@ def server() -> Iterator[LocalLLMServer]:
 
 
 def _client(url: str, cache: ResponseCache | None = None) -> LLMClient:
-    return LLMClient(LLMClientConfig(base_url=url, timeout_s=120, max_tokens=96), cache)
+    # timeout_s bounds a whole call (retries included): generous, for a heavily loaded machine
+    return LLMClient(LLMClientConfig(base_url=url, timeout_s=600, max_tokens=96), cache)
 
 
 def _conversation(env: ConversationalRecEnv, seed: int) -> list[Any]:
@@ -119,7 +120,7 @@ def test_feed_sessions_end_to_end(server: LocalLLMServer) -> None:
     world = synthetic_feed_world(n_users=10, n_items=100, n_categories=5, seed=2)
     buckets = {b[0] for b in WATCH_BUCKETS}
     with _client(server.base_url) as client:
-        env = FeedEnv(world=world, user_model=LLMFeedUser(client))
+        env = FeedEnv(FeedSettings(world=world), user_model=LLMFeedUser(client))
         obs, _ = env.reset(seed=0)
         for _ in range(3):
             obs, reward, term, _, info = env.step(0)
@@ -128,7 +129,7 @@ def test_feed_sessions_end_to_end(server: LocalLLMServer) -> None:
             assert isinstance(info["mindset"], str) and isinstance(info["instruction"], str)
             if term:
                 break
-        hybrid = FeedEnv(world=world, user_model=HybridFeedUser(client))
+        hybrid = FeedEnv(FeedSettings(world=world), user_model=HybridFeedUser(client))
         hybrid.reset(seed=0)
         for _ in range(4):
             _, _, term, _, info = hybrid.step(0)
@@ -143,7 +144,7 @@ def test_fidelity_cli_against_the_server(server: LocalLLMServer) -> None:
         [
             sys.executable, "-m", "recoworld.cli", "fidelity", "--env", "recoworld/Synthetic-CRS-v0",
             "--user", "llm", "--sessions", "1", "--questions", "2", "--base-url", server.base_url,
-            "--json",
+            "--timeout", "280", "--json",
         ],
         capture_output=True, text=True, timeout=300, check=True,
     )  # fmt: skip

@@ -25,6 +25,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from recoworld._validate import require_range
 from recoworld.agents.crs_base import (
     candidate_view,
     dialogue_features,
@@ -34,7 +35,6 @@ from recoworld.agents.crs_base import (
 from recoworld.agents.fm import FMEmbeddings
 from recoworld.agents.learner import Decision, LearnedCRSAgent, LearnerConfig
 from recoworld.envs.crs_stats import question_entropy, reachable_questions
-from recoworld.errors import ConfigError
 
 __all__ = [
     "PolicyGradientAgent",
@@ -48,16 +48,12 @@ __all__ = [
 def validate_settings(cfg: Any) -> None:
     """Raise :class:`ConfigError` for out-of-range settings of an EAR / CRM config."""
     for name in ("batch_episodes", "hidden", "imitation_threshold"):
-        if getattr(cfg, name) < 1:
-            raise ConfigError(f"`{name}` must be >= 1, got {getattr(cfg, name)}")
+        require_range(name, getattr(cfg, name), 1)
     for name in ("pretrain_sessions", "entropy_coef", "reflection_lr"):
-        if getattr(cfg, name) < 0:
-            raise ConfigError(f"`{name}` must be >= 0, got {getattr(cfg, name)}")
+        require_range(name, getattr(cfg, name), 0)
     for name in ("lr", "pretrain_lr"):
-        if getattr(cfg, name) <= 0:
-            raise ConfigError(f"`{name}` must be > 0, got {getattr(cfg, name)}")
-    if not 0.0 <= cfg.gamma <= 1.0:
-        raise ConfigError(f"`gamma` must be in [0, 1], got {cfg.gamma}")
+        require_range(name, getattr(cfg, name), 0, low_open=True)
+    require_range("gamma", cfg.gamma, 0, 1)
 
 
 @dataclass(frozen=True)

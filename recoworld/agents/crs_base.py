@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from recoworld._validate import require_range
 from recoworld.agents.base import Agent
 from recoworld.agents.fm import FMEmbeddings
 from recoworld.datasets.world import AttributeGraphWorld
@@ -222,8 +223,7 @@ def session_split(
     The model-selection part holds ``round(holdout_fraction * n)`` sessions (at least one when the
     fraction is positive and ``n >= 2``); test sessions never enter either.
     """
-    if not 0.0 <= holdout_fraction < 1.0:
-        raise ConfigError(f"`holdout_fraction` must be in [0, 1), got {holdout_fraction}")
+    require_range("holdout_fraction", holdout_fraction, 0, 1, high_open=True)
     if n_sessions < 1:
         raise DataError(f"the training split must hold at least one session, got {n_sessions}")
     order = rng.permutation(n_sessions).astype(np.int64)
@@ -363,10 +363,22 @@ def embeddings_from_payload(e: dict[str, torch.Tensor]) -> FMEmbeddings:
 def load_checkpoint(path: str | Path, agent: str | tuple[str, ...]) -> dict[str, Any]:
     """Read a checkpoint of ``agent`` (or one of several names) written by :func:`save_checkpoint`.
 
+    ``path`` is the file, or a run folder of ``recoworld train`` (its ``agent.pt`` is read).
+
     The file is read with ``torch.load(weights_only=True)``: tensors and plain values only.
     """
     names = (agent,) if isinstance(agent, str) else agent
     p = Path(path)
+    if p.is_dir():  # the run folder `recoworld train --out` wrote
+        if not (p / "agent.pt").is_file():
+            resumable = " (it holds checkpoint.pt: rerun the train command to finish)" if (
+                p / "checkpoint.pt"
+            ).is_file() else ""
+            raise DatasetNotFoundError(
+                f"checkpoint folder {p} holds no agent.pt, so its training has not finished"
+                f"{resumable}; pass the folder of a finished `recoworld train --out` run"
+            )
+        p = p / "agent.pt"
     if not p.is_file():
         raise DatasetNotFoundError(
             f"checkpoint {p} does not exist; train one with `recoworld train --agent {names[0]}`"

@@ -19,7 +19,7 @@ from recoworld.agents.fm import FMConfig, FMEmbeddings
 from recoworld.agents.scpr import SCPRAgent, SCPRConfig
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.errors import ConfigError
-from recoworld.registration import CRS_RULE_AGENTS, CRS_TRAINABLE_AGENTS
+from recoworld.registration import CRS_RULE_AGENTS, CRS_TRAINABLE_AGENTS, canonical_agent_name
 
 __all__ = [
     "RULE_AGENTS",
@@ -36,6 +36,7 @@ TRAINABLE_AGENTS = CRS_TRAINABLE_AGENTS
 
 
 def _classes(name: str) -> tuple[Any, type[Any]]:
+    name = canonical_agent_name(name)
     if name == "scpr":
         return SCPRAgent, SCPRConfig
     if name == "ear":
@@ -46,7 +47,7 @@ def _classes(name: str) -> tuple[Any, type[Any]]:
         from recoworld.agents.sb3 import SB3Agent, SB3Config
 
         return SB3Agent, SB3Config
-    raise ConfigError(f"unknown trainable agent {name!r}; known: {list(TRAINABLE_AGENTS)}")
+    raise ConfigError(f"unknown trainable agent {name!r}; known: {', '.join(TRAINABLE_AGENTS)}")
 
 
 def read_agent_config(name: str, path: str | None, overrides: dict[str, Any]) -> Any:
@@ -75,6 +76,7 @@ def make_trainable_agent(
     embeddings: FMEmbeddings | None = None,
 ) -> Any:
     """Build an untrained agent ``name`` (one of :data:`TRAINABLE_AGENTS`)."""
+    name = canonical_agent_name(name)
     agent_cls, config_cls = _classes(name)
     cfg = config if config is not None else config_cls()
     if name.startswith("sb3-"):
@@ -126,6 +128,7 @@ def make_agent(
     """Build a conversational agent by name: a rule agent, or a learned one from ``checkpoint``."""
     from recoworld.agents.rules import make_rule_agent
 
+    name = canonical_agent_name(name)
     if name in RULE_AGENTS:
         if checkpoint is not None:
             raise ConfigError(f"rule agent {name!r} takes no checkpoint")
@@ -138,5 +141,6 @@ def make_agent(
             )
         return load_trained_agent(name, checkpoint, world)
     raise ConfigError(
-        f"unknown agent {name!r} for conversational envs; known: {[*RULE_AGENTS, *TRAINABLE_AGENTS]}"
+        f"unknown agent {name!r} for conversational envs; known: "
+        f"{', '.join([*RULE_AGENTS, *TRAINABLE_AGENTS])}"
     )

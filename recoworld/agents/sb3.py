@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from recoworld._validate import require_range
 from recoworld.agents.base import conversational_env
 from recoworld.agents.crs_base import (
     check_world,
@@ -104,15 +105,13 @@ class SB3Config:
     def __post_init__(self) -> None:
         for name in ("episodes", "hidden", "n_steps", "batch_size", "buffer_size",
                      "target_update_interval", "rec_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"`{name}` must be >= 1, got {getattr(self, name)}")
+            require_range(name, getattr(self, name), 1)
         if self.action_set not in ("ask-or-recommend", "attribute-or-recommend"):
             raise ConfigError(
                 "`action_set` must be 'ask-or-recommend' or 'attribute-or-recommend', got "
                 f"{self.action_set!r}"
             )
-        if self.learning_rate <= 0:
-            raise ConfigError(f"`learning_rate` must be > 0, got {self.learning_rate}")
+        require_range("learning_rate", self.learning_rate, 0, low_open=True)
 
 
 @contextlib.contextmanager

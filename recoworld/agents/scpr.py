@@ -38,6 +38,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from recoworld._validate import require_range
 from recoworld.agents.crs_base import (
     candidate_view,
     dialogue_features,
@@ -48,7 +49,6 @@ from recoworld.agents.fm import FMScorer
 from recoworld.agents.learner import Decision, LearnedCRSAgent, LearnerConfig
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.envs.crs_stats import question_entropy, reachable_entropy, reachable_questions
-from recoworld.errors import ConfigError
 
 __all__ = ["SCPRAgent", "SCPRConfig", "scpr_question"]
 
@@ -102,15 +102,11 @@ class SCPRConfig(LearnerConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         for name in ("hidden", "batch_size", "buffer_size", "target_update"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"`{name}` must be >= 1, got {getattr(self, name)}")
+            require_range(name, getattr(self, name), 1)
         for name in ("gamma", "eps_start", "eps_end", "eps_fraction"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"`{name}` must be in [0, 1], got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ConfigError(f"`lr` must be > 0, got {self.lr}")
-        if self.learning_starts < 0:
-            raise ConfigError(f"`learning_starts` must be >= 0, got {self.learning_starts}")
+            require_range(name, getattr(self, name), 0, 1)
+        require_range("lr", self.lr, 0, low_open=True)
+        require_range("learning_starts", self.learning_starts, 0)
 
     @classmethod
     def faithful(cls, **overrides: Any) -> SCPRConfig:

@@ -3,7 +3,29 @@
 ``recoworld bench SUITE`` runs them from the command line; :func:`run_suite` from Python.
 """
 
-from recoworld.bench.config import SUITES, BenchConfig, default_config, load_config
+from recoworld.bench.config import (
+    SUITES,
+    BenchConfig,
+    CRSSuiteConfig,
+    FeedSuiteConfig,
+    LLMSuiteConfig,
+    OPESuiteConfig,
+    default_config,
+    describe,
+    load_config,
+)
 from recoworld.bench.runner import RunSummary, run_suite
 
-__all__ = ["SUITES", "BenchConfig", "RunSummary", "default_config", "load_config", "run_suite"]
+__all__ = [
+    "SUITES",
+    "BenchConfig",
+    "CRSSuiteConfig",
+    "FeedSuiteConfig",
+    "LLMSuiteConfig",
+    "OPESuiteConfig",
+    "RunSummary",
+    "default_config",
+    "describe",
+    "load_config",
+    "run_suite",
+]

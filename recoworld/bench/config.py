@@ -26,7 +26,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Union
 
+from recoworld._validate import require_range
 from recoworld.errors import ConfigError
+from recoworld.registration import canonical_agent_name
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -99,13 +101,14 @@ class CRSSuiteConfig:
     )
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "agents", tuple(canonical_agent_name(a) for a in self.agents))
         _nonempty("crs.envs", self.envs)
         _nonempty("crs.agents", self.agents)
         _unique("crs.envs", self.envs)
         _unique("crs.agents", self.agents)
-        _at_least("crs.sessions", self.sessions, 0)
-        _at_least("crs.shard_sessions", self.shard_sessions, 0)
-        _at_least("crs.train_episodes", self.train_episodes, 0)
+        require_range("crs.sessions", self.sessions, 0)
+        require_range("crs.shard_sessions", self.shard_sessions, 0)
+        require_range("crs.train_episodes", self.train_episodes, 0)
         if self.split not in ("train", "valid", "test"):
             raise ConfigError(
                 f"`crs.split` must be one of train, valid, test, got {self.split!r}"
@@ -121,9 +124,9 @@ class FeedSuiteConfig:
         metadata=_doc("Feed environment ids, e.g. recoworld/ShortVideo-v0, recoworld/KuaiRand-Feed-v0."),
     )
     agents: tuple[str, ...] = field(
-        default=("random", "most_popular", "epsilon_greedy", "oracle"),
+        default=("random", "most-popular", "epsilon-greedy", "oracle"),
         metadata=_doc(
-            "Agent names: random, most_popular, epsilon_greedy, oracle, and ppo (trained inside "
+            "Agent names: random, most-popular, epsilon-greedy, oracle, and ppo (trained inside "
             "the run for ppo_timesteps steps)."
         ),
     )
@@ -145,15 +148,16 @@ class FeedSuiteConfig:
     )
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "agents", tuple(canonical_agent_name(a) for a in self.agents))
         _nonempty("feed.envs", self.envs)
         _nonempty("feed.agents", self.agents)
         _unique("feed.envs", self.envs)
         _unique("feed.agents", self.agents)
-        _at_least("feed.episodes", self.episodes, 1)
-        _at_least("feed.num_envs", self.num_envs, 1)
-        _at_least("feed.ppo_timesteps", self.ppo_timesteps, 1)
-        _at_least("feed.curve_points", self.curve_points, 1)
-        _at_least("feed.curve_episodes", self.curve_episodes, 1)
+        require_range("feed.episodes", self.episodes, 1)
+        require_range("feed.num_envs", self.num_envs, 1)
+        require_range("feed.ppo_timesteps", self.ppo_timesteps, 1)
+        require_range("feed.curve_points", self.curve_points, 1)
+        require_range("feed.curve_episodes", self.curve_episodes, 1)
 
 
 @dataclass(frozen=True)
@@ -218,6 +222,10 @@ class LLMSuiteConfig:
     server_threads: int = field(
         default=2, metadata=_doc("CPU threads of a server started with base_url = \"serve\".")
     )
+    timeout_s: float = field(
+        default=60.0,
+        metadata=_doc("Deadline of one LLM call in seconds, retries included (CLI: --timeout)."),
+    )
     data_dir: str = field(
         default="", metadata=_doc("Dataset root for real worlds; empty = $RECOWORLD_DATA.")
     )
@@ -237,9 +245,10 @@ class LLMSuiteConfig:
             raise ConfigError(
                 f"`llm.cache_mode` must be one of record, replay, off, got {self.cache_mode!r}"
             )
-        _at_least("llm.sessions", self.sessions, 1)
-        _at_least("llm.questions", self.questions, 1)
-        _at_least("llm.server_threads", self.server_threads, 1)
+        require_range("llm.sessions", self.sessions, 1)
+        require_range("llm.questions", self.questions, 1)
+        require_range("llm.server_threads", self.server_threads, 1)
+        require_range("llm.timeout_s", self.timeout_s, 0, low_open=True)
 
 
 SuiteSettings = Union[CRSSuiteConfig, FeedSuiteConfig, OPESuiteConfig, LLMSuiteConfig]
@@ -273,7 +282,7 @@ class BenchConfig:
         _nonempty("seeds", self.seeds)
         _unique("seeds", self.seeds)
         for s in self.seeds:
-            _at_least("seeds", s, 0)
+            require_range("seeds", s, 0)
         expected = _SETTINGS[self.suite]
         if not isinstance(self.settings, expected):
             raise ConfigError(
@@ -298,11 +307,6 @@ def _unique(name: str, values: tuple[Any, ...]) -> None:
     dup = sorted({str(v) for v in values if values.count(v) > 1})
     if dup:
         raise ConfigError(f"`{name}` must not repeat values, got {', '.join(dup)} more than once")
-
-
-def _at_least(name: str, value: int, low: int) -> None:
-    if value < low:
-        raise ConfigError(f"`{name}` must be >= {low}, got {value}")
 
 
 def _suggest(key: str, known: typing.Iterable[str]) -> str:
@@ -469,8 +473,17 @@ def describe(cls: type[Any]) -> list[tuple[str, str, str]]:
     return out
 
 
-def resolve_config(suite: str, config: str | None, quick: bool, seeds: list[int] | None) -> BenchConfig:
-    """The config a command line asks for: a file, or the shipped default; seeds overridden."""
+def resolve_config(
+    suite: str,
+    config: str | None,
+    quick: bool,
+    seeds: list[int] | None,
+    timeout_s: float | None = None,
+) -> BenchConfig:
+    """The config a command line asks for: a file, or the shipped default; seeds overridden.
+
+    ``timeout_s`` overrides the ``llm`` suite's per-call deadline (an error for other suites).
+    """
     if config is not None:
         if quick:
             raise ConfigError("`--quick` picks the shipped quick config; it cannot go with --config")
@@ -483,4 +496,8 @@ def resolve_config(suite: str, config: str | None, quick: bool, seeds: list[int]
         cfg = default_config(suite, quick=quick)
     if seeds is not None:
         cfg = cfg.with_seeds(tuple(seeds))
+    if timeout_s is not None:
+        if not isinstance(cfg.settings, LLMSuiteConfig):
+            raise ConfigError(f"`--timeout` is for the llm suite (it talks to a server), not {suite!r}")
+        cfg = replace(cfg, settings=replace(cfg.settings, timeout_s=float(timeout_s)))
     return cfg

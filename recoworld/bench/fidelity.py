@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from recoworld._validate import require_range
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.errors import ConfigError
 from recoworld.users.conversational import ConversationalUser
@@ -73,12 +74,9 @@ def measure_fidelity(
     seed: int = 0,
 ) -> FidelityReport:
     """Play ``sessions`` sessions of ``split`` with ``user`` and score it against the truth."""
-    if sessions < 1:
-        raise ConfigError(f"`sessions` must be >= 1, got {sessions}")
-    if questions < 1:
-        raise ConfigError(f"`questions` must be >= 1, got {questions}")
-    if not 2 <= rec_size <= world.n_items:
-        raise ConfigError(f"`rec_size` must be in [2, {world.n_items}], got {rec_size}")
+    require_range("sessions", sessions, 1)
+    require_range("questions", questions, 1)
+    require_range("rec_size", rec_size, 2, world.n_items)
     pairs = world.split(split)
     if len(pairs) < sessions:
         raise ConfigError(

@@ -1,4 +1,4 @@
-"""``recoworld ope-bench``: every off-policy estimator against the simulator's exact ground truth.
+"""Every off-policy estimator against the simulator's exact ground truth (``recoworld bench ope``).
 
 For each setting (an environment, a logging policy and a target policy) the benchmark measures the
 target's true value, then repeatedly logs fresh data with the logging policy (a new seed each
@@ -22,11 +22,9 @@ sequential DR a linear fitted-Q evaluation.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -61,8 +59,8 @@ from recoworld.estimators.ope_sequential import (
 from recoworld.estimators.reward_models import FittedQEvaluation, LinearRewardModel
 from recoworld.estimators.synthetic import SyntheticBandit
 
-__all__ = ["BenchScale", "SettingResult", "bandit_estimators", "format_table", "plot_results",
-           "run_ope_bench", "sequential_estimators", "write_outputs"]
+__all__ = ["BenchScale", "SettingResult", "bandit_estimators", "run_ope_bench",
+           "sequential_estimators"]
 
 _Array = npt.NDArray[np.float64]
 FEED_ID = "recoworld/ShortVideo-v0"
@@ -253,56 +251,3 @@ def run_ope_bench(quick: bool = True, seed: int = 0,
         if progress is not None:
             progress(f"{name}: {time.perf_counter() - start:.1f} s")
     return results
-
-
-def format_table(results: list[SettingResult]) -> str:
-    """A markdown table: one row per (setting, estimator)."""
-    lines = ["| setting | truth (± s.e.) | logging value | estimator | bias | std | rmse |",
-             "|---|---|---|---|---|---|---|"]
-    for res in results:
-        for name, st in res.stats().items():
-            lines.append(f"| {res.setting} | {res.truth:.4g} ± {res.truth_std_error:.2g} | "
-                         f"{res.logging_value:.4g} | {name} | {st['bias']:+.4g} | "
-                         f"{st['std']:.4g} | {st['rmse']:.4g} |")
-    return "\n".join(lines)
-
-
-def plot_results(results: list[SettingResult], path: Path) -> None:
-    """Bar chart of each estimator's RMSE relative to |truth|, one panel per setting."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(results), figsize=(3.2 * len(results), 3.6), squeeze=False)
-    for ax, res in zip(axes[0], results, strict=True):
-        stats = res.stats()
-        names = list(stats)
-        rel = [stats[n]["rmse"] / max(abs(res.truth), 1e-12) for n in names]
-        bias = [abs(stats[n]["bias"]) / max(abs(res.truth), 1e-12) for n in names]
-        x = np.arange(len(names))
-        ax.bar(x, rel, color="tab:blue", label="RMSE / |truth|")
-        ax.bar(x, bias, width=0.4, color="tab:orange", label="|bias| / |truth|")
-        ax.set_yscale("log")
-        ax.set_xticks(x, names, rotation=60, fontsize=7)
-        ax.set_title(res.setting, fontsize=8)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def write_outputs(results: list[SettingResult], out_dir: Path, quick: bool, seed: int) -> Path:
-    """Write ``table.md``, ``results.json``, ``config.json`` and ``rmse.png`` into ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "table.md").write_text(format_table(results) + "\n")
-    scale = BenchScale.quick() if quick else BenchScale.full()
-    (out_dir / "config.json").write_text(json.dumps(
-        {"quick": quick, "seed": seed, "scale": asdict(scale)}, indent=2) + "\n")
-    (out_dir / "results.json").write_text(json.dumps(
-        {r.setting: {"truth": r.truth, "truth_std_error": r.truth_std_error,
-                     "logging_value": r.logging_value, "estimates": r.estimates}
-         for r in results}, indent=2) + "\n")
-    plot = out_dir / "rmse.png"
-    plot_results(results, plot)
-    return plot

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from recoworld._validate import require_range
 from recoworld.bench.config import BenchConfig
 from recoworld.bench.units import Unit, execute_unit
 from recoworld.errors import ConfigError
@@ -47,8 +48,7 @@ def run_units_ray(
     started_here = False
     if not ray.is_initialized():
         if address is None:
-            if num_cpus < 1:
-                raise ConfigError(f"`num_cpus` must be >= 1, got {num_cpus}")
+            require_range("num_cpus", num_cpus, 1)
             ray.init(
                 num_cpus=num_cpus,
                 include_dashboard=False,

@@ -28,6 +28,7 @@ from recoworld.bench.records import (
 )
 from recoworld.bench.units import Unit, execute_unit, get_suite
 from recoworld.errors import ConfigError, DataError
+from recoworld.outputs import dumps_json
 
 __all__ = ["BACKENDS", "RunSummary", "run_suite"]
 
@@ -158,7 +159,7 @@ def run_suite(
 
     def on_done(unit: Unit, result: dict[str, Any], seconds: float) -> None:
         record = {"key": unit.key, "result": result, "seconds": seconds}
-        atomic_write_text(_unit_path(run_dir, unit.key), json.dumps(record, sort_keys=True) + "\n")
+        atomic_write_text(_unit_path(run_dir, unit.key), dumps_json(record) + "\n")
         done[unit.key] = record
         timings[unit.key] = seconds
         if after_unit is not None:

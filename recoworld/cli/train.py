@@ -7,8 +7,12 @@
   agent setting (``agent_config``, defaults included);
 * ``checkpoint.pt``: the full training state, saved periodically; rerunning the same command
   resumes from it after an interruption;
-* ``agent.pt``: the trained agent (what ``recoworld evaluate --checkpoint`` loads);
-* ``train.json``: training time and the model-selection history.
+* ``agent.pt``: the trained agent (what ``recoworld evaluate --checkpoint DIR`` loads);
+* ``train.json``: training time and the model-selection history, written last (a folder holding
+  it is a finished run).
+
+``DIR`` is created and checked for writing before anything is computed; every file is written
+atomically.
 """
 
 from __future__ import annotations
@@ -26,31 +30,62 @@ from recoworld.cli._common import (
     SubParsers,
     add_user_arguments,
     data_kwargs,
+    env_help,
+    nonnegative_int,
+    positive_int,
     print_json,
 )
 
 __all__ = ["add"]
 
+_DESCRIPTION = """\
+Train a learned conversational agent: FM embeddings on the train split, RL on the valid split's
+sessions, model selection on a held-out part of valid. Writes config.json, checkpoint.pt (rerun
+the same command to resume), agent.pt and train.json into --out.
+
+example:
+  recoworld train --env recoworld/LastFM-CRS-v0 --agent scpr --seed 0 --out runs/scpr
+  recoworld evaluate --env recoworld/LastFM-CRS-v0 --agent scpr --checkpoint runs/scpr"""
+
 
 def add(sub: SubParsers) -> Runner:
     """Declare ``train``."""
-    from recoworld.registration import CRS_TRAINABLE_AGENTS
+    from recoworld.registration import (
+        CONVERSATIONAL_IDS,
+        CRS_TRAINABLE_AGENTS,
+        canonical_agent_name,
+    )
 
     p = sub.add_parser(
-        "train", help="train a conversational agent (ear, scpr, crm, sb3-ppo, sb3-dqn); resumable"
+        "train",
+        help=f"train a conversational agent ({', '.join(CRS_TRAINABLE_AGENTS)}); resumable",
+        description=_DESCRIPTION,
     )
-    p.add_argument("--env", required=True, help="environment id, e.g. recoworld/LastFM-CRS-v0")
-    p.add_argument("--agent", required=True, choices=CRS_TRAINABLE_AGENTS, help="agent to train")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random draw")
+    p.add_argument(
+        "--env", required=True, choices=tuple(CONVERSATIONAL_IDS), metavar="ID",
+        help=f"environment id; {env_help('conversational')}",
+    )
+    p.add_argument(
+        "--agent", required=True, type=canonical_agent_name, choices=CRS_TRAINABLE_AGENTS,
+        help="agent to train",
+    )
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of every random draw")
     p.add_argument("--out", required=True, help="output folder (checkpoints, config, logs)")
-    p.add_argument("--episodes", type=int, default=None, help="override the training sessions")
+    p.add_argument(
+        "--episodes", type=positive_int, default=None, metavar="N",
+        help="training sessions (default: the agent's own)",
+    )
     p.add_argument("--config", default=None, help="JSON file of agent settings")
     p.add_argument(
-        "--fm-embeddings", default=None, help="SCPR's released FM pickle instead of training FM"
+        "--fm-embeddings", default=None, metavar="PKL",
+        help="SCPR's released FM pickle instead of training FM",
     )
-    p.add_argument("--checkpoint-every", type=int, default=500, help="sessions between checkpoints")
+    p.add_argument(
+        "--checkpoint-every", type=positive_int, default=500, metavar="N",
+        help="sessions between checkpoints",
+    )
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--data-dir", default=None, help="dataset root (default: $RECOWORLD_DATA)")
     add_user_arguments(p)
@@ -71,6 +106,10 @@ def _same_user(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """``recoworld train``: train (or resume) one agent and write its files into ``--out``."""
+    from recoworld.outputs import prepare_output_dir
+
+    out = prepare_output_dir(args.out)  # before anything is loaded or computed
+
     import gymnasium
     import torch
 
@@ -78,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
     from recoworld.agents.learner import LearnedCRSAgent
     from recoworld.agents.registry import _classes, make_trainable_agent, read_agent_config
     from recoworld.datasets.world import AttributeGraphWorld
+    from recoworld.outputs import atomic_write_json
     from recoworld.users.registry import open_conversational_user, read_user_config, user_spec
 
     torch.set_num_threads(max(1, int(args.threads)))
@@ -85,8 +125,6 @@ def run(args: argparse.Namespace) -> int:
     world: AttributeGraphWorld = probe.unwrapped.world  # type: ignore[attr-defined]
     spec = user_spec(args.user, read_user_config(args.user_config), args.base_url)
     protocol = "reject-filter" if args.reject_filter else "published"
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint.pt"
     agent_cls, _ = _classes(args.agent)
     overrides: dict[str, Any] = {}
@@ -113,7 +151,10 @@ def run(args: argparse.Namespace) -> int:
         "protocol": protocol,
         "agent_config": dataclasses.asdict(agent.config),
     }
-    (out / "config.json").write_text(json.dumps(run_config, indent=2, sort_keys=True) + "\n")
+    # This run is not finished until these two are written again (at the end).
+    (out / "train.json").unlink(missing_ok=True)
+    (out / "agent.pt").unlink(missing_ok=True)
+    atomic_write_json(out / "config.json", run_config)
     start = time.perf_counter()
     with open_conversational_user(spec, world) as user:
         env = gymnasium.make(
@@ -138,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
         "seed": agent.seed,
         "user": spec.to_json(),
         "protocol": protocol,
+        "synthetic": bool(world.synthetic),
         "train_seconds": agent.train_seconds,
         "wall_seconds_this_run": wall,
         "selection_history": [list(x) for x in agent.selection_history],
@@ -146,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if calls is not None:
         summary["llm_calls"] = calls
-    (out / "train.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    atomic_write_json(out / "train.json", summary)
     print(
         f"trained {args.agent} on {args.env} against the {args.user} user in "
         f"{agent.train_seconds:.1f} s; best held-out SR {agent.best_score:.4f}; "

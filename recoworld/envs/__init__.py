@@ -5,12 +5,12 @@ the classes are here for direct construction and subclassing.
 """
 
 from recoworld.envs.conversational import ASK, RECOMMEND, ConversationalRecEnv, RewardConfig
+from recoworld.envs.conversational_vector import ConversationalVectorEnv
 from recoworld.envs.crs_wrappers import AskOrRecommendWrapper, AttributeOrRecommendWrapper
 from recoworld.envs.feed import FeedEnv, SlateFeedEnv
-from recoworld.envs.feed_core import RewardWeights
 from recoworld.envs.feed_instruction import InstructionObservation
 from recoworld.envs.feed_retriever import RetrieverConfig
-from recoworld.envs.feed_settings import FeedSettings
+from recoworld.envs.feed_settings import FeedSettings, RewardWeights
 from recoworld.envs.feed_vector import FeedVectorEnv
 from recoworld.registration import CONVERSATIONAL_IDS, FEED_IDS, all_ids
 
@@ -22,6 +22,7 @@ __all__ = [
     "AskOrRecommendWrapper",
     "AttributeOrRecommendWrapper",
     "ConversationalRecEnv",
+    "ConversationalVectorEnv",
     "FeedEnv",
     "FeedSettings",
     "FeedVectorEnv",

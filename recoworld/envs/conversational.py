@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, SupportsFloat
@@ -11,8 +12,14 @@ import numpy as np
 import numpy.typing as npt
 from gymnasium import spaces
 
+from recoworld._validate import require_range
 from recoworld.datasets.world import AttributeGraphWorld
-from recoworld.envs.transcript import ConversationTurn, Ending, format_conversation
+from recoworld.envs.transcript import (
+    ConversationTurn,
+    Ending,
+    check_render_mode,
+    format_conversation,
+)
 from recoworld.errors import ConfigError, InvalidActionError
 from recoworld.users.conversational import ConversationalUser
 from recoworld.users.target_item import TargetItemUser, TargetItemUserConfig
@@ -63,6 +70,65 @@ def _readonly_mask(n: int) -> npt.NDArray[np.int8]:
     return np.zeros(n, dtype=np.int8)
 
 
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _integer(value: Any, name: str) -> int:
+    """``value`` as an int if it is one (Python or numpy integer, or a 0-d integer array)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise InvalidActionError(f"`{name}` must be an integer, got the boolean {value!r}")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iu":
+        return int(value)
+    raise InvalidActionError(
+        f"`{name}` must be an integer, got {_short_repr(value)} ({type(value).__name__})"
+    )
+
+
+def _check_settings(
+    world: AttributeGraphWorld,
+    user: object,
+    user_config: TargetItemUserConfig | None,
+    split: str,
+    max_turns: int,
+    rec_size: int,
+) -> None:
+    """The checks every conversational env (single or batched) makes on its settings."""
+    require_range("max_turns", max_turns, 2, hint="the opening is turn 1")
+    require_range("rec_size", rec_size, 1)
+    if user is not None and user_config is not None:
+        raise ConfigError("pass either `user` or `user_config`, not both")
+    world.split(split)  # validates the split name
+
+
+def _spaces(
+    world: AttributeGraphWorld, max_turns: int, rec_size: int
+) -> tuple[spaces.Dict, spaces.Dict]:
+    """Action and observation space of one conversation."""
+    n_q, n_a, n_i = world.n_questions, world.n_attributes, world.n_items
+    action_space = spaces.Dict(
+        {
+            "kind": spaces.Discrete(2),
+            "question": spaces.Discrete(n_q),
+            "items": spaces.MultiDiscrete(np.full(rec_size, n_i, dtype=np.int64)),
+        }
+    )
+    observation_space = spaces.Dict(
+        {
+            "user": spaces.Discrete(world.n_users),
+            "turn": spaces.Discrete(max_turns + 1),
+            "accepted": spaces.MultiBinary(n_a),
+            "rejected": spaces.MultiBinary(n_a),
+            "asked": spaces.MultiBinary(n_q),
+            "candidates": spaces.MultiBinary(n_i),
+        }
+    )
+    return action_space, observation_space
+
+
 class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     """Multi-round conversational recommendation over an attribute graph.
 
@@ -81,7 +147,10 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     | ``question`` | ``Discrete(n_questions)`` | attribute (binary) or parent (enumerated) to ask |
     | ``items`` | ``MultiDiscrete([n_items] * rec_size)`` | items to recommend, in rank order |
 
-    Only the field that ``kind`` selects is read. Repeated items in ``items`` count once.
+    Only the field that ``kind`` selects is read. ``kind``, ``question`` and the ids in ``items``
+    must be integers (a float id is an :class:`~recoworld.errors.InvalidActionError`, never
+    truncated). Each item appears once, except that a list shorter than ``rec_size`` is padded at
+    its end by repeating its last item (what :meth:`recommend` writes); any other repeat raises.
     :meth:`ask` and :meth:`recommend` build actions.
 
     ## Observation Space
@@ -153,8 +222,10 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
 
     ## Version History
     - v0: first release. The registered ids no longer add a ``TimeLimit`` of 14 steps: the
-      horizon is ``max_turns`` alone (the default protocol is unchanged). ``reject_filter``
-      added as an option, off by default (the default protocol is unchanged).
+      horizon is ``max_turns`` alone (the default protocol is unchanged). Actions are validated
+      strictly (integer ids, no repeated item but the end padding, missing keys named); valid
+      actions behave as before. ``reject_filter`` added as an option, off by default (the default
+      protocol is unchanged).
     """
 
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012
@@ -171,42 +242,18 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         reject_filter: bool = False,
         render_mode: str | None = None,
     ) -> None:
-        if render_mode not in (None, "ansi"):
-            raise ConfigError(f"`render_mode` must be None or 'ansi', got {render_mode!r}")
-        if max_turns < 2:
-            raise ConfigError(f"`max_turns` must be >= 2 (the opening is turn 1), got {max_turns}")
-        if rec_size < 1:
-            raise ConfigError(f"`rec_size` must be >= 1, got {rec_size}")
-        if user is not None and user_config is not None:
-            raise ConfigError("pass either `user` or `user_config`, not both")
-        world.split(split)  # validates the split name
+        _check_settings(world, user, user_config, split, max_turns, rec_size)
         self.world = world
         self.user_model: ConversationalUser = user or TargetItemUser(world, user_config)
         self.rewards = rewards or RewardConfig()
         self.split = split
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode)
         self._turns: list[ConversationTurn] = []
         self.max_turns = max_turns
         self.rec_size = rec_size
         self.reject_filter = bool(reject_filter)
         n_q, n_a, n_i = world.n_questions, world.n_attributes, world.n_items
-        self.action_space = spaces.Dict(
-            {
-                "kind": spaces.Discrete(2),
-                "question": spaces.Discrete(n_q),
-                "items": spaces.MultiDiscrete(np.full(rec_size, n_i, dtype=np.int64)),
-            }
-        )
-        self.observation_space = spaces.Dict(
-            {
-                "user": spaces.Discrete(world.n_users),
-                "turn": spaces.Discrete(max_turns + 1),
-                "accepted": spaces.MultiBinary(n_a),
-                "rejected": spaces.MultiBinary(n_a),
-                "asked": spaces.MultiBinary(n_q),
-                "candidates": spaces.MultiBinary(n_i),
-            }
-        )
+        self.action_space, self.observation_space = _spaces(world, max_turns, rec_size)
         csc = world.item_attributes.tocsc()
         self._attr_items = (csc.indptr, csc.indices)
         self._accepted = _readonly_mask(n_a)
@@ -225,15 +272,12 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     # ---- action helpers ------------------------------------------------------------------------
     def ask(self, question: int) -> dict[str, Any]:
         """The action that asks ``question`` (an attribute, or a parent in enumerated mode)."""
-        return {"kind": ASK, "question": int(question), "items": np.zeros(self.rec_size, np.int64)}
+        q = _integer(question, "question")
+        return {"kind": ASK, "question": q, "items": np.zeros(self.rec_size, np.int64)}
 
     def recommend(self, items: npt.ArrayLike) -> dict[str, Any]:
         """The action that recommends ``items`` (1 to ``rec_size`` ids, padded by repeating)."""
-        arr = np.asarray(items, dtype=np.int64).ravel()
-        if arr.size == 0 or arr.size > self.rec_size:
-            raise InvalidActionError(
-                f"a recommendation must list 1 to {self.rec_size} items, got {arr.size}"
-            )
+        arr = self._check_items(items)
         padded = np.full(self.rec_size, arr[-1], dtype=np.int64)
         padded[: arr.size] = arr
         return {"kind": RECOMMEND, "question": 0, "items": padded}
@@ -369,32 +413,59 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         return self._obs(), info
 
     def _check_action(self, action: dict[str, Any]) -> tuple[int, Any]:
-        if not isinstance(action, dict) or "kind" not in action:
+        if not isinstance(action, Mapping) or "kind" not in action:
             raise InvalidActionError(
-                f"an action must be a dict with 'kind', 'question' and 'items', got {action!r:.80}"
+                f"an action must be a dict with 'kind', 'question' and 'items' (build one with "
+                f"env.unwrapped.ask(q) or .recommend(items)), got {_short_repr(action)}"
             )
-        kind = int(action["kind"])
+        kind = _integer(action["kind"], "kind")
         if kind == ASK:
-            q = int(action["question"])
+            if "question" not in action:
+                raise InvalidActionError("an ask action (kind 0) needs a 'question' key")
+            q = _integer(action["question"], "question")
             if not 0 <= q < self.world.n_questions:
                 raise InvalidActionError(
                     f"`question` must be in [0, {self.world.n_questions}), got {q}"
                 )
             return kind, q
         if kind == RECOMMEND:
-            items = np.asarray(action["items"], dtype=np.int64).ravel()
-            if items.size == 0 or items.size > self.rec_size:
-                raise InvalidActionError(
-                    f"`items` must list 1 to {self.rec_size} item ids, got {items.size}"
-                )
-            if items.min() < 0 or items.max() >= self.world.n_items:
-                raise InvalidActionError(
-                    f"`items` must be ids in [0, {self.world.n_items}), got min={items.min()} "
-                    f"max={items.max()}"
-                )
-            _, first = np.unique(items, return_index=True)
-            return kind, items[np.sort(first)]
+            if "items" not in action:
+                raise InvalidActionError("a recommend action (kind 1) needs an 'items' key")
+            return kind, self._check_items(action["items"])
         raise InvalidActionError(f"`kind` must be 0 (ask) or 1 (recommend), got {kind}")
+
+    def _check_items(self, value: Any) -> npt.NDArray[np.int64]:
+        """The recommended ids in rank order, trailing padding (repeats of the last id) removed."""
+        try:
+            raw = np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise InvalidActionError(f"`items` must be a list of item ids, got {_short_repr(value)} ({exc})") from None
+        if raw.ndim != 1 or not 1 <= raw.size <= self.rec_size:
+            raise InvalidActionError(
+                f"`items` must list 1 to {self.rec_size} item ids, got shape {raw.shape}"
+            )
+        if raw.dtype.kind not in "iu":
+            raise InvalidActionError(
+                f"`items` must hold integer item ids, got dtype {raw.dtype}: {_short_repr(value)}"
+            )
+        if raw.min() < 0 or raw.max() >= self.world.n_items:
+            raise InvalidActionError(
+                f"`items` must be ids in [0, {self.world.n_items}), got min={raw.min()} "
+                f"max={raw.max()}"
+            )
+        items = raw.astype(np.int64)
+        # A shorter list is padded by repeating its last id (what recommend() writes); any other
+        # repeat is a mistake in the agent, not a shorter list.
+        differs = np.flatnonzero(items != items[-1])
+        head = items[: (differs[-1] + 2) if differs.size else 1]
+        values, counts = np.unique(head, return_counts=True)
+        if (counts > 1).any():
+            raise InvalidActionError(
+                f"`items` lists item {int(values[counts > 1][0])} more than once; list each item "
+                "once (a shorter list may be padded at its end by repeating its last item, as "
+                "recommend() does)"
+            )
+        return head
 
     def step(
         self, action: dict[str, Any]

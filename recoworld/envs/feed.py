@@ -9,15 +9,15 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
+from recoworld._validate import require_range
 from recoworld.datasets.feed_world import FeedWorld
-from recoworld.envs.feed_core import FeedSimulator, RewardWeights
-from recoworld.envs.feed_retriever import RetrieverConfig
-from recoworld.envs.feed_settings import FeedSettings, build_simulator
-from recoworld.errors import ConfigError, InvalidActionError
+from recoworld.envs.feed_core import FeedSimulator
+from recoworld.envs.feed_settings import FeedSettings
+from recoworld.envs.transcript import FeedView, check_render_mode, feed_view, format_feed_session
+from recoworld.errors import InvalidActionError
 from recoworld.users.feed.interface import ExpectedOutcome, FeedUserModel
-from recoworld.users.feed.statistical import FeedUserParams
 
-__all__ = ["FeedEnv", "SlateFeedEnv"]
+__all__ = ["FeedEnv", "SlateFeedEnv", "feed_env_from_keywords", "slate_feed_env_from_keywords"]
 
 Obs = dict[str, NDArray[np.generic]]
 
@@ -27,7 +27,7 @@ def _as_index(action: Any, size: int, name: str) -> int:
         if 0 <= action < size:
             return int(action)
         raise InvalidActionError(f"`{name}` must be in [0, {size}), got {int(action)}")
-    arr = np.asarray(action)
+    arr = _as_array(action, name)
     if arr.shape != () or not np.issubdtype(arr.dtype, np.integer):
         if not (arr.shape == () and np.issubdtype(arr.dtype, np.floating) and float(arr).is_integer()):
             raise InvalidActionError(
@@ -38,6 +38,13 @@ def _as_index(action: Any, size: int, name: str) -> int:
     if not 0 <= value < size:
         raise InvalidActionError(f"`{name}` must be in [0, {size}), got {value}")
     return value
+
+
+def _as_array(action: Any, name: str) -> NDArray[Any]:
+    try:
+        return np.asarray(action)
+    except (ValueError, TypeError) as exc:  # ragged nesting and the like
+        raise InvalidActionError(f"`{name}` is not an array of candidate indices: {exc}") from None
 
 
 class FeedEnv(gym.Env[Obs, Any]):
@@ -92,11 +99,15 @@ class FeedEnv(gym.Env[Obs, Any]):
     env = gym.make("recoworld/ShortVideo-v0", sessions=1, reward="watch_time")
     obs, info = env.reset(seed=0)
     ```
+    ``gymnasium.make`` takes the fields of :class:`~recoworld.envs.FeedSettings` as keywords:
     ``source`` (``"synthetic"``, ``"kuairand"``, ``"kuairec"``), ``world`` (a ready
-    :class:`FeedWorld`), ``user_model``, ``user_params`` (:class:`FeedUserParams`; switch biases
-    off there), ``retriever`` (:class:`RetrieverConfig`), ``history_length``, ``sessions``,
-    ``return_window_days``, ``reward``, ``data_dir`` (root holding ``kuairand_pure/``; default
-    ``$RECOWORLD_DATA``), ``kuairec_path`` (``small_matrix.csv``), ``world_seed``.
+    :class:`FeedWorld`), ``user_params`` (:class:`~recoworld.users.FeedUserParams`; switch biases
+    off there), ``retriever`` (:class:`~recoworld.envs.RetrieverConfig`), ``history_length``,
+    ``sessions``, ``return_window_days``, ``reward``, ``data_dir`` (root holding
+    ``kuairand_pure/``; default ``$RECOWORLD_DATA``), ``kuairec_path`` (``small_matrix.csv``),
+    ``world_seed``; plus ``user_model`` (not together with ``user_params``) and ``render_mode``
+    (``"ansi"``: :meth:`render` returns the episode as text, one line per video). Built directly,
+    the env takes the settings object: ``FeedEnv(FeedSettings(sessions=3), user_model=...)``.
 
     Pluggable user model. ``user_model`` may be any object with the small batched interface of
     :class:`recoworld.users.feed.FeedUserModel` (this env addresses one slot, row 0):
@@ -115,38 +126,19 @@ class FeedEnv(gym.Env[Obs, Any]):
     - v0: initial version.
     """
 
-    metadata = {"render_modes": []}  # noqa: RUF012
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012
 
     def __init__(
         self,
-        source: str = "synthetic",
+        settings: FeedSettings | None = None,
         *,
-        world: FeedWorld | None = None,
         user_model: FeedUserModel | None = None,
-        user_params: FeedUserParams | None = None,
-        retriever: RetrieverConfig | None = None,
-        history_length: int = 8,
-        sessions: int = 1,
-        return_window_days: int = 7,
-        reward: str | RewardWeights = "watch_time",
-        data_dir: str | None = None,
-        kuairec_path: str | None = None,
-        world_seed: int = 0,
+        render_mode: str | None = None,
     ) -> None:
-        self.settings = FeedSettings(
-            source=source,
-            world=world,
-            user_params=user_params,
-            retriever=retriever,
-            history_length=history_length,
-            sessions=sessions,
-            return_window_days=return_window_days,
-            reward=reward,
-            data_dir=data_dir,
-            kuairec_path=kuairec_path,
-            world_seed=world_seed,
-        )
-        self.sim: FeedSimulator = build_simulator(self.settings, 1, user_model)
+        self.render_mode = check_render_mode(render_mode)
+        self._views: list[FeedView] = []
+        self.settings = settings if settings is not None else FeedSettings()
+        self.sim: FeedSimulator = FeedSimulator(self.settings, 1, user_model)
         self.pool_size = self.sim.pool_size
         self.observation_space: spaces.Space[Any] = self.sim.observation_space()
         self.action_space: spaces.Space[Any] = spaces.Discrete(self.pool_size)
@@ -177,6 +169,7 @@ class FeedEnv(gym.Env[Obs, Any]):
             users = np.asarray([options["user"]], dtype=np.intp)
         self.sim.reset_slots(self._slot, users)
         self._needs_reset = False
+        self._views = []
         info = {
             "candidate_ids": self.sim.candidates[0].astype(np.int64),
             "action_mask": self._mask.copy(),
@@ -197,11 +190,24 @@ class FeedEnv(gym.Env[Obs, Any]):
         self.sim.refresh(self._slot)
         obs = self._observe()
         info: dict[str, Any] = {k: v[0] for k, v in out.info.items()}
+        if self.render_mode is not None:
+            self._views.append(feed_view(info, float(out.reward[0]), self.world.catalogue))
         info["candidate_ids"] = obs["candidate_ids"].copy()
         info["action_mask"] = self._mask.copy()
         terminated = bool(out.terminated[0])
         self._needs_reset = terminated
         return obs, float(out.reward[0]), terminated, False, info
+
+    @property
+    def views(self) -> tuple[FeedView, ...]:
+        """The videos of the current episode (recorded only with ``render_mode="ansi"``)."""
+        return tuple(self._views)
+
+    def render(self) -> str | None:
+        """The episode so far as text (``render_mode="ansi"``); ``None`` without a render mode."""
+        if self.render_mode is None:
+            return None
+        return format_feed_session(int(self.sim.user[0]), self._views)
 
 
 class SlateFeedEnv(FeedEnv):
@@ -240,7 +246,8 @@ class SlateFeedEnv(FeedEnv):
     import gymnasium as gym, recoworld
     env = gym.make("recoworld/ShortVideo-Slate-v0", slate_size=5)
     ```
-    ``slate_size`` plus every argument of :class:`FeedEnv`.
+    ``slate_size`` plus every keyword of :class:`FeedEnv`
+    (``SlateFeedEnv(FeedSettings(...), slate_size=5)`` built directly).
 
     ## References
     As :class:`FeedEnv`; slates as in SlateQ (Ie et al., IJCAI 2019) and SARDINE.
@@ -253,39 +260,14 @@ class SlateFeedEnv(FeedEnv):
 
     def __init__(
         self,
-        source: str = "synthetic",
+        settings: FeedSettings | None = None,
         *,
         slate_size: int = 5,
-        world: FeedWorld | None = None,
         user_model: FeedUserModel | None = None,
-        user_params: FeedUserParams | None = None,
-        retriever: RetrieverConfig | None = None,
-        history_length: int = 8,
-        sessions: int = 1,
-        return_window_days: int = 7,
-        reward: str | RewardWeights = "watch_time",
-        data_dir: str | None = None,
-        kuairec_path: str | None = None,
-        world_seed: int = 0,
+        render_mode: str | None = None,
     ) -> None:
-        super().__init__(
-            source,
-            world=world,
-            user_model=user_model,
-            user_params=user_params,
-            retriever=retriever,
-            history_length=history_length,
-            sessions=sessions,
-            return_window_days=return_window_days,
-            reward=reward,
-            data_dir=data_dir,
-            kuairec_path=kuairec_path,
-            world_seed=world_seed,
-        )
-        if not 1 <= slate_size <= self.pool_size:
-            raise ConfigError(
-                f"`slate_size` must be in [1, {self.pool_size}] (the pool size), got {slate_size}"
-            )
+        super().__init__(settings, user_model=user_model, render_mode=render_mode)
+        require_range("slate_size", slate_size, 1, self.pool_size)  # at most the pool size
         self.slate_size = slate_size
         self.action_space = spaces.MultiDiscrete([self.pool_size] * slate_size)
 
@@ -293,7 +275,7 @@ class SlateFeedEnv(FeedEnv):
         """Show the slate in order until it ends or the user leaves."""
         if self._needs_reset:
             raise InvalidActionError("step() called before reset() or after the episode ended")
-        arr = np.asarray(action)
+        arr = _as_array(action, "action")
         if arr.shape != (self.slate_size,):
             raise InvalidActionError(
                 f"`action` must be {self.slate_size} candidate indices, got shape {arr.shape}"
@@ -321,6 +303,9 @@ class SlateFeedEnv(FeedEnv):
             for key in self._PER_POSITION:
                 per[key][pos] = out.info[key][0]
             per["shown"][pos] = True
+            if self.render_mode is not None:
+                row = {k: v[0] for k, v in out.info.items()}
+                self._views.append(feed_view(row, float(out.reward[0]), self.world.catalogue))
             last = {k: v[0] for k, v in out.info.items() if k not in self._PER_POSITION}
             if bool(out.info["left"][0]):
                 terminated = bool(out.terminated[0])
@@ -331,3 +316,27 @@ class SlateFeedEnv(FeedEnv):
         info["action_mask"] = self._mask.copy()
         self._needs_reset = terminated
         return self._observe(), total, terminated, False, info
+
+
+def feed_env_from_keywords(
+    user_model: FeedUserModel | None = None, render_mode: str | None = None, **keywords: Any
+) -> FeedEnv:
+    """Entry point of the registered one-video ids: ``keywords`` are :class:`FeedSettings` fields."""
+    return FeedEnv(
+        FeedSettings.from_keywords(keywords), user_model=user_model, render_mode=render_mode
+    )
+
+
+def slate_feed_env_from_keywords(
+    slate_size: int = 5,
+    user_model: FeedUserModel | None = None,
+    render_mode: str | None = None,
+    **keywords: Any,
+) -> SlateFeedEnv:
+    """Entry point of the registered slate ids: ``slate_size`` plus :class:`FeedSettings` fields."""
+    return SlateFeedEnv(
+        FeedSettings.from_keywords(keywords),
+        slate_size=slate_size,
+        user_model=user_model,
+        render_mode=render_mode,
+    )

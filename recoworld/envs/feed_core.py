@@ -17,13 +17,16 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from recoworld.datasets.feed_world import FeedWorld
+from recoworld._validate import require_range
 from recoworld.envs._feed_kernels import observe_kernel, record_kernel, take_kernel
 from recoworld.envs.feed_retriever import RetrieverConfig, SegmentRetriever
+from recoworld.envs.feed_settings import FeedSettings
 from recoworld.errors import ConfigError
 from recoworld.users.feed.interface import ExpectedOutcome, FeedUserModel, Slots
+from recoworld.users.feed.replay import ReplayFeedUser
+from recoworld.users.feed.statistical import StatisticalFeedUser
 
-__all__ = ["BLOCK", "CANDIDATE_COLUMNS", "RATIO_CAP", "FeedSimulator", "RewardWeights", "StepOutcome"]
+__all__ = ["BLOCK", "CANDIDATE_COLUMNS", "RATIO_CAP", "FeedSimulator", "StepOutcome"]
 
 #: Rows of uniforms drawn from a slot's generator at a time.
 BLOCK = 64
@@ -41,43 +44,6 @@ CANDIDATE_COLUMNS = (
     "is_new",
 )
 
-_REWARD_PRESETS = {
-    "watch_time": (1.0, 0.0, 0.0, 0.0),
-    "watch_ratio": (0.0, 1.0, 0.0, 0.0),
-    "likes": (0.0, 0.0, 1.0, 0.0),
-    "retention": (1.0, 0.0, 0.0, 5.0),
-}
-
-
-@dataclass(frozen=True)
-class RewardWeights:
-    """Weights of the per-video reward.
-
-    Attributes:
-        watch_time: per minute watched.
-        watch_ratio: per unit of watch ratio.
-        like: per like.
-        retention: bonus on the video after which the user leaves, if the user comes back within
-            the return window.
-
-    """
-
-    watch_time: float = 1.0
-    watch_ratio: float = 0.0
-    like: float = 0.0
-    retention: float = 0.0
-
-    @classmethod
-    def preset(cls, name: str) -> RewardWeights:
-        """One of ``"watch_time"``, ``"watch_ratio"``, ``"likes"``, ``"retention"``."""
-        if name not in _REWARD_PRESETS:
-            raise ConfigError(
-                f"`reward` must be one of {sorted(_REWARD_PRESETS)} or a RewardWeights, "
-                f"got {name!r}"
-            )
-        return cls(*_REWARD_PRESETS[name])
-
-
 @dataclass(frozen=True)
 class StepOutcome:
     """What showing one video to each addressed slot did (arrays of shape ``(n,)``)."""
@@ -87,40 +53,37 @@ class StepOutcome:
     info: dict[str, NDArray[np.generic]]
 
 
-def _check_int(name: str, value: int, low: int) -> None:
-    if value < low:
-        raise ConfigError(f"`{name}` must be >= {low}, got {value}")
-
-
 class FeedSimulator:
     """``n_slots`` feed users, their candidate pools, history windows and random streams."""
 
     def __init__(
-        self,
-        world: FeedWorld,
-        user_model: FeedUserModel,
-        n_slots: int,
-        retriever: RetrieverConfig,
-        history_length: int,
-        sessions: int,
-        return_window_days: int,
-        reward: RewardWeights,
+        self, settings: FeedSettings, n_slots: int, user_model: FeedUserModel | None = None
     ) -> None:
-        _check_int("n_slots", n_slots, 1)
-        _check_int("history_length", history_length, 1)
-        _check_int("sessions", sessions, 1)
-        _check_int("return_window_days", return_window_days, 1)
+        require_range("n_slots", n_slots, 1)
+        if user_model is not None and settings.user_params is not None:
+            raise ConfigError(
+                "`user_params` and `user_model` are both given: `user_params` configures the "
+                "default statistical user, which `user_model` replaces; pass one of them (build "
+                "StatisticalFeedUser(user_params) yourself to combine them)"
+            )
+        world = settings.resolved_world()
+        if user_model is None:
+            replay = world.recorded_watch_ratio is not None
+            user_model = (ReplayFeedUser if replay else StatisticalFeedUser)(settings.user_params)
+        reward = settings.reward_weights()
+        history_length = settings.history_length
+        self.settings = settings
         self.world = world
         self.user_model = user_model
         self.n_slots = n_slots
-        self.sessions = sessions
-        self.return_window_days = return_window_days
+        self.sessions = settings.sessions
+        self.return_window_days = settings.return_window_days
         self.reward_weights = reward
         self._weights = np.array(
             [reward.watch_time, reward.watch_ratio, reward.like, reward.retention], dtype=np.float64
         )
         user_model.bind(world, n_slots)
-        self.retriever = SegmentRetriever(world, retriever, n_slots)
+        self.retriever = SegmentRetriever(world, settings.retriever or RetrieverConfig(), n_slots)
         self.pool_size = self.retriever.pool_size
         self.history_length = history_length
         cat, pop = world.catalogue, world.population

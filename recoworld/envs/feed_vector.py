@@ -11,15 +11,15 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
 
+from recoworld._validate import require_range
 from recoworld.datasets.feed_world import FeedWorld
-from recoworld.envs.feed_core import FeedSimulator, RewardWeights
-from recoworld.envs.feed_retriever import RetrieverConfig
-from recoworld.envs.feed_settings import FeedSettings, build_simulator
+from recoworld.envs.feed_core import FeedSimulator
+from recoworld.envs.feed_settings import FeedSettings
+from recoworld.envs.transcript import FeedView, check_render_mode, feed_view, format_feed_session
 from recoworld.errors import ConfigError, InvalidActionError
 from recoworld.users.feed.interface import ExpectedOutcome, FeedUserModel, Slots
-from recoworld.users.feed.statistical import FeedUserParams
 
-__all__ = ["FeedVectorEnv"]
+__all__ = ["FeedVectorEnv", "feed_vector_env_from_keywords"]
 
 Obs = dict[str, NDArray[np.generic]]
 _EVERY = slice(None)  # every slot, in order: the simulator's fast path
@@ -37,46 +37,35 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
     mask ``_k``. Autoreset mode is ``NEXT_STEP``: after a sub-environment terminates or
     truncates, the next ``step`` resets it (its action is ignored, reward 0) and returns the first
     observation of the new episode. Truncation after ``max_episode_steps`` steps (200).
+    ``make_vec`` takes the keywords of :class:`FeedEnv`; built directly, the env takes
+    ``FeedVectorEnv(num_envs, FeedSettings(...), max_episode_steps=..., user_model=...)``.
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}  # noqa: RUF012
+    metadata = {  # noqa: RUF012
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+        "render_modes": ["ansi"],
+        "render_fps": 4,
+    }
 
     def __init__(
         self,
         num_envs: int = 1,
-        source: str = "synthetic",
+        settings: FeedSettings | None = None,
         *,
         max_episode_steps: int | None = None,
-        world: FeedWorld | None = None,
         user_model: FeedUserModel | None = None,
-        user_params: FeedUserParams | None = None,
-        retriever: RetrieverConfig | None = None,
-        history_length: int = 8,
-        sessions: int = 1,
-        return_window_days: int = 7,
-        reward: str | RewardWeights = "watch_time",
-        data_dir: str | None = None,
-        kuairec_path: str | None = None,
-        world_seed: int = 0,
+        render_mode: str | None = None,
+        render_slot: int = 0,
     ) -> None:
-        if num_envs < 1:
-            raise ConfigError(f"`num_envs` must be >= 1, got {num_envs}")
-        if max_episode_steps is not None and max_episode_steps < 1:
-            raise ConfigError(f"`max_episode_steps` must be >= 1 or None, got {max_episode_steps}")
-        self.settings = FeedSettings(
-            source=source,
-            world=world,
-            user_params=user_params,
-            retriever=retriever,
-            history_length=history_length,
-            sessions=sessions,
-            return_window_days=return_window_days,
-            reward=reward,
-            data_dir=data_dir,
-            kuairec_path=kuairec_path,
-            world_seed=world_seed,
-        )
-        self.sim: FeedSimulator = build_simulator(self.settings, num_envs, user_model)
+        require_range("num_envs", num_envs, 1)
+        require_range("render_slot", render_slot, 0, num_envs - 1)
+        self.render_mode = check_render_mode(render_mode)
+        self.render_slot = render_slot
+        self._views: list[FeedView] = []
+        if max_episode_steps is not None:
+            require_range("max_episode_steps", max_episode_steps, 1)
+        self.settings = settings if settings is not None else FeedSettings()
+        self.sim: FeedSimulator = FeedSimulator(self.settings, num_envs, user_model)
         self.num_envs = num_envs
         self.max_episode_steps = max_episode_steps
         self.pool_size = self.sim.pool_size
@@ -116,6 +105,7 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
         self.sim.reset_slots(_EVERY)
         self._elapsed[:] = 0
         self._needs_reset[:] = False
+        self._views = []
         info = {
             "candidate_ids": self.sim.candidates.astype(np.int64),
             "action_mask": self._mask.copy(),
@@ -127,11 +117,23 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
         """True expected outcome of every sub-environment's candidates; for oracle agents."""
         return self.sim.expected(_EVERY)
 
+    def render(self) -> str | None:  # type: ignore[override]
+        """The episode of sub-environment ``render_slot`` so far as text (``render_mode="ansi"``).
+
+        One chosen slot, not a tuple of every slot's text: a thousand feeds are not read at once.
+        """
+        if self.render_mode is None:
+            return None
+        return format_feed_session(int(self.sim.user[self.render_slot]), self._views)
+
     def step(
         self, actions: NDArray[np.int64]
     ) -> tuple[Obs, NDArray[Any], NDArray[Any], NDArray[Any], dict[str, Any]]:
         """Step every sub-environment (those that ended last step are reset instead)."""
-        act = np.asarray(actions)
+        try:
+            act = np.asarray(actions)
+        except (ValueError, TypeError) as exc:
+            raise InvalidActionError(f"`actions` must be {self.num_envs} integers: {exc}") from None
         if act.shape != (self.num_envs,) or not np.issubdtype(act.dtype, np.integer):
             raise InvalidActionError(
                 f"`actions` must be {self.num_envs} integers, got shape {act.shape}, dtype {act.dtype}"
@@ -151,6 +153,8 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
             back = np.flatnonzero(resetting).astype(np.intp)
             self.sim.reset_slots(back)
             self._elapsed[back] = 0
+            if resetting[self.render_slot]:
+                self._views = []
         else:
             rows = self._all
             stepping = _EVERY
@@ -177,9 +181,32 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
                 full[stepping] = value
                 info[key] = full
                 info["_" + key] = stepped
+        r = self.render_slot
+        if self.render_mode is not None and not resetting[r]:
+            row = {k: v[r] for k, v in info.items() if not k.startswith("_")}
+            self._views.append(feed_view(row, float(reward[r]), self.sim.world.catalogue))
         info["candidate_ids"] = self.sim.candidates.astype(np.int64)
         info["_candidate_ids"] = np.ones(n, dtype=bool)
         info["action_mask"] = self._mask.copy()
         info["_action_mask"] = np.ones(n, dtype=bool)
         self._needs_reset = terminated | truncated
         return self.sim.observe(_EVERY), reward, terminated, truncated, info
+
+
+def feed_vector_env_from_keywords(
+    num_envs: int = 1,
+    max_episode_steps: int | None = None,
+    user_model: FeedUserModel | None = None,
+    render_mode: str | None = None,
+    render_slot: int = 0,
+    **keywords: Any,
+) -> FeedVectorEnv:
+    """Vector entry point of the registered ids: ``keywords`` are :class:`FeedSettings` fields."""
+    return FeedVectorEnv(
+        num_envs,
+        FeedSettings.from_keywords(keywords),
+        max_episode_steps=max_episode_steps,
+        user_model=user_model,
+        render_mode=render_mode,
+        render_slot=render_slot,
+    )

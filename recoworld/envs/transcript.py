@@ -1,28 +1,52 @@
 """Text transcripts of sessions: what the environments' ``render_mode="ansi"`` shows.
 
 A conversation is a list of :class:`ConversationTurn` (the user's opening, then one per agent
-action) and a feed session a list of :class:`FeedView` (one per video shown). The records hold ids
+action) and a feed episode a list of :class:`FeedView` (one per video shown). The records hold ids
 and numbers only; :func:`format_conversation` and :func:`format_feed_session` turn them into the
 text a person reads, with the world's names for attributes and items where it has them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+from recoworld.datasets.feed_world import VideoCatalogue
 from recoworld.datasets.world import AttributeGraphWorld
+from recoworld.errors import UnknownKeywordError
 
 __all__ = [
+    "RENDER_MODES",
     "ConversationTurn",
     "Ending",
     "FeedView",
+    "check_render_mode",
+    "feed_view",
     "format_conversation",
     "format_feed_session",
 ]
 
+RENDER_MODES = ("ansi",)
 TurnKind = Literal["open", "ask", "recommend"]
+
+
+def check_render_mode(render_mode: str | None) -> str | None:
+    """Return ``render_mode`` when the environments support it (``None`` or ``"ansi"``).
+
+    Raises:
+        UnknownKeywordError: any other mode. It is also a ``TypeError``, so that callers probing
+            for a mode (stable-baselines3's ``make_vec_env`` tries ``"rgb_array"``) fall back.
+
+    """
+    if render_mode is not None and render_mode not in RENDER_MODES:
+        raise UnknownKeywordError(
+            f"`render_mode` {render_mode!r} is not supported: RecoWorld environments render as "
+            f"text, render_mode='ansi' (or None)"
+        )
+    return render_mode
+
+
 Ending = Literal["", "success", "accepted", "horizon", "empty", "left"]
 
 
@@ -129,56 +153,85 @@ def format_conversation(
 
 @dataclass(frozen=True)
 class FeedView:
-    """One video shown in a feed session, and what the user did.
+    """One video shown in a feed episode, and what the user did.
 
     Attributes:
-        step: Position in the session (1 = the first video).
-        item: Video id.
-        category: The video's category id.
-        duration: The video's length in seconds.
+        session: Session index in the episode (0 = the first).
+        depth: Videos shown in the session so far, this one included.
+        item: Catalogue row of the video.
+        category: Its category name.
+        duration: Its length in seconds.
         watch_time: Seconds watched.
         liked: Whether the user liked it.
+        skipped: Whether the user skipped it.
         left: Whether the user left the session after it.
-        returned_after_days: Days until the user's next session when they left (-1 = never, or
-            not yet known); 0 when they did not leave.
-        reward: The step's reward.
-        instruction: The user's reflective instruction, when the user model wrote one.
+        return_days: Days until the user's next session, when they left.
+        returned: Whether they came back within the return window, when they left.
+        reward: The video's reward.
+        instruction: The reflective instruction the user wrote at this video, if any.
 
     """
 
-    step: int
+    session: int
+    depth: int
     item: int
-    category: int
+    category: str
     duration: float
     watch_time: float
     liked: bool
+    skipped: bool
     left: bool
-    returned_after_days: float
+    return_days: float
+    returned: bool
     reward: float
     instruction: str = ""
 
 
-def format_feed_session(user: int, views: Sequence[FeedView], session: int = 1) -> str:
-    """The session so far as text: one line per video, the leave decision, the instructions."""
-    lines = [f"[feed] user {user}, session {session}"]
-    total = 0.0
+def feed_view(info: Mapping[str, Any], reward: float, catalogue: VideoCatalogue) -> FeedView:
+    """The :class:`FeedView` of one shown video, from the step ``info`` of one user."""
+    item = int(info["item"])
+    new = bool(info.get("new_instruction", False))
+    return FeedView(
+        session=int(info["session_index"]),
+        depth=int(info["depth"]),
+        item=item,
+        category=catalogue.category_names[int(catalogue.category[item])],
+        duration=float(catalogue.duration_s[item]),
+        watch_time=float(info["watch_time"]),
+        liked=bool(info["like"]),
+        skipped=bool(info["skip"]),
+        left=bool(info["left"]),
+        return_days=float(info["return_days"]),
+        returned=bool(info["returned"]),
+        reward=float(reward),
+        instruction=str(info.get("instruction", "")) if new else "",
+    )
+
+
+def format_feed_session(user: int, views: Sequence[FeedView]) -> str:
+    """The episode so far as text: one line per video, the leave decisions and the instructions."""
+    lines = [f"[feed] user {user}"]
+    session, watched = -1, 0.0
     for v in views:
-        total += v.watch_time
+        if v.session != session:
+            session, watched = v.session, 0.0
+            lines.append(f"session {v.session + 1}")
+        watched += v.watch_time
         ratio = v.watch_time / v.duration if v.duration > 0 else 0.0
         line = (
-            f"video {v.step:>3} | item {v.item} (category {v.category}, {v.duration:.0f} s) | "
+            f"  video {v.depth:>3} | item {v.item} ({v.category}, {v.duration:.0f} s) | "
             f"watched {v.watch_time:.1f} s ({ratio:.0%})"
         )
-        if v.liked:
-            line += " | liked"
-        line += f" | reward {v.reward:+.2f}"
-        lines.append(line)
+        line += " | liked" if v.liked else ""
+        line += " | skipped" if v.skipped else ""
+        lines.append(line + f" | reward {v.reward:+.2f}")
         if v.instruction:
-            lines.append(f'          user writes: "{v.instruction}"')
+            lines.append(f'            user writes: "{v.instruction}"')
         if v.left:
-            if v.returned_after_days < 0:
-                back = "does not come back within the window"
-            else:
-                back = f"comes back after {v.returned_after_days:.1f} days"
-            lines.append(f"end: the user left after {v.step} videos, {total:.0f} s watched; {back}")
+            back = (
+                f"comes back after {v.return_days:.1f} days"
+                if v.returned
+                else "does not come back within the window"
+            )
+            lines.append(f"  the user leaves after {v.depth} videos, {watched:.0f} s watched; {back}")
     return "\n".join(lines) + "\n"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from recoworld.users.feed._validate import require_range
+from recoworld._validate import require_range
 
-__all__ = ["DurationBias", "DurationBiasParams"]
+__all__ = ["DurationBias", "DurationBiasModel", "DurationBiasParams"]
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,16 @@ class DurationBiasParams:
     reference_s: float = 60.0
 
     def __post_init__(self) -> None:
-        require_range("DurationBiasParams", "strength", self.strength, 0.0, 1.0)
-        require_range("DurationBiasParams", "reference_s", self.reference_s, 0.0, open_low=True)
+        require_range("strength", self.strength, 0.0, 1.0, owner="DurationBiasParams")
+        require_range("reference_s", self.reference_s, 0.0, low_open=True, owner="DurationBiasParams")
+
+
+@runtime_checkable
+class DurationBiasModel(Protocol):
+    """The duration-bias part of a feed user: a logit shift that depends on the video's length."""
+
+    def logit_shift(self, duration_s: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Engagement-logit shift of each video, same shape as ``duration_s`` (seconds)."""
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from recoworld.users.feed._validate import require_range
+from recoworld._validate import require_range
 
-__all__ = ["PositionBias", "PositionBiasParams"]
+__all__ = ["PositionBias", "PositionBiasModel", "PositionBiasParams"]
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,16 @@ class PositionBiasParams:
     scale: float = 10.0
 
     def __post_init__(self) -> None:
-        require_range("PositionBiasParams", "strength", self.strength, 0.0)
-        require_range("PositionBiasParams", "scale", self.scale, 0.0, open_low=True)
+        require_range("strength", self.strength, 0.0, owner="PositionBiasParams")
+        require_range("scale", self.scale, 0.0, low_open=True, owner="PositionBiasParams")
+
+
+@runtime_checkable
+class PositionBiasModel(Protocol):
+    """The position-bias part of a feed user: a logit shift that depends on the depth in the session."""
+
+    def logit_shift(self, depth: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Engagement-logit shift ``(N,)`` at ``depth`` ``(N,)`` (videos already watched this session)."""
 
 
 @dataclass(frozen=True)

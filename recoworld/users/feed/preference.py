@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from recoworld.users.feed._validate import require_range
+from recoworld._validate import require_range
 
-__all__ = ["Preference", "PreferenceParams"]
+__all__ = ["Preference", "PreferenceModel", "PreferenceParams"]
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,21 @@ class PreferenceParams:
     quality_weight: float = 0.4
 
     def __post_init__(self) -> None:
-        require_range("PreferenceParams", "taste_weight", self.taste_weight, 0.0)
-        require_range("PreferenceParams", "quality_weight", self.quality_weight, 0.0)
+        require_range("taste_weight", self.taste_weight, 0.0, owner="PreferenceParams")
+        require_range("quality_weight", self.quality_weight, 0.0, owner="PreferenceParams")
+
+
+@runtime_checkable
+class PreferenceModel(Protocol):
+    """The preference part of a feed user: how much each user likes each video, before biases."""
+
+    def affinity(
+        self,
+        interest: NDArray[np.float32],
+        embedding: NDArray[np.float32],
+        quality: NDArray[np.float32],
+    ) -> NDArray[np.float32]:
+        """Affinity ``(N,)`` or ``(N, K)`` of ``interest`` ``(N, dim)`` for one video or a pool each."""
 
 
 @dataclass(frozen=True)

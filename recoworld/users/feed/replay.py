@@ -8,8 +8,8 @@ from numpy.typing import NDArray
 from recoworld.datasets.feed_world import FeedWorld
 from recoworld.errors import ConfigError
 from recoworld.users.feed.interface import ExpectedOutcome, Slots
-from recoworld.users.feed.response import ResponseSample
-from recoworld.users.feed.statistical import FeedUserParams, StatisticalFeedUser
+from recoworld.users.feed.response import Response, ResponseSample
+from recoworld.users.feed.statistical import StatisticalFeedUser
 
 __all__ = ["ReplayFeedUser"]
 
@@ -20,15 +20,20 @@ class ReplayFeedUser(StatisticalFeedUser):
     The recorded ratio replaces the modelled one (it already carries every real bias); likes, leave
     and return follow the statistical parts driven by that ratio. Where the pair was not observed
     (KuaiRec's small matrix is 99.6 % dense) the modelled ratio is used and
-    ``info["recorded"]`` is False, so nothing is filled in silently.
+    ``info["recorded"]`` is False, so nothing is filled in silently. Takes the arguments of
+    :class:`StatisticalFeedUser`; its response part must be a :class:`Response` (stock or a
+    subclass), whose ``skip_ratio`` classifies the recorded ratios.
     """
 
-    def __init__(self, params: FeedUserParams | None = None) -> None:
-        super().__init__(params)
-        self._recorded: NDArray[np.float32] | None = None
+    _recorded: NDArray[np.float32] | None = None
 
     def bind(self, world: FeedWorld, n_slots: int) -> None:
         """Attach to a replay world (one with ``recorded_watch_ratio``)."""
+        if not isinstance(self.response, Response):
+            raise ConfigError(
+                f"ReplayFeedUser needs a Response (or a subclass) as its response part, to read "
+                f"its skip_ratio; got {type(self.response).__name__}"
+            )
         if world.recorded_watch_ratio is None:
             raise ConfigError(
                 f"ReplayFeedUser needs a world with recorded_watch_ratio, got world "
@@ -36,6 +41,7 @@ class ReplayFeedUser(StatisticalFeedUser):
             )
         super().bind(world, n_slots)
         self._recorded = world.recorded_watch_ratio
+        self._skip_ratio = self.response.params.skip_ratio
 
     def _lookup(self, slots: Slots, items: NDArray[np.intp]) -> NDArray[np.float32]:
         assert self._recorded is not None
@@ -55,7 +61,7 @@ class ReplayFeedUser(StatisticalFeedUser):
             watch_ratio=ratio,
             watch_time=(ratio * self._duration[items]).astype(np.float32),
             like=model.like,
-            skip=np.asarray(ratio < self.params.response.skip_ratio),
+            skip=np.asarray(ratio < self._skip_ratio),
         )
         return sample, {"recorded": seen}
 
@@ -67,5 +73,5 @@ class ReplayFeedUser(StatisticalFeedUser):
         return ExpectedOutcome(
             watch_ratio=ratio,
             watch_time=(ratio * self._duration[candidates]).astype(np.float32),
-            patience_cost=self.leave_model.cost(ratio),
+            patience_cost=self.leave.cost(ratio),
         )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from recoworld.users.feed._validate import require_range
+from recoworld._validate import require_range
 
-__all__ = ["Response", "ResponseParams", "ResponseSample"]
+__all__ = ["Response", "ResponseModel", "ResponseParams", "ResponseSample"]
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,12 @@ class ResponseParams:
 
     def __post_init__(self) -> None:
         owner = "ResponseParams"
-        require_range(owner, "base_logit", self.base_logit, -math.inf)
-        require_range(owner, "noise_scale", self.noise_scale, 0.0)
-        require_range(owner, "max_watch_ratio", self.max_watch_ratio, 0.0, open_low=True)
-        require_range(owner, "like_bias", self.like_bias, -math.inf)
-        require_range(owner, "like_weight", self.like_weight, 0.0)
-        require_range(owner, "skip_ratio", self.skip_ratio, 0.0, self.max_watch_ratio)
+        require_range("base_logit", self.base_logit, owner=owner)
+        require_range("noise_scale", self.noise_scale, 0.0, owner=owner)
+        require_range("max_watch_ratio", self.max_watch_ratio, 0.0, low_open=True, owner=owner)
+        require_range("like_bias", self.like_bias, owner=owner)
+        require_range("like_weight", self.like_weight, 0.0, owner=owner)
+        require_range("skip_ratio", self.skip_ratio, 0.0, self.max_watch_ratio, owner=owner)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,35 @@ class ResponseSample:
     watch_time: NDArray[np.float32]
     like: NDArray[np.bool_]
     skip: NDArray[np.bool_]
+
+
+@runtime_checkable
+class ResponseModel(Protocol):
+    """The response part of a feed user: what a user does with a video, given its engagement logit.
+
+    The user assembles the noise-free engagement logit ``base_logit + affinity + duration shift +
+    position shift - satiation penalty``; the response turns it into a watch ratio, a like and a
+    skip, drawing only from the uniforms it is handed.
+    """
+
+    #: Uniforms in ``[0, 1)`` one ``from_uniforms`` call reads per user.
+    n_uniforms: int
+
+    @property
+    def base_logit(self) -> float:
+        """Engagement logit of a neutral video (affinity 0, no bias): the logit's intercept."""
+
+    @property
+    def max_watch_ratio(self) -> float:
+        """Ceiling of the modelled watch ratio; a session's satisfaction is capped there."""
+
+    def from_uniforms(
+        self, logit: NDArray[np.float32], duration_s: NDArray[np.float32], u: NDArray[np.float64]
+    ) -> ResponseSample:
+        """Responses to logits ``(N,)`` for videos of ``duration_s`` ``(N,)``; ``u`` is ``(N, n_uniforms)``."""
+
+    def expected_watch_ratio(self, logit: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Expected watch ratio of noise-free logits (any shape); the oracle agents read it."""
 
 
 def _sigmoid(x: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -66,6 +96,16 @@ class Response:
 
     #: Uniform draws one response consumes: the watch noise and the like coin.
     n_uniforms = 2
+
+    @property
+    def base_logit(self) -> float:
+        """``params.base_logit``."""
+        return self.params.base_logit
+
+    @property
+    def max_watch_ratio(self) -> float:
+        """``params.max_watch_ratio``."""
+        return self.params.max_watch_ratio
 
     def from_uniforms(
         self,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from recoworld.users.feed._validate import require_range
+from recoworld._validate import require_range
 
-__all__ = ["NEVER_DAYS", "Return", "ReturnParams"]
+__all__ = ["NEVER_DAYS", "Return", "ReturnModel", "ReturnParams"]
 
 
 @dataclass(frozen=True)
@@ -35,14 +36,38 @@ class ReturnParams:
 
     def __post_init__(self) -> None:
         owner = "ReturnParams"
-        require_range(owner, "base_rate", self.base_rate, 0.0, open_low=True)
-        require_range(owner, "satisfaction_weight", self.satisfaction_weight, 0.0)
-        require_range(owner, "reference_satisfaction", self.reference_satisfaction, 0.0)
-        require_range(owner, "max_days", float(self.max_days), 1.0)
+        require_range("base_rate", self.base_rate, 0.0, low_open=True, owner=owner)
+        require_range("satisfaction_weight", self.satisfaction_weight, 0.0, owner=owner)
+        require_range("reference_satisfaction", self.reference_satisfaction, 0.0, owner=owner)
+        require_range("max_days", self.max_days, 1, owner=owner)
 
 
 #: Gap (days) reported for a user who does not come back within a year.
 NEVER_DAYS = 366
+
+
+@runtime_checkable
+class ReturnModel(Protocol):
+    """The return part of a feed user: days until the next session, drawn when a session ends."""
+
+    #: Uniforms in ``[0, 1)`` one ``days`` call reads per user.
+    n_uniforms: int
+
+    def days(
+        self,
+        satisfaction: NDArray[np.float32],
+        propensity: NDArray[np.float32],
+        u: NDArray[np.float64],
+    ) -> NDArray[np.int64]:
+        """Days until the next session (>= 1; :data:`NEVER_DAYS` for a user who never comes back).
+
+        Args:
+            satisfaction: ``(N,)`` mean watch ratio of the session that ended (capped at the
+                response's ``max_watch_ratio``).
+            propensity: ``(N,)`` the users' return propensity (a population column).
+            u: ``(N, n_uniforms)`` uniforms in ``[0, 1)``.
+
+        """
 
 
 @dataclass(frozen=True)
@@ -50,6 +75,9 @@ class Return:
     """Days until the next session; monotone: more satisfied users return sooner."""
 
     params: ReturnParams = ReturnParams()
+
+    #: One uniform per draw: the exponential waiting time's.
+    n_uniforms = 1
 
     def hazard(
         self, satisfaction: NDArray[np.float32], propensity: NDArray[np.float32]
@@ -69,6 +97,15 @@ class Return:
         rate = self.hazard(satisfaction, propensity)
         wait = -np.log1p(-np.clip(u, 0.0, 1.0 - 1e-12)) / rate
         return np.asarray(np.minimum(1 + np.floor(wait), NEVER_DAYS), dtype=np.int64)
+
+    def days(
+        self,
+        satisfaction: NDArray[np.float32],
+        propensity: NDArray[np.float32],
+        u: NDArray[np.float64],
+    ) -> NDArray[np.int64]:
+        """:meth:`days_from_uniform` reading ``u[:, 0]`` (the :class:`ReturnModel` method)."""
+        return self.days_from_uniform(satisfaction, propensity, u[:, 0])
 
     def sample_days(
         self,

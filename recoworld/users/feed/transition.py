@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from recoworld.users.feed._validate import require_range
+from recoworld._validate import require_range
 
-__all__ = ["Transition", "TransitionParams"]
+__all__ = ["Transition", "TransitionModel", "TransitionParams"]
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,27 @@ class TransitionParams:
 
     def __post_init__(self) -> None:
         owner = "TransitionParams"
-        require_range(owner, "satiation_weight", self.satiation_weight, 0.0)
-        require_range(owner, "satiation_decay", self.satiation_decay, 0.0, 0.999999)
-        require_range(owner, "drift_rate", self.drift_rate, 0.0, 1.0)
+        require_range("satiation_weight", self.satiation_weight, 0.0, owner=owner)
+        require_range("satiation_decay", self.satiation_decay, 0.0, 1.0, high_open=True, owner=owner)
+        require_range("drift_rate", self.drift_rate, 0.0, 1.0, owner=owner)
+
+
+@runtime_checkable
+class TransitionModel(Protocol):
+    """The transition part of a feed user: satiation's logit penalty and the state update."""
+
+    def penalty(self, satiation: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Engagement-logit drop for the satiation of each shown video's category (same shape)."""
+
+    def update(
+        self,
+        satiation: NDArray[np.float32],
+        interest: NDArray[np.float32],
+        category: NDArray[np.int64],
+        embedding: NDArray[np.float32],
+        watch_ratio: NDArray[np.float32],
+    ) -> None:
+        """Update ``satiation`` ``(N, C)`` and ``interest`` ``(N, dim)`` in place after a video."""
 
 
 @dataclass(frozen=True)

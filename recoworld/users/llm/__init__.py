@@ -22,7 +22,11 @@ from recoworld.users.llm.client import (
     LLMClient,
     LLMClientConfig,
 )
-from recoworld.users.llm.conversational import LLMConversationalUser, LLMConversationalUserConfig
+from recoworld.users.llm.conversational import (
+    LLMConversationalBatchUser,
+    LLMConversationalUser,
+    LLMConversationalUserConfig,
+)
 from recoworld.users.llm.decision import DecisionField, DecisionSchema
 from recoworld.users.llm.embedding import SentenceEmbedder
 from recoworld.users.llm.feed import HybridFeedUser, LLMFeedUser, LLMFeedUserConfig
@@ -39,6 +43,7 @@ __all__ = [
     "LLMCacheMissError",
     "LLMClient",
     "LLMClientConfig",
+    "LLMConversationalBatchUser",
     "LLMConversationalUser",
     "LLMConversationalUserConfig",
     "LLMFeedUser",

@@ -4,9 +4,10 @@ Any server that speaks the protocol works (llama.cpp / llama-cpp-python, vLLM, O
 APIs). The endpoint, model and key come from the arguments or the environment:
 ``OPENAI_BASE_URL``, ``RECOWORLD_LLM_MODEL`` and ``OPENAI_API_KEY``.
 
-Reliability: every request has a timeout; connection errors, timeouts, HTTP 429 and 5xx are retried
-a bounded number of times with exponential backoff, then raise :class:`LLMServerError` naming the
-URL and what to do. At most ``max_concurrency`` requests are in flight; ``*_many`` methods send a
+Reliability: every call has an overall deadline (``timeout_s``, retries included); connection
+errors, timeouts, HTTP 429 and 5xx, and HTTP 200 bodies that are not a chat completion (not JSON,
+broken JSON, no choice) are retried a bounded number of times with exponential backoff, then raise
+:class:`LLMServerError` naming the URL and what came back. At most ``max_concurrency`` requests are in flight; ``*_many`` methods send a
 batch concurrently (one event loop per client), which is how a vectorised environment asks many
 users at once.
 
@@ -21,12 +22,14 @@ log-probabilities of the allowed letters where the server returns them (UserMirr
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from recoworld._validate import require_range
 from recoworld.errors import ConfigError, LLMResponseError, LLMServerError
 from recoworld.users.llm.cache import ResponseCache, request_key
 from recoworld.users.llm.decision import DecisionSchema, letter_grammar
@@ -59,8 +62,9 @@ class LLMClientConfig:
         model: Model name sent to the server; ``None`` reads ``RECOWORLD_LLM_MODEL``, else
             :data:`DEFAULT_MODEL` (llama-cpp-python serves its one model under any name).
         api_key: ``None`` reads ``OPENAI_API_KEY``, else a placeholder local servers ignore.
-        timeout_s: Seconds one request may take before it counts as failed.
-        max_retries: Retries after a failed request (so ``max_retries + 1`` attempts).
+        timeout_s: Deadline of one call in seconds: every attempt, retry and backoff pause of
+            one request fits in it (what a caller waits at most before :class:`LLMServerError`).
+        max_retries: Retries after a failed request (so at most ``max_retries + 1`` attempts).
         backoff_s: First retry delay; each further retry doubles it.
         max_concurrency: Requests in flight at once in the ``*_many`` methods.
         temperature: Sampling temperature (the per-call seed makes sampling reproducible).
@@ -83,16 +87,11 @@ class LLMClientConfig:
     decoding: tuple[DecodingMode, ...] = ("json_schema", "grammar")
 
     def __post_init__(self) -> None:
-        if not self.timeout_s > 0:
-            raise ConfigError(f"`timeout_s` must be > 0, got {self.timeout_s}")
-        if self.max_retries < 0:
-            raise ConfigError(f"`max_retries` must be >= 0, got {self.max_retries}")
-        if self.backoff_s < 0:
-            raise ConfigError(f"`backoff_s` must be >= 0, got {self.backoff_s}")
-        if self.max_concurrency < 1:
-            raise ConfigError(f"`max_concurrency` must be >= 1, got {self.max_concurrency}")
-        if self.max_tokens < 1:
-            raise ConfigError(f"`max_tokens` must be >= 1, got {self.max_tokens}")
+        require_range("timeout_s", self.timeout_s, 0, low_open=True, allow_inf=True)
+        require_range("max_retries", self.max_retries, 0)
+        require_range("backoff_s", self.backoff_s, 0)
+        require_range("max_concurrency", self.max_concurrency, 1)
+        require_range("max_tokens", self.max_tokens, 1)
         if not self.decoding or any(m not in _DECODING_MODES for m in self.decoding):
             raise ConfigError(
                 f"`decoding` must be a non-empty sequence of {_DECODING_MODES}, got {self.decoding}"
@@ -174,14 +173,9 @@ class Decision:
     probabilities: dict[str, float] | None = field(default=None)
 
 
-def _retriable(exc: BaseException) -> bool:
-    import openai
-
-    if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)):
-        return True
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code == 429 or exc.status_code >= 500
-    return isinstance(exc, asyncio.TimeoutError)
+def _retriable_status(status: int) -> bool:
+    """Whether an HTTP error status is worth retrying (429 and 5xx)."""
+    return status == 429 or status >= 500
 
 
 class LLMClient:
@@ -347,35 +341,58 @@ class LLMClient:
         if "top_logprobs" in params:
             kwargs["logprobs"] = True
             kwargs["top_logprobs"] = params["top_logprobs"]
-        attempts = self.config.max_retries + 1
-        last: BaseException | None = None
-        for attempt in range(attempts):
-            try:
-                async with self._sem:
-                    self.server_calls += 1
-                    raw = await client.chat.completions.create(**kwargs)
-                return _parse_completion(raw, self.base_url)
-            except Exception as exc:
-                import openai
+        import openai
 
-                if isinstance(exc, openai.APIStatusError) and not _retriable(exc):
-                    raise LLMServerError(
-                        f"LLM server at {self.base_url} refused the request with HTTP "
-                        f"{exc.status_code}: {exc.message}; check the model name "
-                        f"({self.model!r}) and that the server supports "
-                        f"{sorted(k for k in params if k in _EXTENSIONS)}"
-                    ) from exc
-                if not (_retriable(exc) or isinstance(exc, openai.OpenAIError)):
-                    raise
-                last = exc
-                if attempt + 1 < attempts:
-                    await asyncio.sleep(self.config.backoff_s * 2**attempt)
+        max_attempts = self.config.max_retries + 1
+        attempts = 0
+        last: BaseException | None = None
+        loop = asyncio.get_running_loop()
+        async with self._sem:  # the deadline runs from the moment the call may send
+            deadline = loop.time() + self.config.timeout_s
+            while attempts < max_attempts:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                attempts += 1
+                self.server_calls += 1
+                try:
+                    raw = await asyncio.wait_for(
+                        client.chat.completions.with_raw_response.create(
+                            **kwargs, timeout=remaining
+                        ),
+                        timeout=remaining,
+                    )
+                    return _parse_completion(raw.http_response.text, self.base_url)
+                except openai.APIStatusError as exc:
+                    if not _retriable_status(exc.status_code):
+                        raise LLMServerError(
+                            f"LLM server at {self.base_url} refused the request with HTTP "
+                            f"{exc.status_code}: {exc.message}; check the model name "
+                            f"({self.model!r}) and that the server supports "
+                            f"{sorted(k for k in params if k in _EXTENSIONS)}"
+                        ) from exc
+                    last = exc
+                except (openai.OpenAIError, asyncio.TimeoutError, _UnreadableReply) as exc:
+                    last = exc
+                pause = min(self.config.backoff_s * 2 ** (attempts - 1), deadline - loop.time())
+                if attempts < max_attempts and pause > 0:
+                    await asyncio.sleep(pause)
+        tried = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        if isinstance(last, _UnreadableReply):
+            raise LLMServerError(
+                f"LLM server at {self.base_url} answered HTTP 200 with {last} ({tried}); is it an "
+                "OpenAI-compatible chat-completions endpoint (the base URL usually ends in /v1)?"
+            ) from last
+        if last is None or isinstance(last, (asyncio.TimeoutError, openai.APITimeoutError)):
+            what = "the request timed out"
+        else:
+            what = f"{type(last).__name__}: {last}"
         raise LLMServerError(
-            f"LLM server at {self.base_url} did not answer after {attempts} attempts "
-            f"(timeout {self.config.timeout_s:g} s each; last error: "
-            f"{type(last).__name__}: {last}); start one with `recoworld llm serve`, point "
-            "`base_url` / OPENAI_BASE_URL at a running OpenAI-compatible server, or raise "
-            "`timeout_s` for a slow one"
+            f"LLM server at {self.base_url} did not answer after {tried} within the "
+            f"{self.config.timeout_s:g} s deadline of one call (last error: {what}); start one "
+            "with `recoworld llm serve`, point `base_url` / OPENAI_BASE_URL (CLI: --base-url) at "
+            "a running OpenAI-compatible server, or raise `timeout_s` (CLI: --timeout) for a "
+            "slow one"
         ) from last
 
     def _gather(self, coros: Sequence[Awaitable[_T]]) -> list[_T]:
@@ -472,30 +489,54 @@ class LLMClient:
         return self._gather([self.achoose(m, ls, seed=seed) for m, ls, seed in requests])
 
 
-def _parse_completion(raw: Any, base_url: str | None) -> ChatResponse:
-    """Read content, finish reason and first-token log-probs from an SDK completion object."""
-    data: dict[str, Any] = raw.model_dump() if hasattr(raw, "model_dump") else dict(raw)
-    choices = data.get("choices") or []
-    if not choices:
-        raise LLMServerError(
-            f"LLM server at {base_url} answered without any choice: {str(data)[:200]!r}; "
-            "is it an OpenAI-compatible chat-completions endpoint?"
-        )
-    choice = choices[0] or {}
-    message = choice.get("message") or {}
-    text = message.get("content") or ""
+class _UnreadableReply(Exception):
+    """An HTTP 200 whose body is not a chat completion (retried like a server fault)."""
+
+
+def _snippet(text: str, limit: int = 120) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _parse_completion(body: str, base_url: str | None) -> ChatResponse:
+    """Read content, finish reason and first-token log-probs from a chat-completion body.
+
+    Raises :class:`_UnreadableReply` (naming what came back) when ``body`` is not JSON or not
+    shaped like a chat completion.
+    """
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise _UnreadableReply(f"a body that is not valid JSON ({exc}): {_snippet(body)}") from None
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices:
+        raise _UnreadableReply(f"JSON without any choice: {_snippet(body)}")
+    choice = choices[0]
+    message = choice.get("message") if isinstance(choice, dict) else None
+    if not isinstance(message, dict):
+        raise _UnreadableReply(f"a choice without a message object: {_snippet(body)}")
+    text = message.get("content")
+    if text is not None and not isinstance(text, str):
+        raise _UnreadableReply(f"a message whose content is not text: {_snippet(body)}")
     top: dict[str, float] | None = None
-    content_lp = (choice.get("logprobs") or {}).get("content") or []
-    if content_lp:
-        top = {}
-        for alt in content_lp[0].get("top_logprobs") or []:
-            token = str(alt.get("token", ""))
-            lp = float(alt.get("logprob", -math.inf))
-            if lp > top.get(token, -math.inf):
-                top[token] = lp
+    logprobs = choice.get("logprobs")
+    content_lp = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if isinstance(content_lp, list) and content_lp and isinstance(content_lp[0], dict):
         first = content_lp[0]
-        if "token" in first and str(first["token"]) not in top:
-            top[str(first["token"])] = float(first.get("logprob", -math.inf))
+        top = {}
+        try:
+            for alt in first.get("top_logprobs") or []:
+                token = str(alt.get("token", ""))
+                lp = float(alt.get("logprob", -math.inf))
+                if lp > top.get(token, -math.inf):
+                    top[token] = lp
+            if "token" in first and str(first["token"]) not in top:
+                top[str(first["token"])] = float(first.get("logprob", -math.inf))
+        except (AttributeError, TypeError, ValueError):
+            raise _UnreadableReply(f"malformed log-probabilities: {_snippet(body)}") from None
+    finish = choice.get("finish_reason")
     return ChatResponse(
-        text=str(text), top_logprobs=top, finish_reason=choice.get("finish_reason"), cached=False
+        text=text or "",
+        top_logprobs=top,
+        finish_reason=finish if isinstance(finish, str) else None,
+        cached=False,
     )

@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
+from recoworld._validate import require_range
 from recoworld.errors import ConfigError, LLMServerError
 from recoworld.users.llm.client import DEFAULT_MODEL
 
@@ -75,10 +76,9 @@ class LocalLLMServer:
         startup_timeout_s: float = 60.0,
         log: IO[str] | None = None,
     ) -> None:
-        if port is not None and not 0 < port < 65536:
-            raise ConfigError(f"`port` must be in [1, 65535], got {port}")
-        if n_ctx < 256:
-            raise ConfigError(f"`n_ctx` must be >= 256, got {n_ctx}")
+        if port is not None:
+            require_range("port", port, 1, 65535)
+        require_range("n_ctx", n_ctx, 256)
         self.port = free_port() if port is None else int(port)
         self.model_path = Path(model_path) if model_path is not None else smollm2_gguf_path()
         if not self.model_path.is_file():
