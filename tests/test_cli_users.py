@@ -84,7 +84,7 @@ def test_user_spec_resolves_and_rejects(tmp_path: Path, monkeypatch: pytest.Monk
         user_spec("oracle")
     with pytest.raises(ConfigError, match="needs an endpoint"):
         user_spec("llm")
-    with pytest.raises(ConfigError, match="wrong type"):
+    with pytest.raises(ConfigError, match="`max_retries` must be a number"):
         user_spec("llm", {"max_retries": "x"}, "http://127.0.0.1:9/v1")
     spec = user_spec("llm", {"model": "m", "cache": "c.sqlite"}, "http://127.0.0.1:9/v1")
     js = spec.to_json()
