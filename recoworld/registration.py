@@ -55,7 +55,7 @@ FEED_IDS: dict[str, tuple[str, str, int, str | None]] = {
 # Agent names per family (``recoworld evaluate --agent`` / ``recoworld train --agent``), spelt in
 # kebab-case; :func:`canonical_agent_name` also accepts the older underscore spellings.
 CRS_RULE_AGENTS: tuple[str, ...] = ("random", "max-entropy", "abs-greedy")
-CRS_TRAINABLE_AGENTS: tuple[str, ...] = ("ear", "scpr", "crm", "sb3-ppo", "sb3-dqn")
+CRS_TRAINABLE_AGENTS: tuple[str, ...] = ("ear", "scpr", "crm", "unicorn", "sb3-ppo", "sb3-dqn")
 FEED_AGENTS: tuple[str, ...] = ("random", "most-popular", "epsilon-greedy", "oracle", "ppo")
 
 

@@ -121,5 +121,5 @@ def test_train_or_load_trains_once(world: AttributeGraphWorld, tmp_path: Path) -
     assert again.episodes_done == 30
     for k, v in first.q_net.state_dict().items():
         assert torch.equal(again.q_net.state_dict()[k], v)
-    with pytest.raises(ConfigError, match="unknown trainable agent 'unicorn'"):
-        train_or_load("unicorn", world, 0, tmp_path)
+    with pytest.raises(ConfigError, match="unknown trainable agent 'nonesuch'"):
+        train_or_load("nonesuch", world, 0, tmp_path)

@@ -1,4 +1,4 @@
-"""Agents: rule baselines, EAR, SCPR, CRM, feed baselines, and stable-baselines3 adapters.
+"""Agents: rule baselines, EAR, SCPR, CRM, UNICORN, feed baselines, and stable-baselines3 adapters.
 
 Every conversational agent offers the :class:`Agent` surface (stable-baselines3 style):
 ``learn(env)`` trains in the environment it is handed (any user, rewards, split and candidate
@@ -32,6 +32,7 @@ from recoworld.agents.registry import (
 from recoworld.agents.rules import AbsGreedyAgent, MaxEntropyAgent, RandomAgent
 from recoworld.agents.sb3 import SB3Agent, SB3Config
 from recoworld.agents.scpr import SCPRAgent, SCPRConfig
+from recoworld.agents.unicorn import UNICORNAgent, UNICORNConfig
 
 __all__ = [
     "RULE_AGENTS",
@@ -58,6 +59,8 @@ __all__ = [
     "SB3Config",
     "SCPRAgent",
     "SCPRConfig",
+    "UNICORNAgent",
+    "UNICORNConfig",
     "load_trained_agent",
     "make_agent",
     "make_feed_agent",

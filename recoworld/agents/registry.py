@@ -17,6 +17,8 @@ from recoworld.agents.crs_base import config_from_dict
 from recoworld.agents.ear import EARAgent, EARConfig
 from recoworld.agents.fm import FMConfig, FMEmbeddings
 from recoworld.agents.scpr import SCPRAgent, SCPRConfig
+from recoworld.agents.transe import TransEConfig
+from recoworld.agents.unicorn import UNICORNAgent, UNICORNConfig
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.errors import ConfigError
 from recoworld.registration import CRS_RULE_AGENTS, CRS_TRAINABLE_AGENTS, canonical_agent_name
@@ -43,6 +45,8 @@ def _classes(name: str) -> tuple[Any, type[Any]]:
         return EARAgent, EARConfig
     if name == "crm":
         return CRMAgent, CRMConfig
+    if name == "unicorn":
+        return UNICORNAgent, UNICORNConfig
     if name in ("sb3-ppo", "sb3-dqn"):
         from recoworld.agents.sb3 import SB3Agent, SB3Config
 
@@ -65,7 +69,7 @@ def read_agent_config(name: str, path: str | None, overrides: dict[str, Any]) ->
         if not isinstance(values, dict):
             raise ConfigError(f"`--config` file {p} must hold a JSON object")
     values.update(overrides)
-    return config_from_dict(config_cls, values, {"fm": FMConfig})
+    return config_from_dict(config_cls, values, {"fm": FMConfig, "transe": TransEConfig})
 
 
 def make_trainable_agent(
@@ -85,9 +89,13 @@ def make_trainable_agent(
 
 
 def load_trained_agent(name: str, path: str | Path, world: AttributeGraphWorld) -> Agent:
-    """Load the agent ``name`` saved at ``path`` (``agent.pt`` or ``checkpoint.pt``)."""
+    """Load the agent ``name`` saved at ``path``.
+
+    ``path`` is an ``agent.pt`` or ``checkpoint.pt`` file, or the ``recoworld train --out``
+    folder (its ``agent.pt`` is read).
+    """
     agent_cls, _ = _classes(name)
-    agent: Agent = agent_cls.load(path, world)
+    agent: Agent = agent_cls.load(path, world)  # load_checkpoint reads a folder's agent.pt
     return agent
 
 

@@ -72,7 +72,7 @@ class CRSSuiteConfig:
         default=("random", "max-entropy", "abs-greedy"),
         metadata=_doc(
             "Agent names: rule agents (random, max-entropy, abs-greedy) and learned agents "
-            "(scpr, ear, crm, sb3-ppo, sb3-dqn), trained inside the run on the valid split "
+            "(scpr, ear, crm, unicorn, sb3-ppo, sb3-dqn), trained inside the run on the valid split "
             "(one training unit per seed and env), then evaluated."
         ),
     )

@@ -116,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     from recoworld.agents.fm import FMEmbeddings
     from recoworld.agents.learner import LearnedCRSAgent
     from recoworld.agents.registry import _classes, make_trainable_agent, read_agent_config
+    from recoworld.agents.unicorn import UNICORNAgent
     from recoworld.datasets.world import AttributeGraphWorld
     from recoworld.outputs import atomic_write_json
     from recoworld.users.registry import open_conversational_user, read_user_config, user_spec
@@ -171,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - start
     if isinstance(agent, LearnedCRSAgent):
         agent.save(out / "agent.pt", lean=True)
+    elif isinstance(agent, UNICORNAgent):
+        agent.save(out / "agent.pt", replay=False)
     else:
         agent.save(out / "agent.pt")
     summary = {
