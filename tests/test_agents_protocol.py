@@ -25,6 +25,8 @@ from recoworld.agents import (
     SB3Config,
     SCPRAgent,
     SCPRConfig,
+    UNICORNAgent,
+    UNICORNConfig,
     train_fm,
 )
 from recoworld.datasets.synthetic import SyntheticWorldConfig, make_synthetic_world
@@ -57,6 +59,9 @@ def _agents(world: AttributeGraphWorld, emb: FMEmbeddings) -> dict[str, Any]:
                     eval_sessions=5, fm=FM)
     sb3 = SB3Config(episodes=12, n_steps=32, batch_size=16, learning_starts=10, eval_sessions=5,
                     fm=FM)
+    unicorn = UNICORNConfig(episodes=12, eval_every=6, eval_sessions=5, batch_size=8,
+                            buffer_size=200, learning_starts=8, hidden=16, heads=2,
+                            feedforward=32, fm=FM)
     return {
         "random": RandomAgent(world),
         "max-entropy": MaxEntropyAgent(world),
@@ -66,6 +71,7 @@ def _agents(world: AttributeGraphWorld, emb: FMEmbeddings) -> dict[str, Any]:
         "crm": CRMAgent(world, crm, seed=0, embeddings=emb),
         "sb3-ppo": SB3Agent(world, sb3, seed=0, embeddings=emb, algorithm="ppo"),
         "sb3-dqn": SB3Agent(world, sb3, seed=0, embeddings=emb, algorithm="dqn"),
+        "unicorn": UNICORNAgent(world, unicorn, seed=0, embeddings=emb),
     }
 
 

@@ -640,6 +640,20 @@ class UNICORNAgent(_ModelSelection):
             p[-1] = 1.0
         return p
 
+    def to_action(self, flat: int, obs: dict[str, Any]) -> dict[str, Any]:
+        """Turn a flat action (question id, or ``n_questions`` = recommend) into an env action.
+
+        A recommendation lists the items the greedy policy would recommend at ``obs``.
+        """
+        if not 0 <= flat <= self.world.n_questions:
+            raise ConfigError(f"`flat` must be in [0, {self.world.n_questions}], got {flat}")
+        if flat < self.world.n_questions:
+            k = self.config.rec_size
+            return {"kind": ASK, "question": int(flat), "items": np.zeros(k, dtype=np.int64)}
+        turn = self._turn(obs)
+        q = None if turn.forced else self._q(turn)
+        return self._to_action(turn, 0, q)
+
     # ---- learning ------------------------------------------------------------------------------
     def _epsilon(self) -> float:
         cfg = self.config
