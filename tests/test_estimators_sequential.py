@@ -182,8 +182,10 @@ def test_ope_bench_tiny_scale():
     results = run_ope_bench(scale=scale)
     names = [r.setting for r in results]
     assert {"feed-first-step", "feed-episode", "crs-first-step", "crs-episode"} <= set(names)
-    stats = results[-1].stats()
+    stats = next(r for r in results if r.setting == "crs-episode").stats()
     assert set(stats) == {"tis", "wis", "pdis", "wpdis", "dr-mdp"}
+    slate = next(r for r in results if r.setting == "feed-slate-first-slate").stats()
+    assert set(slate) == {"sips", "iips", "rips", "pi", "cascade-dr"}
     for st in stats.values():
         assert st["rmse"] >= abs(st["bias"]) - 1e-12
 

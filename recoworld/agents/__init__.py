@@ -14,6 +14,13 @@ from recoworld.agents.feed import (
     RandomFeedAgent,
     make_feed_agent,
 )
+from recoworld.agents.feed_policies import (
+    EpsilonGreedyPopularityFeedAgent,
+    PopularitySoftmaxFeedAgent,
+    PositionBiasedSlateAgent,
+    ScoredFeedAgent,
+    make_logging_policy,
+)
 from recoworld.agents.feed_sb3 import FeedPPOAgent
 from recoworld.agents.fm import FMConfig, FMEmbeddings, FMScorer, train_fm
 from recoworld.agents.instruction_following import InstructionFollowingAgent
@@ -38,6 +45,7 @@ __all__ = [
     "EARAgent",
     "EARConfig",
     "EpsilonGreedyFeedAgent",
+    "EpsilonGreedyPopularityFeedAgent",
     "FMConfig",
     "FMEmbeddings",
     "FMScorer",
@@ -46,17 +54,21 @@ __all__ = [
     "MaxEntropyAgent",
     "MostPopularFeedAgent",
     "OracleFeedAgent",
+    "PopularitySoftmaxFeedAgent",
+    "PositionBiasedSlateAgent",
     "RandomAgent",
     "RandomFeedAgent",
     "SB3Agent",
     "SB3Config",
     "SCPRAgent",
     "SCPRConfig",
+    "ScoredFeedAgent",
     "UNICORNAgent",
     "UNICORNConfig",
     "load_trained_agent",
     "make_agent",
     "make_feed_agent",
+    "make_logging_policy",
     "make_trainable_agent",
     "train_fm",
 ]

@@ -41,6 +41,7 @@ __all__ = [
     "CRSSuiteConfig",
     "FeedSuiteConfig",
     "LLMSuiteConfig",
+    "MNARSuiteConfig",
     "OPESuiteConfig",
     "SuiteSettings",
     "config_from_dict",
@@ -53,7 +54,7 @@ __all__ = [
     "resolve_config",
 ]
 
-SUITES = ("crs", "feed", "ope", "llm")
+SUITES = ("crs", "feed", "ope", "llm", "mnar")
 
 
 def _doc(text: str) -> dict[str, str]:
@@ -251,12 +252,105 @@ class LLMSuiteConfig:
         require_range("llm.timeout_s", self.timeout_s, 0, low_open=True)
 
 
-SuiteSettings = Union[CRSSuiteConfig, FeedSuiteConfig, OPESuiteConfig, LLMSuiteConfig]
+@dataclass(frozen=True)
+class MNARSuiteConfig:
+    """Settings of the ``mnar`` suite: debiased learners on the feeds' own biased logs, deployed."""
+
+    envs: tuple[str, ...] = field(
+        default=("recoworld/ShortVideo-v0",),
+        metadata=_doc("Single-video feed ids, e.g. recoworld/ShortVideo-v0, recoworld/KuaiRand-Feed-v0."),
+    )
+    loggings: tuple[str, ...] = field(
+        default=("uniform", "softmax:1", "softmax:2", "softmax:4"),
+        metadata=_doc(
+            "Logging policies: uniform (the analogue of a random test set), softmax:BETA "
+            "(softmax of BETA x popularity over the pool) or epsilon:EPS (the most popular "
+            "candidate with probability 1 - EPS)."
+        ),
+    )
+    learners: tuple[str, ...] = field(
+        default=("naive", "ips", "snips", "dr", "naive-implicit", "rel-mf"),
+        metadata=_doc(
+            "Learners (recoworld.estimators.feed_learners); naive is required (it is also the "
+            "reward model of DR and switch-DR)."
+        ),
+    )
+    log_episodes: int = field(default=3000, metadata=_doc("Logged episodes per unit."))
+    online_episodes: int = field(
+        default=1000, metadata=_doc("Episodes each deployed policy runs on held-out users.")
+    )
+    online_fraction: float = field(
+        default=0.3,
+        metadata=_doc("Share of the population held out for deployment (never logged)."),
+    )
+    dims: tuple[int, ...] = field(default=(16,), metadata=_doc("Latent dimensions tried."))
+    l2s: tuple[float, ...] = field(default=(1e-4, 1e-2), metadata=_doc("Penalty weights tried."))
+    clips: tuple[float, ...] = field(
+        default=(0.0,),
+        metadata=_doc("Propensity clips tried by the weighted learners (0 = none)."),
+    )
+    epochs: int = field(default=10, metadata=_doc("Training epochs of every fit."))
+    batch_size: int = field(default=1024, metadata=_doc("Observed cells per training step."))
+    k: int = field(default=5, metadata=_doc("Cut-off of the logged DCG@k / Recall@k."))
+    switch_tau: float = field(
+        default=16.0, metadata=_doc("Switch-DR's threshold on the importance weight.")
+    )
+    num_envs: int = field(default=64, metadata=_doc("Users simulated side by side."))
+    save_logs: bool = field(
+        default=False,
+        metadata=_doc("Write each unit's log as parquet under logs/ in the run directory."),
+    )
+    data_dir: str = field(
+        default="", metadata=_doc("Dataset root for real worlds; empty = $RECOWORLD_DATA.")
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("envs", "loggings", "learners", "dims", "l2s", "clips"):
+            _nonempty(f"mnar.{name}", getattr(self, name))
+            _unique(f"mnar.{name}", getattr(self, name))
+        known = ("naive", "ips", "snips", "dr", "naive-implicit", "rel-mf")
+        for learner in self.learners:
+            if learner not in known:
+                raise ConfigError(
+                    f"`mnar.learners` holds {learner!r}; known: {', '.join(known)}"
+                    + _suggest(learner, known)
+                )
+        if "naive" not in self.learners:
+            raise ConfigError("`mnar.learners` must include naive (the reward model of DR)")
+        for spec in self.loggings:
+            name, _, arg = spec.partition(":")
+            ok = (name == "uniform" and not arg) or (name in ("softmax", "epsilon") and arg != "")
+            if ok and arg:
+                try:
+                    float(arg)
+                except ValueError:
+                    ok = False
+            if not ok:
+                raise ConfigError(
+                    f"`mnar.loggings` holds {spec!r}; use uniform, softmax:BETA or epsilon:EPS"
+                )
+        for name in ("log_episodes", "online_episodes", "epochs", "batch_size", "k", "num_envs"):
+            require_range(f"mnar.{name}", getattr(self, name), 1)
+        for d in self.dims:
+            require_range("mnar.dims[i]", d, 1)
+        require_range(
+            "mnar.online_fraction", self.online_fraction, 0, 1, low_open=True, high_open=True
+        )
+        for v in self.l2s:
+            require_range("mnar.l2s[i]", v, 0)
+        for v in self.clips:
+            require_range("mnar.clips[i]", v, 0, 1)
+        require_range("mnar.switch_tau", self.switch_tau, 0)
+
+SuiteSettings = Union[
+    CRSSuiteConfig, FeedSuiteConfig, OPESuiteConfig, LLMSuiteConfig, MNARSuiteConfig
+]
 _SETTINGS: dict[str, type[Any]] = {
     "crs": CRSSuiteConfig,
     "feed": FeedSuiteConfig,
     "ope": OPESuiteConfig,
     "llm": LLMSuiteConfig,
+    "mnar": MNARSuiteConfig,
 }
 
 
@@ -264,7 +358,7 @@ _SETTINGS: dict[str, type[Any]] = {
 class BenchConfig:
     """A benchmark run: which suite, over which seeds, with which suite settings."""
 
-    suite: str = field(metadata=_doc("Suite name: crs, feed, ope or llm."))
+    suite: str = field(metadata=_doc("Suite name: crs, feed, ope, llm or mnar."))
     seeds: tuple[int, ...] = field(
         metadata=_doc("Seeds; each seed's results are independent units of work.")
     )

@@ -62,7 +62,11 @@ class Series:
 
 @dataclass(frozen=True)
 class PlotSpec:
-    """A plot: ``kind`` is ``"line"`` (x numeric) or ``"errorbar"`` (x = category positions)."""
+    """A plot: ``kind`` is ``"line"``, ``"errorbar"`` or ``"scatter"``.
+
+    ``line``: x numeric; ``errorbar``: x = category positions; ``scatter``: points at numeric x
+    with error bars from ``yerr`` and a dashed ``y = x`` diagonal.
+    """
 
     name: str
     title: str
@@ -240,6 +244,8 @@ def render_plot(spec: PlotSpec, path: Path) -> None:
                 offset = (i - (n - 1) / 2) * (0.6 / n)
                 x = np.asarray(s.x, dtype=float) + offset
                 ax.errorbar(x, s.y, yerr=s.yerr, fmt="o", capsize=3, label=s.label)
+            elif spec.kind == "scatter":
+                ax.errorbar(s.x, s.y, yerr=s.yerr, fmt="o", capsize=3, label=s.label)
             else:
                 ax.plot(s.x, s.y, marker=".", label=s.label)
                 if s.yerr is not None:
@@ -250,6 +256,9 @@ def render_plot(spec: PlotSpec, path: Path) -> None:
             ax.set_xticklabels(spec.xticklabels, rotation=20, ha="right", fontsize=8)
         if spec.kind == "errorbar":
             ax.axhline(0.0, color="grey", linewidth=0.8)
+        if spec.kind == "scatter" and spec.series:
+            lo, hi = min(ax.get_xlim()[0], ax.get_ylim()[0]), max(ax.get_xlim()[1], ax.get_ylim()[1])
+            ax.plot([lo, hi], [lo, hi], linestyle="--", color="grey", linewidth=0.8)
         ax.set_title(spec.title)
         ax.set_xlabel(spec.xlabel)
         ax.set_ylabel(spec.ylabel)

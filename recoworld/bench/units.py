@@ -30,6 +30,7 @@ _SUITES: dict[str, tuple[str, str]] = {
     "feed": ("recoworld.bench.suite_feed", "FeedSuite"),
     "ope": ("recoworld.bench.suite_ope", "OPESuite"),
     "llm": ("recoworld.bench.suite_llm", "LLMSuite"),
+    "mnar": ("recoworld.bench.suite_mnar", "MNARSuite"),
 }
 
 

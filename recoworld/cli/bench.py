@@ -26,6 +26,7 @@ suites:
   feed  feed agents (watch time, depth, returns, coverage) on the short-video environments
   ope   every off-policy estimator's bias, std and RMSE against the simulators' true values
   llm   LLM-user fidelity against the statistical ground truth (needs an LLM server)
+  mnar  the closed loop: learners trained on a feed's own biased logs, deployed and judged online
 
 examples:
   recoworld bench crs --quick

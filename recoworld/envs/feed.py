@@ -238,7 +238,8 @@ class SlateFeedEnv(FeedEnv):
 
     ## Information
     Per slate position (arrays of length ``slate_size``): ``item``, ``watch_ratio``,
-    ``watch_time``, ``like``, ``skip``, ``shown``; per step: ``left``, ``return_days``,
+    ``watch_time``, ``like``, ``skip``, ``shown``, ``reward`` (that video's reward; they sum to the
+    step's reward; 0 where not shown); per step: ``left``, ``return_days``,
     ``returned``, ``session_index``, ``depth``, ``candidate_ids``, ``action_mask``.
 
     ## Arguments
@@ -289,6 +290,7 @@ class SlateFeedEnv(FeedEnv):
             "like": np.zeros(s, dtype=bool),
             "skip": np.zeros(s, dtype=bool),
             "shown": np.zeros(s, dtype=bool),
+            "reward": np.zeros(s, dtype=np.float32),
         }
         total = 0.0
         terminated = False
@@ -303,6 +305,7 @@ class SlateFeedEnv(FeedEnv):
             for key in self._PER_POSITION:
                 per[key][pos] = out.info[key][0]
             per["shown"][pos] = True
+            per["reward"][pos] = out.reward[0]
             if self.render_mode is not None:
                 row = {k: v[0] for k, v in out.info.items()}
                 self._views.append(feed_view(row, float(out.reward[0]), self.world.catalogue))
