@@ -41,9 +41,9 @@ Departures from the released code (dengyang17/unicorn), each on purpose:
   them by the preference score ``e_u.e_p + sum over accepted p' of e_p'.e_p``); questions of zero
   weighted entropy are left out (``skip_known_questions``), as in this project's SCPR.
 * The graph convolution normalises the adjacency with self-loops, ``D^-1/2 (A + I) D^-1/2``, as
-  a GCN does (the released layer multiplies by the raw weighted adjacency); the declined
-  attributes' penalty inside ``w_v`` is the paper's dot product (the released code subtracts
-  ``sigmoid(e_p.e_v)``).
+  a GCN does (the released layer multiplies by the raw weighted adjacency). The declined
+  attributes' penalty inside ``w_v`` is, by default, the released code's ``sigmoid(e_p.e_v)``;
+  ``rejected_penalty="dot"`` subtracts the plain dot product ``e_p.e_v`` instead.
 * The released evaluation recommends whenever at most 10 candidates remain or on the last turn;
   here that rule (``recommend_rule``) holds in training as well as in evaluation, so the policy
   is trained for the situations it acts in.
