@@ -69,6 +69,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "released": {"question_ranking": "preference"},
     "unseen": {"exclude_seen": True},
     "dot-unseen": {"rejected_penalty": "dot", "exclude_seen": True},
+    "2k": {"episodes": 2_000},  # a short budget, for a run that fits ~30 min of a shared core
     "improved": {
         "rejected_penalty": "dot", "exclude_seen": True, "extra_features": True,
         "rec_order": "score",
