@@ -13,7 +13,6 @@ Figures go to benchmarks/figures/, raw numbers to runs/feed/ (git-ignored).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ import matplotlib.pyplot as plt
 import recoworld  # noqa: F401  (registers the ids)
 from recoworld.agents.feed import make_feed_agent
 from recoworld.evaluation import evaluate_feed, make_feed_vector_env
+from recoworld.outputs import dumps_json
 
 ROOT = Path(__file__).resolve().parent
 FIGURES = ROOT / "figures"
@@ -104,8 +104,8 @@ def speed(args: argparse.Namespace) -> None:
         "vector_over_single": med["vector_1024"] / med["single"],
     }
     RUNS.mkdir(parents=True, exist_ok=True)
-    (RUNS / "speed.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    (RUNS / "speed.json").write_text(dumps_json(result, indent=2, sort_keys=False))
+    print(dumps_json(result, indent=2, sort_keys=False))
 
 
 # --- training --------------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ def train(args: argparse.Namespace) -> None:
         env = make_feed_vector_env(ENV_ID, num_envs=250)
         policy = agent if name == "ppo" else make_feed_agent(name, env, seed=123)
         table[name] = asdict(evaluate_feed(env, policy, cfg.eval_episodes, seed=10_000))
-        print(name, json.dumps(table[name]))
+        print(name, dumps_json(table[name], sort_keys=False))
     result = {
         "command": f"benchmarks/bench_feed.py train --minutes {cfg.minutes}",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -205,7 +205,7 @@ def train(args: argparse.Namespace) -> None:
         "selected": best,
         "evaluation": table,
     }
-    (RUNS / "train.json").write_text(json.dumps(result, indent=2))
+    (RUNS / "train.json").write_text(dumps_json(result, indent=2, sort_keys=False))
     fig, ax = plt.subplots(figsize=(6, 3.5))
     steps = [c["timesteps"] for c in curve]
     ax.plot(steps, [c["watch_time"] / 60 for c in curve], alpha=0.5,
@@ -221,7 +221,7 @@ def train(args: argparse.Namespace) -> None:
     fig.tight_layout()
     FIGURES.mkdir(parents=True, exist_ok=True)
     fig.savefig(FIGURES / "feed_ppo_learning_curve.png", dpi=120)
-    print(json.dumps({k: v for k, v in result.items() if k not in ("curve", "validation")}, indent=2))
+    print(dumps_json({k: v for k, v in result.items() if k not in ("curve", "validation")}, indent=2, sort_keys=False))
 
 
 # --- retention ------------------------------------------------------------------------------------
@@ -234,9 +234,9 @@ def retention(args: argparse.Namespace) -> None:
         env = make_feed_vector_env(ENV_ID, num_envs=250, sessions=5, reward="retention")
         metrics = evaluate_feed(env, make_feed_agent(name, env, seed=0), args.episodes, seed=7)
         rows[name] = asdict(metrics)
-        print(name, json.dumps(rows[name]))
+        print(name, dumps_json(rows[name], sort_keys=False))
     RUNS.mkdir(parents=True, exist_ok=True)
-    (RUNS / "retention.json").write_text(json.dumps(rows, indent=2))
+    (RUNS / "retention.json").write_text(dumps_json(rows, indent=2, sort_keys=False))
 
 
 # --- calibration plots -----------------------------------------------------------------------------

@@ -22,7 +22,6 @@ Different seeds per repeat and mode keep the server from answering from its own 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -38,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from llm_server import tiny_world
 
 from recoworld.datasets.feed_world import synthetic_feed_world
+from recoworld.outputs import dumps_json
 from recoworld.users.llm.cache import ResponseCache
 from recoworld.users.llm.client import LLMClient, LLMClientConfig
 from recoworld.users.llm.conversational import LLMConversationalUser
@@ -143,9 +143,9 @@ def main() -> None:
         "turns_per_s": {m: n / statistics.median(v) for m, v in rows.items()},
         "invalid": invalid,
     }
-    print(json.dumps(result, indent=2))
+    print(dumps_json(result, indent=2, sort_keys=False))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
+        Path(args.json).write_text(dumps_json(result, indent=2, sort_keys=False))
 
 
 if __name__ == "__main__":

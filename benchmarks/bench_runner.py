@@ -10,7 +10,6 @@ wall times (Ray's includes starting and stopping its cluster) and Ray's bare sta
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from recoworld.bench.config import resolve_config
 from recoworld.bench.runner import run_suite
+from recoworld.outputs import dumps_json
 
 
 def main() -> None:
@@ -57,9 +57,9 @@ def main() -> None:
         }
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print(json.dumps(out, indent=2))
+    print(dumps_json(out, indent=2, sort_keys=False))
     if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        Path(args.json).write_text(dumps_json(out, indent=2, sort_keys=False) + "\n")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ OUT = Path(__file__).resolve().parent / "environments.md"
 # classes documented, in page order: the environments, then the wrappers agents train on
 CLASSES = (
     "recoworld.envs.conversational:ConversationalRecEnv",
+    "recoworld.envs.conversational_vector:ConversationalVectorEnv",
     "recoworld.envs.feed:FeedEnv",
     "recoworld.envs.feed:SlateFeedEnv",
     "recoworld.envs.feed_vector:FeedVectorEnv",

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 
 import recoworld  # noqa: F401
-from recoworld.agents.rules import make_rule_agent
-from recoworld.datasets.registry import load_world
-from recoworld.envs.conversational import ConversationalRecEnv
+from recoworld.agents import make_agent
+from recoworld.datasets import load_world
+from recoworld.envs import ConversationalRecEnv
 from recoworld.evaluation import evaluate
-from recoworld.users.conversational import ConversationalUser
+from recoworld.users import ConversationalUser
 
 SMOKE = os.environ.get("RECOWORLD_EXAMPLE_SMOKE") == "1"
 
@@ -67,7 +67,7 @@ cfg = Settings()
 world = load_world("synthetic")
 user = ForgetfulUser(world, cfg.slip, cfg.patience)
 assert isinstance(user, ConversationalUser)  # the protocol is runtime-checkable
-agent = make_rule_agent("max-entropy", world, seed=cfg.seed)
+agent = make_agent("max-entropy", world, seed=cfg.seed)
 for name, env in [("statistical (default)", ConversationalRecEnv(world, split="test")),
                   ("forgetful (custom)", ConversationalRecEnv(world, user=user, split="test"))]:
     m, _ = evaluate(env, agent, split="test", sessions=cfg.sessions, seed=cfg.seed)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import gymnasium
 
 import recoworld  # noqa: F401  (registers the environment ids)
-from recoworld.agents.rules import make_rule_agent
+from recoworld.agents import make_agent
 from recoworld.evaluation import evaluate
 
 SMOKE = os.environ.get("RECOWORLD_EXAMPLE_SMOKE") == "1"
@@ -33,6 +33,6 @@ world = env.unwrapped.world
 print(f"{cfg.env_id}: {world.n_items} items, {world.n_attributes} attributes")
 print(f"{'agent':<12} {'SR@5':>6} {'SR@10':>6} {'SR@15':>6} {'AT':>6} {'hDCG':>6}")
 for name in cfg.agents:
-    agent = make_rule_agent(name, world, seed=cfg.seed)
+    agent = make_agent(name, world, seed=cfg.seed)
     m, outcomes = evaluate(env, agent, split="test", sessions=cfg.sessions, seed=cfg.seed)
     print(f"{name:<12} {m.sr5:6.3f} {m.sr10:6.3f} {m.sr15:6.3f} {m.avg_turns:6.2f} {m.hdcg:6.3f}")

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recoworld.estimators.ope_bandit import (
+from recoworld.estimators import (
     DirectMethod,
     DoublyRobust,
     InverseProbabilityWeighting,
     SelfNormalizedInverseProbabilityWeighting,
+    SyntheticBandit,
 )
-from recoworld.estimators.synthetic import SyntheticBandit
 
 SMOKE = os.environ.get("RECOWORLD_EXAMPLE_SMOKE") == "1"
 

@@ -11,8 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from recoworld.bench.config import BenchConfig, CRSSuiteConfig
-from recoworld.bench.runner import run_suite
+from recoworld.bench import BenchConfig, CRSSuiteConfig, run_suite
 
 SMOKE = os.environ.get("RECOWORLD_EXAMPLE_SMOKE") == "1"
 OUT = Path(os.environ.get("RECOWORLD_EXAMPLE_OUT", "runs/examples/crs"))

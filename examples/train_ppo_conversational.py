@@ -17,7 +17,7 @@ import torch
 from stable_baselines3 import PPO
 
 import recoworld  # noqa: F401
-from recoworld.envs.crs_wrappers import AskOrRecommendWrapper
+from recoworld.envs import AskOrRecommendWrapper
 
 SMOKE = os.environ.get("RECOWORLD_EXAMPLE_SMOKE") == "1"
 

@@ -13,8 +13,7 @@ import torch
 from stable_baselines3.common.env_util import make_vec_env
 
 import recoworld  # noqa: F401
-from recoworld.agents.feed import make_feed_agent
-from recoworld.agents.feed_sb3 import FeedPPOAgent
+from recoworld.agents import FeedPPOAgent, make_feed_agent
 from recoworld.evaluation import evaluate_feed, make_feed_vector_env
 
 SMOKE = os.environ.get("RECOWORLD_EXAMPLE_SMOKE") == "1"
@@ -37,7 +36,7 @@ ppo = FeedPPOAgent(train_env, seed=cfg.seed, n_steps=cfg.n_steps, batch_size=4 *
 ppo.learn(cfg.timesteps)
 
 print(f"{'agent':<16} {'watch time/session':>20} {'depth':>7} {'return rate':>12}")
-for name in ("random", "most_popular", "ppo", "oracle"):
+for name in ("random", "most-popular", "ppo", "oracle"):
     env = make_feed_vector_env(cfg.env_id, num_envs=min(64, cfg.eval_episodes))
     agent = ppo if name == "ppo" else make_feed_agent(name, env, seed=cfg.seed)
     m = evaluate_feed(env, agent, cfg.eval_episodes, seed=cfg.seed)

@@ -16,8 +16,7 @@ import gymnasium
 import torch
 
 import recoworld  # noqa: F401
-from recoworld.agents.registry import make_trainable_agent
-from recoworld.agents.rules import make_rule_agent
+from recoworld.agents import make_agent, make_trainable_agent
 from recoworld.evaluation import evaluate
 
 SMOKE = os.environ.get("RECOWORLD_EXAMPLE_SMOKE") == "1"
@@ -42,7 +41,7 @@ scpr.config = dataclasses.replace(scpr.config, episodes=cfg.train_sessions,
 scpr.learn()
 print("model selection (sessions, held-out SR):", scpr.selection_history)
 
-for name, agent in [("max-entropy", make_rule_agent("max-entropy", world, seed=cfg.seed)),
+for name, agent in [("max-entropy", make_agent("max-entropy", world, seed=cfg.seed)),
                     ("scpr", scpr)]:
     m, _ = evaluate(env, agent, split="test", sessions=cfg.eval_sessions, seed=cfg.seed)
     print(f"{name:<12} SR@15 = {m.sr15:.3f}  AT = {m.avg_turns:.2f}  hDCG = {m.hdcg:.3f}")

@@ -39,18 +39,23 @@ def require_range(
     low_open: bool = False,
     high_open: bool = False,
     owner: str | None = None,
+    allow_inf: bool = False,
+    hint: str = "",
     error: type[RecoWorldError] = ConfigError,
 ) -> None:
     """Raise ``error`` unless ``value`` is a number in the range from ``low`` to ``high``.
 
-    The bounds are inclusive unless ``low_open`` / ``high_open``; NaN and infinities never pass. ``owner`` (a class name) prefixes the
-    argument in the message: "`LeaveParams.step_cost` must be > 0, got 0.0".
+    The bounds are inclusive unless ``low_open`` / ``high_open``. NaN never passes, nor does an
+    infinity unless ``allow_inf`` (then ``+inf`` passes a range unbounded above: "no clipping").
+    ``owner`` (a class name) prefixes the argument in the message: "`LeaveParams.step_cost` must
+    be > 0, got 0.0"; ``hint`` is appended after a semicolon (why the range, or what to do).
     """
     label = f"`{owner}.{name}`" if owner else f"`{name}`"
     if isinstance(value, bool) or not isinstance(value, Real):
         raise error(f"{label} must be a number, got {value!r} ({type(value).__name__})")
     v = float(value)
-    ok = math.isfinite(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    ok = math.isfinite(v) or (allow_inf and v == math.inf == high)
+    ok = ok and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
     if not ok:
         span = describe_range(low, high, low_open=low_open, high_open=high_open)
-        raise error(f"{label} must be {span}, got {value!r}")
+        raise error(f"{label} must be {span}, got {value!r}" + (f"; {hint}" if hint else ""))

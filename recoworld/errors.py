@@ -17,6 +17,7 @@ __all__ = [
     "LLMError",
     "LLMResponseError",
     "LLMServerError",
+    "OutputError",
     "RecoWorldError",
     "UnknownKeywordError",
     "UnsafePickleError",
@@ -55,8 +56,12 @@ class UnknownKeywordError(ConfigError, TypeError):
     """
 
 
+class OutputError(RecoWorldError, OSError):
+    """An output folder or file cannot be created or written (checked before any work starts)."""
+
+
 class EstimatorInputError(RecoWorldError, ValueError):
-    """Input to an estimator is invalid (propensity outside (0, 1], mismatched lengths, ...)."""
+    """Input to an estimator is invalid (propensity outside (0, 1], mismatched lengths, no overlap)."""
 
 
 class LLMError(RecoWorldError):
@@ -64,7 +69,10 @@ class LLMError(RecoWorldError):
 
 
 class LLMServerError(LLMError, ConnectionError):
-    """The LLM server is down, too slow, or answered with an HTTP error after bounded retries."""
+    """The LLM server is down, too slow, or answered an HTTP error or an unreadable body.
+
+    Raised after bounded retries; the message names the URL and what came back.
+    """
 
 
 class LLMResponseError(LLMError, ValueError):

@@ -2,6 +2,7 @@
 
 Conversational recommendation (:func:`evaluate`): SR@5/10/15, average turns (AT, a failure counts
 the horizon), hDCG@(15,10) and the success-by-turn curve, with the published protocol's counting.
+Agents with a batched form play many sessions at once on the batched env, with the same outcomes.
 Short-video feeds (:func:`evaluate_feed`, :func:`evaluate_feed_slates`): watch time and depth per
 session, likes, skips, retention, coverage and diversity.
 
@@ -20,10 +21,16 @@ from typing import Any, Protocol
 
 import gymnasium
 import numpy as np
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode
+from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker
 from numpy.typing import NDArray
 
+from recoworld._validate import require_range
+from recoworld.envs.conversational import ConversationalRecEnv
+from recoworld.envs.conversational_vector import ConversationalVectorEnv
 from recoworld.envs.feed_vector import FeedVectorEnv
-from recoworld.errors import ConfigError
+from recoworld.errors import ConfigError, DataError
 
 __all__ = [
     "CRSMetrics",
@@ -37,6 +44,15 @@ __all__ = [
     "metrics_from_outcomes",
     "run_session",
 ]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_seed(seed: Any) -> None:
+    if not _is_int(seed) or seed < 0:
+        raise ConfigError(f"`seed` must be an integer >= 0, got {seed!r}")
 
 
 # ---- conversational recommendation ---------------------------------------------------------------
@@ -111,7 +127,10 @@ def hdcg(success_turn: int, rank: int, max_turns: int = 15) -> float:
 def metrics_from_outcomes(outcomes: list[SessionOutcome], max_turns: int = 15) -> CRSMetrics:
     """SR@5/10/15, AT (failures count ``max_turns``), hDCG and the success-by-turn curve."""
     if not outcomes:
-        raise ValueError("no session to aggregate")
+        raise DataError(
+            "no session to aggregate: the evaluation ran 0 sessions (ask for at least one, "
+            "from a split that holds some)"
+        )
     turns = np.asarray([o.turn for o in outcomes])
     ok = turns > 0
     n = len(outcomes)
@@ -151,15 +170,35 @@ def evaluate(
     sessions: int | None = None,
     seed: int = 0,
     progress: bool = False,
+    num_envs: int = 1024,
 ) -> tuple[CRSMetrics, list[SessionOutcome]]:
     """Run every session of ``split`` in file order (or the first ``sessions``) and aggregate.
 
     The environment is seeded once, at the first session, so the whole evaluation is one
     reproducible random stream.
+
+    Batched path: when the agent acts on batches (``predict_batch``) and draws no random numbers
+    (``deterministic``), ``env`` is a :class:`ConversationalRecEnv` (under Gymnasium's checking
+    wrappers only) and its user has a batched form whose sessions draw only when they start, the
+    sessions run ``num_envs`` at a time on a :class:`ConversationalVectorEnv` with the same
+    settings. Its sub-environments share one generator seeded as ``env.reset(seed=seed)`` seeds,
+    and sessions start in file order, so they draw the same numbers as one env playing them in
+    turn: the same sessions, order and randomness, hence the same outcomes (tested). Otherwise,
+    or with ``num_envs=1``, one session at a time.
     """
+    if sessions is not None and (not _is_int(sessions) or sessions < 1):
+        raise ConfigError(f"`sessions` must be an integer >= 1 (or None for all), got {sessions!r}")
+    _check_seed(seed)
     world = env.unwrapped.world  # type: ignore[attr-defined]
     n_total = len(world.split(split))
-    n = n_total if sessions is None else min(sessions, n_total)
+    if n_total == 0:
+        raise DataError(f"split {split!r} of world {world.name!r} holds no session to evaluate")
+    n = n_total if sessions is None else min(int(sessions), n_total)
+    max_turns = int(env.unwrapped.max_turns)  # type: ignore[attr-defined]
+    vec = _batched_env(env, agent, split, min(num_envs, n))
+    if vec is not None:
+        outcomes = _evaluate_batched(vec, agent, split, n, seed, progress)
+        return metrics_from_outcomes(outcomes, max_turns), outcomes
     iterator: Any = range(n)
     if progress:
         from tqdm import tqdm
@@ -169,8 +208,93 @@ def evaluate(
         run_session(env, agent, {"split": split, "index": i}, seed if i == 0 else None)
         for i in iterator
     ]
-    max_turns = int(env.unwrapped.max_turns)  # type: ignore[attr-defined]
     return metrics_from_outcomes(outcomes, max_turns), outcomes
+
+
+def _batched_env(
+    env: gymnasium.Env[Any, Any], agent: Any, split: str, num_envs: int
+) -> ConversationalVectorEnv | None:
+    """The vector env that reproduces ``env`` for ``agent``, or None where none can."""
+    if num_envs <= 1 or not getattr(agent, "deterministic", False):
+        return None
+    if not callable(getattr(agent, "predict_batch", None)):
+        return None
+    base: Any = env
+    while isinstance(base, gymnasium.Wrapper):
+        if type(base) not in (OrderEnforcing, PassiveEnvChecker):
+            return None  # a wrapper may change what the agent sees or does
+        base = base.env
+    if type(base) is not ConversationalRecEnv or not hasattr(base.user_model, "batched"):
+        return None
+    if base.render_mode is not None:
+        return None  # the single env records the transcript a caller may read afterwards
+    if base.reject_filter:
+        return None  # the vector env runs the published candidate protocol only
+    try:
+        user = base.user_model.batched(num_envs)
+    except ConfigError:
+        return None
+    if not user.draws_only_at_start:
+        return None
+    return ConversationalVectorEnv(
+        num_envs,
+        world=base.world,
+        user=user,
+        rewards=base.rewards,
+        split=split,
+        max_turns=base.max_turns,
+        rec_size=base.rec_size,
+        autoreset_mode=AutoresetMode.DISABLED,
+    )
+
+
+def _evaluate_batched(
+    vec: ConversationalVectorEnv, agent: Any, split: str, n: int, seed: int, progress: bool
+) -> list[SessionOutcome]:
+    """Sessions 0..n-1 of ``split`` on ``vec``, each ended slot starting the next session."""
+    slots = vec.num_envs
+    vec.set_generators([seeding.np_random(seed)[0]] * slots)
+    session = np.arange(slots, dtype=np.int64)
+    steps = np.zeros(slots, dtype=np.int64)
+    active = np.ones(slots, dtype=np.bool_)
+    outcomes: list[SessionOutcome | None] = [None] * n
+    bar: Any = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n, desc=f"evaluate {split}", unit="session", file=sys.stderr)
+    obs, _ = vec.reset(options={"split": split, "index": session})
+    upcoming = slots
+    while active.any():
+        action = agent.predict_batch(obs, active, candidates=vec.candidate_lists())
+        obs, _, terminated, truncated, info = vec.step(action)
+        steps[active] += 1
+        ended = np.flatnonzero((terminated | truncated) & active)
+        if not ended.size:
+            continue
+        success, turn, rank = info["success"], info["turn"], info["rank"]
+        users, targets = info["user"], info["target"]
+        for s in ended.tolist():
+            ok = bool(success[s])
+            outcomes[session[s]] = SessionOutcome(
+                int(users[s]), int(targets[s]), int(turn[s]) if ok else 0,
+                int(rank[s]), int(steps[s]),
+            )  # fmt: skip
+        if bar is not None:
+            bar.update(ended.size)
+        restart = ended[: max(0, min(ended.size, n - upcoming))]
+        active[ended[restart.size :]] = False
+        if restart.size:
+            session[restart] = np.arange(upcoming, upcoming + restart.size)
+            upcoming += restart.size
+            steps[restart] = 0
+            mask = np.zeros(slots, dtype=np.bool_)
+            mask[restart] = True
+            obs, _ = vec.reset(options={"reset_mask": mask, "split": split, "index": session})
+    if bar is not None:
+        bar.close()
+    assert all(o is not None for o in outcomes)
+    return outcomes  # type: ignore[return-value]
 
 
 # ---- short-video feeds ---------------------------------------------------------------------------
@@ -220,8 +344,8 @@ def make_feed_vector_env(env_id: str, num_envs: int, **kwargs: Any) -> FeedVecto
 
 def evaluate_feed(env: FeedVectorEnv, agent: Any, episodes: int, seed: int = 0) -> FeedMetrics:
     """Run ``agent`` (``predict``, optional ``update``) for ``episodes`` episodes on ``env``."""
-    if episodes < 1:
-        raise ConfigError(f"`episodes` must be >= 1, got {episodes}")
+    require_range("episodes", episodes, 1)
+    _check_seed(seed)
     n = env.num_envs
     quota = np.full(n, episodes // n) + (np.arange(n) < episodes % n)
     done = np.zeros(n, dtype=np.int64)
@@ -305,8 +429,8 @@ def evaluate_feed_slates(env: Any, agent: Any, episodes: int, seed: int = 0) -> 
     Each slate is drawn without replacement from ``agent.action_dist(obs)`` (Plackett-Luce through
     Gumbel top-k with a generator seeded by ``seed``), so a greedy agent's choice leads the slate.
     """
-    if episodes < 1:
-        raise ConfigError(f"`episodes` must be >= 1, got {episodes}")
+    require_range("episodes", episodes, 1)
+    _check_seed(seed)
     base = env.unwrapped
     size = int(base.slate_size)
     cat = base.world.catalogue

@@ -18,6 +18,7 @@ __all__ = [
     "LLM_ENGINES",
     "LOCAL_LLM_MODELS",
     "all_ids",
+    "canonical_agent_name",
     "is_conversational",
     "is_feed",
     "register_all",
@@ -26,7 +27,10 @@ __all__ = [
 # Conversational recommendation (MCR protocol). The horizon is the env's own ``max_turns`` (15 turns
 # with the user's opening as turn 1, so 14 agent actions), which also sets the horizon reward and the
 # metrics' counting; no TimeLimit wrapper is registered, so ``max_turns=`` is the one source of truth.
+# Every id also has a vector entry point: ``gymnasium.make_vec(id, num_envs=N,
+# vectorization_mode="vector_entry_point")`` gives N conversations in arrays (ConversationalVectorEnv).
 _CRS_ENTRY = "recoworld.envs.conversational:make_conversational_env"
+_CRS_VECTOR_ENTRY = "recoworld.envs.conversational_vector:make_conversational_vector_env"
 CONVERSATIONAL_IDS: dict[str, str] = {
     "recoworld/LastFM-CRS-v0": "lastfm",
     "recoworld/LastFMStar-CRS-v0": "lastfm_star",
@@ -50,10 +54,16 @@ FEED_IDS: dict[str, tuple[str, str, int, str | None]] = {
 }
 
 
-# Agent names per family (``recoworld evaluate --agent`` / ``recoworld train --agent``).
+# Agent names per family (``recoworld evaluate --agent`` / ``recoworld train --agent``), spelt in
+# kebab-case; :func:`canonical_agent_name` also accepts the older underscore spellings.
 CRS_RULE_AGENTS: tuple[str, ...] = ("random", "max-entropy", "abs-greedy")
-CRS_TRAINABLE_AGENTS: tuple[str, ...] = ("ear", "scpr", "crm", "sb3-ppo", "sb3-dqn")
-FEED_AGENTS: tuple[str, ...] = ("random", "most_popular", "epsilon_greedy", "oracle", "ppo")
+CRS_TRAINABLE_AGENTS: tuple[str, ...] = ("ear", "scpr", "crm", "unicorn", "sb3-ppo", "sb3-dqn")
+FEED_AGENTS: tuple[str, ...] = ("random", "most-popular", "epsilon-greedy", "oracle", "ppo")
+
+
+def canonical_agent_name(name: str) -> str:
+    """The kebab-case spelling of an agent name (``most_popular`` -> ``most-popular``)."""
+    return str(name).strip().lower().replace("_", "-")
 
 # Local LLM models (``recoworld llm serve --model``), smallest first; their files and checks live
 # in recoworld.users.llm.models, which keeps the same names.
@@ -84,6 +94,7 @@ def register_all() -> None:
         gymnasium.register(
             id=env_id,
             entry_point=_CRS_ENTRY,
+            vector_entry_point=_CRS_VECTOR_ENTRY,
             kwargs={"dataset": dataset},
         )
     for env_id, (entry, source, horizon, vector_entry) in FEED_IDS.items():

@@ -32,6 +32,12 @@ class PopularityScorer:
 
     def __init__(self, world: AttributeGraphWorld) -> None:
         self._popularity = world.item_popularity()
+        self._popularity.flags.writeable = False
+
+    @property
+    def popularity(self) -> npt.NDArray[np.float64]:
+        """Training popularity of every item (read-only): the score of each item id."""
+        return self._popularity
 
     def scores(
         self,

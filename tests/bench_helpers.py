@@ -10,7 +10,7 @@ from recoworld.bench.config import BenchConfig, CRSSuiteConfig
 RESULT_FILES = ("results.json", "results.parquet", "table.md", "config.toml")
 # meta.json keys that legitimately differ between two runs of the same config
 VOLATILE_META = ("started", "finished", "unit_seconds", "units_computed", "units_reused", "backend",
-                 "command", "address")
+                 "command", "address", "ray_nodes")
 
 
 def small_crs_config(seeds=(0, 1), sessions=40, shard=20) -> BenchConfig:

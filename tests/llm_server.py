@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -130,6 +131,9 @@ class FakeEndpoint:
         logprobs: Optional function of the body giving top log-probs of the first token.
         text_logprobs: Answers ``POST /v1/completions``: the first token's top log-probs as a
             function of the prompt.
+        raw_body: Optional function of the body giving the raw HTTP 200 body instead of a
+            completion (faults: a body that is not JSON, broken JSON, no choices).
+        delay_s: Seconds to wait before answering each request (a slow server).
     """
 
     def __init__(
@@ -138,6 +142,8 @@ class FakeEndpoint:
         status: int = 200,
         logprobs: Callable[[dict[str, Any]], dict[str, float] | None] | None = None,
         text_logprobs: Callable[[str], dict[str, float]] | None = None,
+        raw_body: Callable[[dict[str, Any]], bytes] | None = None,
+        delay_s: float = 0.0,
     ) -> None:
         self.requests: list[dict[str, Any]] = []
         outer = self
@@ -147,23 +153,32 @@ class FakeEndpoint:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 outer.requests.append(body)
+                if delay_s:
+                    time.sleep(delay_s)
                 if status != 200:
                     payload = json.dumps({"error": {"message": "boom"}}).encode()
                 elif self.path.endswith("/v1/completions") and text_logprobs is not None:
                     payload = json.dumps(text_completion(text_logprobs(body["prompt"]))).encode()
+                elif raw_body is not None:
+                    payload = raw_body(body)
                 else:
                     lp = logprobs(body) if logprobs else None
                     payload = json.dumps(completion(reply(body), lp)).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a deadline test): nothing to answer
 
             def log_message(self, *args: Any) -> None:
                 pass
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True  # a slow answer must not hold up the server's shutdown
+        self._httpd.block_on_close = False
         self.port = int(self._httpd.server_address[1])
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)

@@ -79,7 +79,7 @@ def test_train_command_resumes_and_evaluate_loads_the_checkpoint(
     assert main([*argv, "--episodes", "40", "--checkpoint-every", "20"]) == 0
     first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert first["selection_history"][-1][0] == 40
-    assert json.loads((out / "config.json").read_text())["eval_every"] == 40
+    assert json.loads((out / "config.json").read_text())["agent_config"]["eval_every"] == 40
     # Rerunning with a larger budget resumes from the checkpoint instead of starting over.
     assert main([*argv, "--episodes", "80"]) == 0
     second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -87,6 +87,13 @@ def test_train_command_resumes_and_evaluate_loads_the_checkpoint(
     assert main(["evaluate", "--env", "recoworld/Synthetic-CRS-v0", "--agent", "scpr",
                  "--checkpoint", str(out / "agent.pt"), "--sessions", "50", "--json"]) == 0
     learned = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # --checkpoint also takes the run folder itself (issue 10 item 2)
+    assert main(["evaluate", "--env", "recoworld/Synthetic-CRS-v0", "--agent", "scpr",
+                 "--checkpoint", str(out), "--sessions", "50", "--json"]) == 0
+    from_folder = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {k: v for k, v in from_folder.items() if k != "seconds"} == {
+        k: v for k, v in learned.items() if k != "seconds"
+    }
     assert main(["evaluate", "--env", "recoworld/Synthetic-CRS-v0", "--agent", "max-entropy",
                  "--sessions", "50", "--json"]) == 0
     rule = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -114,5 +121,5 @@ def test_train_or_load_trains_once(world: AttributeGraphWorld, tmp_path: Path) -
     assert again.episodes_done == 30
     for k, v in first.q_net.state_dict().items():
         assert torch.equal(again.q_net.state_dict()[k], v)
-    with pytest.raises(ConfigError, match="unknown trainable agent 'unicorn'"):
-        train_or_load("unicorn", world, 0, tmp_path)
+    with pytest.raises(ConfigError, match="unknown trainable agent 'nonesuch'"):
+        train_or_load("nonesuch", world, 0, tmp_path)

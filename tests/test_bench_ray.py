@@ -19,7 +19,13 @@ def test_ray_backend_equals_local_backend_and_runs_resume_across_backends(tmp_pa
     assert not ray.is_initialized()  # the backend shuts down the cluster it started
     assert summary.units_computed == 8
     assert result_bytes(on_ray) == result_bytes(local)
-    assert json.loads((on_ray / "meta.json").read_text())["backend"] == "ray"
+    meta = json.loads((on_ray / "meta.json").read_text())
+    assert meta["backend"] == "ray"
+    # the one local node ran every unit
+    (node,) = meta["ray_nodes"].values()
+    assert node["units"] == sorted(u.relative_to(on_ray / "units").with_suffix("").as_posix()
+                                   for u in (on_ray / "units").rglob("*.json"))
+    assert json.loads((local / "meta.json").read_text())["ray_nodes"] == {}
     # unit files do not depend on the backend: a Ray run finished locally is the same run
     units = sorted((on_ray / "units").rglob("*.json"))
     for u in units[::3]:

@@ -136,6 +136,17 @@ def test_split_sessions_and_pinned_index(tiny_world):
         ({"kind": 1, "question": 0, "items": np.full(10, 12)}, r"`items` must be ids in \[0, 12\)"),
         ({"kind": 2, "question": 0, "items": np.zeros(10)}, r"`kind` must be 0 \(ask\) or 1"),
         (3, "an action must be a dict"),
+        # issue 10: float ids, repeated items, missing keys, a NaN kind
+        ({"kind": 1, "items": [1.0, 2.0]}, r"`items` must hold integer item ids, got dtype float64"),
+        ({"kind": 1, "items": [1, 2.5]}, r"`items` must hold integer item ids"),
+        ({"kind": 1, "items": [3, 5, 3, 7]}, r"`items` lists item 3 more than once"),
+        ({"kind": 1, "question": 0}, r"a recommend action \(kind 1\) needs an 'items' key"),
+        ({"kind": 0, "items": [1]}, r"an ask action \(kind 0\) needs a 'question' key"),
+        ({"kind": float("nan"), "items": [1]}, r"`kind` must be an integer, got nan \(float\)"),
+        ({"kind": 0, "question": 1.7}, r"`question` must be an integer, got 1\.7"),
+        ({"kind": True, "question": 1}, r"`kind` must be an integer, got the boolean True"),
+        ({"kind": 1, "items": [[1, 2], [3]]}, r"`items` must be a list of item ids"),
+        ({"kind": 1, "items": []}, r"`items` must list 1 to 10 item ids, got shape \(0,\)"),
     ],
 )
 def test_invalid_actions_raise_clear_errors(tiny_world, action, message):
@@ -143,6 +154,19 @@ def test_invalid_actions_raise_clear_errors(tiny_world, action, message):
     env.reset(seed=0)
     with pytest.raises(InvalidActionError, match=message):
         env.step(action)
+
+
+def test_padding_repeats_are_one_shorter_list(tiny_world):
+    env = ConversationalRecEnv(tiny_world, rec_size=4)
+    env.reset(seed=0, options={"split": "test", "index": 0})  # target 8
+    padded = env.unwrapped.recommend([1, 2])
+    assert padded["items"].tolist() == [1, 2, 2, 2]
+    _, _, _, _, info = env.step({"kind": 1, "items": [1, 2, 2, 2]})
+    assert not info["success"]
+    with pytest.raises(InvalidActionError, match="lists item 2 more than once"):
+        env.unwrapped.recommend([2, 1, 2])
+    with pytest.raises(InvalidActionError, match="must hold integer item ids"):
+        env.unwrapped.recommend([8.0])
 
 
 def test_bad_reset_options_and_config(tiny_world):
@@ -176,3 +200,51 @@ def test_hdcg_of_a_played_session(tiny_world):
     assert hdcg(info["turn"], info["rank"]) == pytest.approx(
         1 / math.log2(t + 2) + (1 / math.log2(t + 1) - 1 / math.log2(t + 2)) / 2
     )
+
+
+def test_reject_filter_removes_candidates_holding_a_declined_attribute(tiny_world):
+    for reject_filter, after_no in ((False, [0, 1, 2, 3, 4, 5, 6, 7]), (True, [1, 3, 5, 7])):
+        env = _env(tiny_world, opening=0, reject_filter=reject_filter)
+        env.reset(seed=0, options={"user": 0, "target": 7})
+        # Target 7 lacks attribute 3 (held by items 0, 2, 4, 6): "no".
+        obs, r, term, _, info = env.step(env.ask(3))
+        assert info["rejected"] == [3] and r == pytest.approx(-0.1) and not term
+        assert env.candidate_items().tolist() == after_no
+        assert obs["candidates"][:8].tolist() == [int(i in after_no) for i in range(8)]
+    # Exact answers never remove the target; answer noise can.
+    env = _env(tiny_world, opening=0, reject_filter=True)
+    env.reset(seed=0, options={"user": 0, "target": 7})
+    for a in (1, 2, 3):
+        env.step(env.ask(a))
+    assert env.candidate_items().tolist() == [7]
+    noisy = _env(tiny_world, opening=0, reject_filter=True,
+                 config=TargetItemUserConfig(answer_flip_prob=1.0))
+    noisy.reset(seed=0, options={"user": 0, "target": 0})
+    _, r, term, _, info = noisy.step(noisy.ask(1))  # target 0 holds 1; the flipped "no" drops it
+    assert info["rejected"] == [1] and 0 not in noisy.candidate_items()
+
+
+def test_enumerated_reject_filter(tiny_enum_world):
+    env = _env(tiny_enum_world, opening=0, reject_filter=True)
+    env.reset(seed=0, options={"user": 0, "target": 5})
+    # Parent 1 = {2, 3}; target 5 holds 2 only: 3 is declined and its holders leave.
+    env.step(env.ask(1))
+    assert env.candidate_items().tolist() == [1, 5]
+
+
+def test_rewards_follow_the_users_acceptance_and_success_the_target(tiny_world):
+    from recoworld.users.target_item import TargetItemUser
+
+    class TakesAnything(TargetItemUser):
+        def judge(self, items, rng):
+            super().judge(items, rng)
+            return True
+
+    env = ConversationalRecEnv(tiny_world, user=TakesAnything(tiny_world))
+    env.reset(seed=0, options={"user": 0, "target": 3})
+    _, r, term, trunc, info = env.step(env.recommend([0, 1]))
+    assert term and not trunc and r == pytest.approx(1.0)
+    assert info["recommendation_accepted"] and not info["success"] and info["rank"] == 0
+    env.reset(seed=0, options={"user": 0, "target": 3})
+    _, r, term, _, info = env.step(env.recommend([0, 3]))
+    assert info["recommendation_accepted"] and info["success"] and info["rank"] == 2

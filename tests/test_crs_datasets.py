@@ -13,12 +13,8 @@ import pytest
 from recoworld.datasets.crs_loader import load_crs_release
 from recoworld.datasets.registry import dataset_status, load_world
 from recoworld.datasets.safe_pickle import load_fm_embeddings, load_pickle
-from recoworld.datasets.synthetic import (
-    SyntheticWorldConfig,
-    default_world,
-    make_synthetic_world,
-    make_taxonomy_world,
-)
+from recoworld.datasets.synthetic import SyntheticWorldConfig, default_world, make_synthetic_world
+from recoworld.datasets.yelp_synthetic import YelpWorldConfig, make_yelp_world
 from recoworld.errors import ConfigError, DataError, DatasetNotFoundError, UnsafePickleError
 
 
@@ -43,17 +39,62 @@ def test_real_lastfm_names_and_graph(shared_data):
     assert w.user_attributes.nnz == 7276
 
 
-def test_yelp_world_on_the_real_taxonomy(shared_data):
+def test_yelp_world_on_the_real_taxonomy_at_the_published_scale(shared_data):
+    """The full-size synthetic Yelp (built once per process, shared by both Yelp ids)."""
     w = load_world("yelp", shared_data)
-    assert w.question_mode == "enumerated" and w.n_parents == 29 and w.n_attributes == 590
+    assert w.synthetic and w.question_mode == "enumerated"
+    assert (w.n_users, w.n_items, w.n_attributes, w.n_parents) == (27_675, 70_311, 590, 29)
     assert w.parent_names[:3] == ("Nightlife", "alcohol", "Inter")
     assert w.parent_children.nnz == 565
-    # Items hold only children that sit in the taxonomy.
+    assert abs(w.n_interactions - 1_368_606) < 0.001 * 1_368_606
+    for split in ("valid", "test"):
+        assert abs(len(w.split(split)) - 211_319) < 0.005 * 211_319
+    assert len(w.split("train")) + 2 * len(w.split("test")) == w.n_interactions
+    # what the taxonomy tells about an item: one city, one star level, at most one price level,
+    # at least one category (some outside the taxonomy, as in the release)
+    ia = w.item_attributes
+    held = {}
+    for parent in ("city", "stars", "price"):
+        p = w.parent_names.index(parent)
+        held[parent] = np.asarray(ia[:, w.children_of(p)].sum(axis=1)).ravel()
+    assert (held["city"] == 1).all() and (held["stars"] == 1).all() and (held["price"] <= 1).all()
+    assert 0.8 < held["price"].mean() < 0.9
+    n_cat = np.diff(ia.indptr) - held["city"] - held["stars"] - held["price"]
+    assert n_cat.min() >= 1 and 3.3 < n_cat.mean() < 3.9
     in_tax = np.asarray(w.parent_children.sum(axis=0)).ravel() > 0
-    held = np.asarray(w.item_attributes.sum(axis=0)).ravel() > 0
-    assert not (held & ~in_tax).any()
+    assert ia[:, ~in_tax].nnz > 0
+    # users interact mostly in one city
+    cities = w.children_of(w.parent_names.index("city"))
+    city_of_item = np.asarray(ia[:, cities].argmax(axis=1)).ravel()
+    ui = w.user_items.tocoo()
+    top_share = np.mean([
+        np.bincount(city_of_item[ui.col[ui.row == u]]).max() / np.sum(ui.row == u) for u in range(50)
+    ])
+    assert top_share > 0.8
     ws = load_world("yelp_star", shared_data)
-    assert ws.question_mode == "binary" and ws.n_questions == 590
+    assert ws.synthetic and ws.question_mode == "binary" and ws.n_questions == 590
+    assert ws.item_attributes.data is w.item_attributes.data or (ws.item_attributes != ia).nnz == 0
+
+
+def test_small_yelp_world_is_deterministic_and_validated(shared_data):
+    cfg = YelpWorldConfig(n_users=300, n_items=900, n_interactions=9_000, n_clusters=6)
+    base = shared_data / "crs" / "yelp"
+    a = make_yelp_world(base, config=cfg, seed=3)
+    b = make_yelp_world(base, config=cfg, seed=3)
+    c = make_yelp_world(base, config=cfg, seed=4)
+    assert (a.item_attributes != b.item_attributes).nnz == 0
+    assert all(np.array_equal(a.split(s), b.split(s)) for s in ("train", "valid", "test"))
+    assert (a.item_attributes != c.item_attributes).nnz > 0
+    assert (a.n_users, a.n_items) == (300, 900) and abs(a.n_interactions - 9_000) <= 10
+    assert all(len(np.unique(a.split(s)[:, 0])) == 300 for s in ("train", "valid", "test"))
+    # a train pair never repeats in valid or test
+    keys = {s: set(map(tuple, a.split(s).tolist())) for s in ("train", "valid", "test")}
+    assert not (keys["train"] & keys["test"]) and not (keys["valid"] & keys["test"])
+    assert load_world("yelp", shared_data, config=cfg, seed=3).summary() == a.summary()
+    with pytest.raises(ConfigError, match=r"`n_interactions` must be >= 3 x n_users = 900"):
+        YelpWorldConfig(n_users=300, n_items=900, n_interactions=800)
+    with pytest.raises(ConfigError, match="`star_probs` must be 5 non-negative numbers"):
+        YelpWorldConfig(star_probs=(0.5, 0.5, 0.5, 0.0, 0.0))
 
 
 def _copy_release(shared_data: Path, tmp_path: Path) -> Path:
@@ -181,6 +222,8 @@ def test_dataset_status_with_shared_data(shared_data):
         for n in ("lastfm", "lastfm_star", "yelp", "yelp_star", "coat", "kuairand_pure")
     )
     assert "taxonomy only" in rows["yelp"]["description"]
+    assert rows["yelp"]["synthetic"] and not rows["lastfm"]["synthetic"]
+    assert "rakanWen/Adacrs" in rows["yelp"]["where"] and "read" in rows["yelp"]["where"]
 
 
 def test_fm_embeddings_and_tuples_load_safely(shared_data):
@@ -204,6 +247,32 @@ def test_restricted_unpickler_refuses_code(tmp_path):
     q.write_bytes(pickle.dumps({"a": np.arange(10)})[:20])
     with pytest.raises(DataError, match="corrupt or truncated"):
         load_pickle(q)
+
+
+@pytest.mark.parametrize(
+    ("ui_emb", "says"),
+    [
+        (np.full((4, 2), np.nan), r"'ui_emb' holds 8 NaN or infinite values"),
+        (np.array([[1.0, np.inf], [0.0, 1.0]]), r"'ui_emb' holds 1 NaN or infinite values"),
+        ([["a", "b"], ["c", "d"]], r"'ui_emb' must hold numbers, got list"),
+        ([[1.0, 2.0], [3.0]], r"'ui_emb' must hold numbers"),
+        (np.zeros(3), r"'ui_emb' must be a non-empty 2-D array, got shape \(3,\)"),
+    ],
+    ids=["nan", "inf", "strings", "ragged", "1-d"],
+)
+def test_fm_embeddings_reject_bad_values(tmp_path, ui_emb, says):
+    p = tmp_path / "embeds.pkl"
+    p.write_bytes(pickle.dumps({"ui_emb": ui_emb, "feature_emb": np.ones((3, 2))}))
+    with pytest.raises(DataError, match=says) as info:
+        load_fm_embeddings(p)
+    assert str(p) in str(info.value)
+
+
+def test_unsafe_pickle_error_names_the_file(tmp_path):
+    p = tmp_path / "evil.pkl"
+    p.write_bytes(pickle.dumps({"x": _Evil()}))
+    with pytest.raises(UnsafePickleError, match=rf"pickle file {p} asks for global builtins\.print"):
+        load_fm_embeddings(p)
 
 
 def test_synthetic_world_is_deterministic_and_structured():
@@ -236,9 +305,15 @@ def test_synthetic_config_validation():
         SyntheticWorldConfig(n_items=0)
 
 
-def test_taxonomy_world_requires_the_taxonomy(tmp_path):
+def test_yelp_without_release_or_taxonomy_says_where_the_release_is(tmp_path):
     with pytest.raises(DatasetNotFoundError, match=r"2-layer taxonomy\.json"):
-        make_taxonomy_world(tmp_path)
+        make_yelp_world(tmp_path)
+    (tmp_path / "crs" / "yelp").mkdir(parents=True)
+    with pytest.raises(DatasetNotFoundError, match=r"neither the Yelp release nor its taxonomy.*"
+                       r"item_dict-original_tag\.json.*the loader reads them unchanged"):
+        load_world("yelp", tmp_path)
+    with pytest.raises(DatasetNotFoundError, match=r"not found at .*rakanWen/Adacrs"):
+        load_world("yelp_star", tmp_path / "elsewhere")
 
 
 def test_yelp_release_layout_enumerated(tmp_path):

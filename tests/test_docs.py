@@ -36,3 +36,16 @@ def test_environment_reference_covers_every_id_and_class():
     # every section heading the docstrings have today is on the page (regenerate if this fails)
     for heading in re.findall(r"^#+ .*$", rendered, flags=re.MULTILINE):
         assert heading in text, f"docs/environments.md is stale: run docs/build_env_reference.py ({heading})"
+
+
+def test_custom_user_guide_examples_run(capsys):
+    """The worked examples of docs/custom_user.md (a new feed part, a whole feed user model) run
+    as written and print the figures the guide shows."""
+    text = (DOCS / "custom_user.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert len(blocks) >= 2
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"custom_user.md[python block {i}]", "exec"), {"__name__": "__main__"})
+    out = capsys.readouterr().out
+    for line in out.strip().splitlines():  # every printed line appears in the guide's output
+        assert line.strip() in text, f"docs/custom_user.md shows other figures than {line!r}"

@@ -15,7 +15,7 @@ from recoworld.agents.feed import (
     make_feed_agent,
 )
 from recoworld.envs.feed_core import CANDIDATE_COLUMNS
-from recoworld.errors import ConfigError
+from recoworld.errors import ConfigError, DatasetNotFoundError
 from recoworld.evaluation import evaluate_feed, make_feed_vector_env
 
 
@@ -70,7 +70,7 @@ def test_oracle_refuses_foreign_observations_and_bad_objective():
         OracleFeedAgent(env).predict(other)
     with pytest.raises(ConfigError, match=r"`objective` must be one of"):
         OracleFeedAgent(env, objective="clicks")
-    with pytest.raises(ConfigError, match=r"`agent` must be one of .* got 'best'"):
+    with pytest.raises(ConfigError, match=r"unknown feed agent 'best'; known: random, most-popular"):
         make_feed_agent("best", env)
 
 
@@ -103,5 +103,5 @@ def test_ppo_agent_trains_predicts_and_round_trips(tmp_path):
     agent.save(tmp_path / "ppo.zip")
     again = FeedPPOAgent.load(tmp_path / "ppo.zip")
     np.testing.assert_allclose(again.action_dist(obs), d, rtol=1e-5)
-    with pytest.raises(ConfigError, match=r"checkpoint .* not found"):
+    with pytest.raises(DatasetNotFoundError, match=r"checkpoint .* not found"):
         FeedPPOAgent.load(tmp_path / "missing.zip")

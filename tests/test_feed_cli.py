@@ -22,14 +22,14 @@ def test_evaluate_json_last_line(agent, capsys):
 def test_evaluate_unknown_agent_and_missing_checkpoint(capsys):
     assert main(["evaluate", "--env", "recoworld/ShortVideo-v0", "--agent", "nope",
                  "--episodes", "2"]) == 2
-    assert "`agent` must be one of" in capsys.readouterr().err
+    assert "unknown agent 'nope' for feed envs; known: random, most-popular" in capsys.readouterr().err
     assert main(["evaluate", "--env", "recoworld/ShortVideo-v0", "--agent", "ppo",
                  "--episodes", "2"]) == 2
     assert "--checkpoint" in capsys.readouterr().err
 
 
 def test_evaluate_slate_env(capsys):
-    assert main(["evaluate", "--env", "recoworld/ShortVideo-Slate-v0", "--agent", "most_popular",
+    assert main(["evaluate", "--env", "recoworld/ShortVideo-Slate-v0", "--agent", "most-popular",
                  "--episodes", "4", "--json"]) == 0
     row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert row["episodes"] == 4 and row["sessions"] == 4 and row["depth"] >= 1

@@ -70,6 +70,24 @@ def test_kuairand_bad_columns_error(tmp_path):
         load_kuairand_world(tmp_path)
 
 
+def test_kuairand_wrong_column_types_are_a_data_error(tmp_path, shared_data):
+    folder = tmp_path / "kuairand_pure"
+    folder.mkdir()
+    src = shared_data / "kuairand_pure"
+    lines = (src / "video_features_basic_pure.csv").read_text().splitlines()[:50]
+    head = lines[0].split(",")
+    col = head.index("video_duration")
+    row = lines[3].split(",")
+    row[col] = "long"
+    lines[3] = ",".join(row)
+    (folder / "video_features_basic_pure.csv").write_text("\n".join(lines) + "\n")
+    (folder / "user_features_pure.csv").write_text(
+        "\n".join((src / "user_features_pure.csv").read_text().splitlines()[:50]) + "\n"
+    )
+    with pytest.raises(DataError, match=r"KuaiRand-Pure files in .* hold a column of the wrong type"):
+        load_kuairand_world(tmp_path)
+
+
 def test_kuairec_matrix_in_the_real_format(tmp_path):
     path = tmp_path / "small_matrix.csv"
     truth = write_kuairec_fixture(path, n_users=12, n_items=20, drop=3, duplicate=2)

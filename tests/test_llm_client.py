@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from llm_server import fake_endpoint
+from llm_server import completion, fake_endpoint
 
 from recoworld.errors import ConfigError, LLMServerError
 from recoworld.users.llm.cache import ResponseCache
@@ -109,8 +110,58 @@ def test_slow_server_times_out() -> None:
 
     with fake_endpoint(slow) as ep:
         cfg = LLMClientConfig(base_url=ep.base_url, timeout_s=0.2, max_retries=1, backoff_s=0.01)
-        with LLMClient(cfg) as client, pytest.raises(LLMServerError, match=r"timeout 0\.2 s"):
+        with LLMClient(cfg) as client, pytest.raises(
+            LLMServerError, match=rf"{ep.base_url} did not answer .* within the 0\.2 s deadline"
+        ):
             client.decide(MSGS, SCHEMA, seed=0)
+
+
+def test_deadline_bounds_the_whole_call_retries_included():
+    # every attempt times out: without an overall deadline 5 attempts x 0.5 s would take 2.5 s
+    with fake_endpoint(lambda b: '{"answer": "yes"}', delay_s=1.5) as ep:
+        cfg = LLMClientConfig(base_url=ep.base_url, timeout_s=0.5, max_retries=4, backoff_s=0.0)
+        t0 = time.perf_counter()
+        with LLMClient(cfg) as client, pytest.raises(LLMServerError, match=r"0\.5 s deadline"):
+            client.chat(MSGS, seed=0)
+        elapsed = time.perf_counter() - t0
+    assert elapsed < 1.2, elapsed
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"<html>502 Bad Gateway</html>", r"a body that is not valid JSON .*'<html>502 Bad Gateway</html>'"),
+        (b'{"choices": [{"message": {"content": "yes"', r"not valid JSON \(Expecting ',' delimiter.*'\{\"choices\""),
+        (b'{"object": "chat.completion", "choices": []}', r"JSON without any choice"),
+        (b'[1, 2, 3]', r"JSON without any choice: '\[1, 2, 3\]'"),
+        (b'{"choices": [{"message": 5}]}', r"a choice without a message object"),
+        (b'{"choices": [{"message": {"content": 7}}]}', r"content is not text"),
+    ],
+)
+def test_unreadable_200_is_retried_then_named(body, says):
+    with fake_endpoint(lambda b: "", raw_body=lambda b: body) as ep:
+        cfg = LLMClientConfig(base_url=ep.base_url, max_retries=2, backoff_s=0.0)
+        with LLMClient(cfg) as client, pytest.raises(LLMServerError) as info:
+            client.decide(MSGS, SCHEMA, seed=0)
+    message = str(info.value)
+    assert message.startswith(f"LLM server at {ep.base_url} answered HTTP 200 with ")
+    assert re.search(says, message), message
+    assert "(3 attempts)" in message and len(ep.requests) == 3
+
+
+def test_one_unreadable_200_then_a_good_one_recovers():
+    calls = {"n": 0}
+
+    def flaky(body: dict[str, object]) -> bytes:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return b"not json at all"
+        return json.dumps(completion('{"answer": "yes"}')).encode()
+
+    with fake_endpoint(lambda b: "", raw_body=flaky) as ep:
+        with LLMClient(LLMClientConfig(base_url=ep.base_url, backoff_s=0.0)) as client:
+            d = client.decide(MSGS, SCHEMA, seed=0)
+    assert d.valid and d.values == {"answer": "yes"} and len(ep.requests) == 2
 
 
 def test_letter_choice_reads_logprobs() -> None:

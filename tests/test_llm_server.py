@@ -42,7 +42,8 @@ def server() -> Iterator[LocalLLMServer]:
 
 
 def _client(url: str, cache: ResponseCache | None = None) -> LLMClient:
-    return LLMClient(LLMClientConfig(base_url=url, timeout_s=120, max_tokens=96), cache)
+    # timeout_s bounds a whole call (retries included): generous, for a heavily loaded machine
+    return LLMClient(LLMClientConfig(base_url=url, timeout_s=600, max_tokens=96), cache)
 
 
 def _conversation(env: ConversationalRecEnv, seed: int) -> list[Any]:
@@ -143,7 +144,7 @@ def test_fidelity_cli_against_the_server(server: LocalLLMServer) -> None:
         [
             sys.executable, "-m", "recoworld.cli", "fidelity", "--env", "recoworld/Synthetic-CRS-v0",
             "--user", "llm", "--sessions", "1", "--questions", "2", "--base-url", server.base_url,
-            "--json",
+            "--timeout", "280", "--json",
         ],
         capture_output=True, text=True, timeout=300, check=True,
     )  # fmt: skip

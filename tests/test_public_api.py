@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,31 @@ def test_library_modules_hold_no_command_handler():
             continue
         text = path.read_text()
         assert "argparse" not in text, f"{path.relative_to(PACKAGE)} parses command lines"
+
+
+def _snippet_imports():
+    """``(where, module, names)`` of every ``from recoworld... import`` in the README's and the
+    guides' Python blocks and in examples/."""
+    root = PACKAGE.parent
+    sources = [(p.name, p.read_text()) for p in sorted((root / "examples").glob("*.py"))]
+    guides = [p for p in sorted((root / "docs").glob("*.md")) if p.name != "environments.md"]
+    for md in [root / "README.md", *guides]:  # environments.md: generated signatures
+        for block in re.findall(r"```python\n(.*?)```", md.read_text(), flags=re.DOTALL):
+            sources.append((md.name, block))
+    for where, code in sources:
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("recoworld."):
+                yield where, node.module, [a.name for a in node.names]
+
+
+def test_docs_and_examples_import_the_public_names():
+    """Users copy snippets: they should show ``from recoworld.envs import FeedEnv``, not the deep
+    module path, wherever a subpackage exports the name."""
+    public_packages = {f"recoworld.{name}" for name in SUBPACKAGES}
+    for where, module, names in _snippet_imports():
+        if module in public_packages or module.count(".") < 2:
+            continue  # a subpackage's public names, or a top-level module (recoworld.evaluation)
+        parent = module.rsplit(".", 1)[0]
+        exported = set(getattr(importlib.import_module(parent), "__all__", ()))
+        deep = [n for n in names if n in exported]
+        assert not deep, f"{where}: import {deep} from {parent}, not {module}"

@@ -182,3 +182,30 @@ def test_slate_and_vector_feeds_render_one_chosen_slot():
     with pytest.raises(ConfigError, match="render_slot"):
         gymnasium.make_vec("recoworld/ShortVideo-v0", num_envs=2, render_slot=2,
                            vectorization_mode="vector_entry_point")
+
+
+def test_vector_conversations_render_one_chosen_slot_like_a_single_env():
+    """Slot 2 of a vector env seeded 5 renders what a single env seeded 7 renders, across ends."""
+    n, slot = 4, 2
+    vec = gymnasium.make_vec("recoworld/Synthetic-CRS-v0", num_envs=n, max_turns=5,
+                             render_mode="ansi", render_slot=slot,
+                             vectorization_mode="vector_entry_point")
+    single = gymnasium.make("recoworld/Synthetic-CRS-v0", max_turns=5, render_mode="ansi")
+    vec.reset(seed=5)
+    single.reset(seed=7)
+    n_q = single.unwrapped.world.n_questions
+    ended = 0
+    for t in range(14):
+        kind = np.full(n, 1 if t % 3 == 2 else 0, dtype=np.int64)
+        question = np.full(n, (11 * t) % n_q, dtype=np.int64)
+        items = np.tile(np.arange(t, t + 10, dtype=np.int64), (n, 1))
+        _, _, term, trunc, _ = vec.step({"kind": kind, "question": question, "items": items})
+        if single.unwrapped._done:  # the vector env reset this slot at this step (NEXT_STEP)
+            single.reset()
+            ended += 1
+        else:
+            action = {"kind": int(kind[0]), "question": int(question[0]), "items": items[0]}
+            single.step(action)
+        assert vec.render() == single.render(), f"step {t}"
+    assert ended >= 2
+    assert vec.render().startswith("[synthetic] user ")

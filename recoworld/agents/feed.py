@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from recoworld._validate import require_range
 from recoworld.envs.feed_core import CANDIDATE_COLUMNS
 from recoworld.errors import ConfigError
-from recoworld.registration import FEED_AGENTS
+from recoworld.registration import FEED_AGENTS, canonical_agent_name
 
 __all__ = [
     "EpsilonGreedyFeedAgent",
@@ -107,12 +108,9 @@ class EpsilonGreedyFeedAgent(FeedAgent):
         seed: int | None = 0,
     ) -> None:
         super().__init__(seed)
-        if n_items < 1:
-            raise ConfigError(f"`n_items` must be >= 1, got {n_items}")
-        if not 0.0 <= epsilon <= 1.0:
-            raise ConfigError(f"`epsilon` must be in [0, 1], got {epsilon}")
-        if prior_count <= 0.0:
-            raise ConfigError(f"`prior_count` must be > 0, got {prior_count}")
+        require_range("n_items", n_items, 1)
+        require_range("epsilon", epsilon, 0, 1)
+        require_range("prior_count", prior_count, 0, low_open=True)
         self.epsilon = epsilon
         self.reward_sum = np.full(n_items, prior_mean * prior_count)
         self.count = np.full(n_items, prior_count)
@@ -183,12 +181,16 @@ class OracleFeedAgent(FeedAgent):
 def make_feed_agent(name: str, env: Any, seed: int | None = 0) -> FeedAgent:
     """A baseline agent by name for ``env`` (a feed env, single or vector)."""
     base = getattr(env, "unwrapped", env)
+    name = canonical_agent_name(name)
     if name == "random":
         return RandomFeedAgent(seed)
-    if name == "most_popular":
+    if name == "most-popular":
         return MostPopularFeedAgent(seed)
-    if name == "epsilon_greedy":
+    if name == "epsilon-greedy":
         return EpsilonGreedyFeedAgent(base.world.catalogue.n_items, seed=seed)
     if name == "oracle":
         return OracleFeedAgent(env, seed=seed)
-    raise ConfigError(f"`agent` must be one of {FEED_AGENTS}, got {name!r}")
+    known = ", ".join(a for a in FEED_AGENTS if a != "ppo")
+    raise ConfigError(
+        f"unknown feed agent {name!r}; known: {known} (ppo: recoworld.agents.FeedPPOAgent)"
+    )

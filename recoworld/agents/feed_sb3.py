@@ -21,7 +21,7 @@ from stable_baselines3.common.policies import MultiInputActorCriticPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from recoworld.errors import ConfigError
+from recoworld.errors import ConfigError, DataError, DatasetNotFoundError
 
 __all__ = ["CandidateScorer", "CandidateScoringPolicy", "FeedPPOAgent"]
 
@@ -165,6 +165,22 @@ class FeedPPOAgent:
     def load(cls, path: str | Path, env: Any = None) -> FeedPPOAgent:
         """Load a model saved by :meth:`save`."""
         file = Path(path)
-        if not file.is_file() and not file.with_suffix(".zip").is_file():
-            raise ConfigError(f"PPO checkpoint {file} not found; train one with benchmarks/bench_feed.py")
-        return cls(env, model=PPO.load(str(file), env=env, device="cpu"))
+        if file.is_dir():
+            raise DatasetNotFoundError(
+                f"PPO checkpoint {file} is a folder; pass the .zip file FeedPPOAgent.save wrote"
+            )
+        if not file.is_file() and file.with_suffix(".zip").is_file():
+            file = file.with_suffix(".zip")
+        if not file.is_file():
+            raise DatasetNotFoundError(
+                f"PPO checkpoint {file} not found; train one with FeedPPOAgent.learn and save it "
+                "(or benchmarks/bench_feed.py train)"
+            )
+        try:
+            model = PPO.load(str(file), env=env, device="cpu")
+        except Exception as exc:  # SB3 raises several types for a file that is not its zip
+            raise DataError(
+                f"PPO checkpoint {file} is corrupt or not a model saved by FeedPPOAgent.save "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+        return cls(env, model=model)

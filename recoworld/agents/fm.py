@@ -29,8 +29,9 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from recoworld._validate import require_range
 from recoworld.datasets.world import AttributeGraphWorld
-from recoworld.errors import ConfigError, DataError, DatasetNotFoundError
+from recoworld.errors import DataError, DatasetNotFoundError
 
 __all__ = [
     "FMConfig",
@@ -79,14 +80,11 @@ class FMConfig:
 
     def __post_init__(self) -> None:
         for name in ("dim", "epochs", "batch_size", "max_preferred"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"`{name}` must be >= 1, got {getattr(self, name)}")
+            require_range(name, getattr(self, name), 1)
         for name in ("lr", "init_std"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"`{name}` must be > 0, got {getattr(self, name)}")
+            require_range(name, getattr(self, name), 0, low_open=True)
         for name in ("l2", "attribute_weight"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"`{name}` must be >= 0, got {getattr(self, name)}")
+            require_range(name, getattr(self, name), 0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,8 +196,7 @@ class FMScorer:
     """
 
     def __init__(self, embeddings: FMEmbeddings, rejected_weight: float = 0.0) -> None:
-        if rejected_weight < 0:
-            raise ConfigError(f"`rejected_weight` must be >= 0, got {rejected_weight}")
+        require_range("rejected_weight", rejected_weight, 0)
         self.embeddings = embeddings
         self.rejected_weight = rejected_weight
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from recoworld._validate import require_range
 from recoworld.agents.feed import FeedAgent, Obs
 from recoworld.datasets.feed_world import FeedWorld
 from recoworld.envs.feed_core import CANDIDATE_COLUMNS
@@ -42,8 +43,7 @@ class InstructionFollowingAgent(FeedAgent):
         seed: int | None = 0,
     ) -> None:
         super().__init__(seed)
-        if weight < 0:
-            raise ConfigError(f"`weight` must be >= 0, got {weight}")
+        require_range("weight", weight, 0)
         self.world = world
         self.weight = weight
         self.embedder = embedder if embedder is not None else SentenceEmbedder()

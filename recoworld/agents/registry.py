@@ -11,14 +11,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+from recoworld.agents.base import Agent
 from recoworld.agents.crm import CRMAgent, CRMConfig
-from recoworld.agents.crs_base import CRSAgent, config_from_dict
+from recoworld.agents.crs_base import config_from_dict
 from recoworld.agents.ear import EARAgent, EARConfig
 from recoworld.agents.fm import FMConfig, FMEmbeddings
 from recoworld.agents.scpr import SCPRAgent, SCPRConfig
+from recoworld.agents.transe import TransEConfig
+from recoworld.agents.unicorn import UNICORNAgent, UNICORNConfig
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.errors import ConfigError
-from recoworld.registration import CRS_RULE_AGENTS, CRS_TRAINABLE_AGENTS
+from recoworld.registration import CRS_RULE_AGENTS, CRS_TRAINABLE_AGENTS, canonical_agent_name
 
 __all__ = [
     "RULE_AGENTS",
@@ -35,17 +38,20 @@ TRAINABLE_AGENTS = CRS_TRAINABLE_AGENTS
 
 
 def _classes(name: str) -> tuple[Any, type[Any]]:
+    name = canonical_agent_name(name)
     if name == "scpr":
         return SCPRAgent, SCPRConfig
     if name == "ear":
         return EARAgent, EARConfig
     if name == "crm":
         return CRMAgent, CRMConfig
+    if name == "unicorn":
+        return UNICORNAgent, UNICORNConfig
     if name in ("sb3-ppo", "sb3-dqn"):
         from recoworld.agents.sb3 import SB3Agent, SB3Config
 
         return SB3Agent, SB3Config
-    raise ConfigError(f"unknown trainable agent {name!r}; known: {list(TRAINABLE_AGENTS)}")
+    raise ConfigError(f"unknown trainable agent {name!r}; known: {', '.join(TRAINABLE_AGENTS)}")
 
 
 def read_agent_config(name: str, path: str | None, overrides: dict[str, Any]) -> Any:
@@ -63,7 +69,7 @@ def read_agent_config(name: str, path: str | None, overrides: dict[str, Any]) ->
         if not isinstance(values, dict):
             raise ConfigError(f"`--config` file {p} must hold a JSON object")
     values.update(overrides)
-    return config_from_dict(config_cls, values, {"fm": FMConfig})
+    return config_from_dict(config_cls, values, {"fm": FMConfig, "transe": TransEConfig})
 
 
 def make_trainable_agent(
@@ -74,6 +80,7 @@ def make_trainable_agent(
     embeddings: FMEmbeddings | None = None,
 ) -> Any:
     """Build an untrained agent ``name`` (one of :data:`TRAINABLE_AGENTS`)."""
+    name = canonical_agent_name(name)
     agent_cls, config_cls = _classes(name)
     cfg = config if config is not None else config_cls()
     if name.startswith("sb3-"):
@@ -81,10 +88,14 @@ def make_trainable_agent(
     return agent_cls(world, cfg, seed=seed, embeddings=embeddings)
 
 
-def load_trained_agent(name: str, path: str | Path, world: AttributeGraphWorld) -> CRSAgent:
-    """Load the agent ``name`` saved at ``path`` (``agent.pt`` or ``checkpoint.pt``)."""
+def load_trained_agent(name: str, path: str | Path, world: AttributeGraphWorld) -> Agent:
+    """Load the agent ``name`` saved at ``path``.
+
+    ``path`` is an ``agent.pt`` or ``checkpoint.pt`` file, or the ``recoworld train --out``
+    folder (its ``agent.pt`` is read).
+    """
     agent_cls, _ = _classes(name)
-    agent: CRSAgent = agent_cls.load(path, world)
+    agent: Agent = agent_cls.load(path, world)  # load_checkpoint reads a folder's agent.pt
     return agent
 
 
@@ -94,7 +105,7 @@ def train_or_load(
     seed: int,
     cache_dir: str | Path,
     config: Any = None,
-) -> CRSAgent:
+) -> Agent:
     """Return agent ``name`` trained on ``world`` with ``seed``, training it once per cache.
 
     The trained agent is kept at ``cache_dir/<world>-<name>-seed<seed>.pt``; an interrupted
@@ -115,16 +126,17 @@ def train_or_load(
     agent.learn(checkpoint_path=partial)
     agent.save(final)
     partial.unlink(missing_ok=True)
-    trained: CRSAgent = agent
+    trained: Agent = agent
     return trained
 
 
 def make_agent(
     name: str, world: AttributeGraphWorld, seed: int = 0, checkpoint: str | Path | None = None
-) -> CRSAgent:
+) -> Agent:
     """Build a conversational agent by name: a rule agent, or a learned one from ``checkpoint``."""
     from recoworld.agents.rules import make_rule_agent
 
+    name = canonical_agent_name(name)
     if name in RULE_AGENTS:
         if checkpoint is not None:
             raise ConfigError(f"rule agent {name!r} takes no checkpoint")
@@ -137,5 +149,6 @@ def make_agent(
             )
         return load_trained_agent(name, checkpoint, world)
     raise ConfigError(
-        f"unknown agent {name!r} for conversational envs; known: {[*RULE_AGENTS, *TRAINABLE_AGENTS]}"
+        f"unknown agent {name!r} for conversational envs; known: "
+        f"{', '.join([*RULE_AGENTS, *TRAINABLE_AGENTS])}"
     )

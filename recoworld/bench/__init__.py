@@ -7,7 +7,17 @@ attribute type, consistency, leakage via :func:`find_leaks`) and :func:`ranking_
 """
 
 from recoworld.bench.agreement import RankingAgreement, kendall_tau, ranking_agreement
-from recoworld.bench.config import SUITES, BenchConfig, default_config, load_config
+from recoworld.bench.config import (
+    SUITES,
+    BenchConfig,
+    CRSSuiteConfig,
+    FeedSuiteConfig,
+    LLMSuiteConfig,
+    OPESuiteConfig,
+    default_config,
+    describe,
+    load_config,
+)
 from recoworld.bench.fidelity import FidelityReport, measure_fidelity
 from recoworld.bench.leakage import Leak, find_leaks
 from recoworld.bench.runner import RunSummary, run_suite
@@ -15,11 +25,16 @@ from recoworld.bench.runner import RunSummary, run_suite
 __all__ = [
     "SUITES",
     "BenchConfig",
+    "CRSSuiteConfig",
+    "FeedSuiteConfig",
     "FidelityReport",
+    "LLMSuiteConfig",
     "Leak",
+    "OPESuiteConfig",
     "RankingAgreement",
     "RunSummary",
     "default_config",
+    "describe",
     "find_leaks",
     "kendall_tau",
     "load_config",

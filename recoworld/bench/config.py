@@ -26,7 +26,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Union
 
+from recoworld._validate import require_range
 from recoworld.errors import ConfigError
+from recoworld.registration import canonical_agent_name
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,6 +41,7 @@ __all__ = [
     "CRSSuiteConfig",
     "FeedSuiteConfig",
     "LLMSuiteConfig",
+    "MNARSuiteConfig",
     "OPESuiteConfig",
     "SuiteSettings",
     "config_from_dict",
@@ -51,7 +54,7 @@ __all__ = [
     "resolve_config",
 ]
 
-SUITES = ("crs", "feed", "ope", "llm")
+SUITES = ("crs", "feed", "ope", "llm", "mnar")
 
 
 def _doc(text: str) -> dict[str, str]:
@@ -70,7 +73,7 @@ class CRSSuiteConfig:
         default=("random", "max-entropy", "abs-greedy"),
         metadata=_doc(
             "Agent names: rule agents (random, max-entropy, abs-greedy) and learned agents "
-            "(scpr, ear, crm, sb3-ppo, sb3-dqn), trained inside the run on the valid split "
+            "(scpr, ear, crm, unicorn, sb3-ppo, sb3-dqn), trained inside the run on the valid split "
             "(one training unit per seed and env), then evaluated."
         ),
     )
@@ -99,13 +102,14 @@ class CRSSuiteConfig:
     )
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "agents", tuple(canonical_agent_name(a) for a in self.agents))
         _nonempty("crs.envs", self.envs)
         _nonempty("crs.agents", self.agents)
         _unique("crs.envs", self.envs)
         _unique("crs.agents", self.agents)
-        _at_least("crs.sessions", self.sessions, 0)
-        _at_least("crs.shard_sessions", self.shard_sessions, 0)
-        _at_least("crs.train_episodes", self.train_episodes, 0)
+        require_range("crs.sessions", self.sessions, 0)
+        require_range("crs.shard_sessions", self.shard_sessions, 0)
+        require_range("crs.train_episodes", self.train_episodes, 0)
         if self.split not in ("train", "valid", "test"):
             raise ConfigError(
                 f"`crs.split` must be one of train, valid, test, got {self.split!r}"
@@ -121,9 +125,9 @@ class FeedSuiteConfig:
         metadata=_doc("Feed environment ids, e.g. recoworld/ShortVideo-v0, recoworld/KuaiRand-Feed-v0."),
     )
     agents: tuple[str, ...] = field(
-        default=("random", "most_popular", "epsilon_greedy", "oracle"),
+        default=("random", "most-popular", "epsilon-greedy", "oracle"),
         metadata=_doc(
-            "Agent names: random, most_popular, epsilon_greedy, oracle, and ppo (trained inside "
+            "Agent names: random, most-popular, epsilon-greedy, oracle, and ppo (trained inside "
             "the run for ppo_timesteps steps)."
         ),
     )
@@ -145,15 +149,16 @@ class FeedSuiteConfig:
     )
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "agents", tuple(canonical_agent_name(a) for a in self.agents))
         _nonempty("feed.envs", self.envs)
         _nonempty("feed.agents", self.agents)
         _unique("feed.envs", self.envs)
         _unique("feed.agents", self.agents)
-        _at_least("feed.episodes", self.episodes, 1)
-        _at_least("feed.num_envs", self.num_envs, 1)
-        _at_least("feed.ppo_timesteps", self.ppo_timesteps, 1)
-        _at_least("feed.curve_points", self.curve_points, 1)
-        _at_least("feed.curve_episodes", self.curve_episodes, 1)
+        require_range("feed.episodes", self.episodes, 1)
+        require_range("feed.num_envs", self.num_envs, 1)
+        require_range("feed.ppo_timesteps", self.ppo_timesteps, 1)
+        require_range("feed.curve_points", self.curve_points, 1)
+        require_range("feed.curve_episodes", self.curve_episodes, 1)
 
 
 @dataclass(frozen=True)
@@ -197,7 +202,8 @@ class LLMSuiteConfig:
     base_url: str = field(
         default="serve",
         metadata=_doc(
-            "OpenAI-protocol endpoint; empty = $OPENAI_BASE_URL; \"serve\" = every unit starts "
+            "OpenAI-protocol endpoint, or several separated by commas (one model behind several "
+            "servers, used in turn); empty = $OPENAI_BASE_URL; \"serve\" = every unit starts "
             "its own local SmolLM2 server (llm extra), so units fan out across Ray workers."
         ),
     )
@@ -218,6 +224,10 @@ class LLMSuiteConfig:
     server_threads: int = field(
         default=2, metadata=_doc("CPU threads of a server started with base_url = \"serve\".")
     )
+    timeout_s: float = field(
+        default=60.0,
+        metadata=_doc("Deadline of one LLM call in seconds, retries included (CLI: --timeout)."),
+    )
     data_dir: str = field(
         default="", metadata=_doc("Dataset root for real worlds; empty = $RECOWORLD_DATA.")
     )
@@ -237,17 +247,111 @@ class LLMSuiteConfig:
             raise ConfigError(
                 f"`llm.cache_mode` must be one of record, replay, off, got {self.cache_mode!r}"
             )
-        _at_least("llm.sessions", self.sessions, 1)
-        _at_least("llm.questions", self.questions, 1)
-        _at_least("llm.server_threads", self.server_threads, 1)
+        require_range("llm.sessions", self.sessions, 1)
+        require_range("llm.questions", self.questions, 1)
+        require_range("llm.server_threads", self.server_threads, 1)
+        require_range("llm.timeout_s", self.timeout_s, 0, low_open=True)
 
 
-SuiteSettings = Union[CRSSuiteConfig, FeedSuiteConfig, OPESuiteConfig, LLMSuiteConfig]
+@dataclass(frozen=True)
+class MNARSuiteConfig:
+    """Settings of the ``mnar`` suite: debiased learners on the feeds' own biased logs, deployed."""
+
+    envs: tuple[str, ...] = field(
+        default=("recoworld/ShortVideo-v0",),
+        metadata=_doc("Single-video feed ids, e.g. recoworld/ShortVideo-v0, recoworld/KuaiRand-Feed-v0."),
+    )
+    loggings: tuple[str, ...] = field(
+        default=("uniform", "softmax:1", "softmax:2", "softmax:4"),
+        metadata=_doc(
+            "Logging policies: uniform (the analogue of a random test set), softmax:BETA "
+            "(softmax of BETA x popularity over the pool) or epsilon:EPS (the most popular "
+            "candidate with probability 1 - EPS)."
+        ),
+    )
+    learners: tuple[str, ...] = field(
+        default=("naive", "ips", "snips", "dr", "naive-implicit", "rel-mf"),
+        metadata=_doc(
+            "Learners (recoworld.estimators.feed_learners); naive is required (it is also the "
+            "reward model of DR and switch-DR)."
+        ),
+    )
+    log_episodes: int = field(default=3000, metadata=_doc("Logged episodes per unit."))
+    online_episodes: int = field(
+        default=1000, metadata=_doc("Episodes each deployed policy runs on held-out users.")
+    )
+    online_fraction: float = field(
+        default=0.3,
+        metadata=_doc("Share of the population held out for deployment (never logged)."),
+    )
+    dims: tuple[int, ...] = field(default=(16,), metadata=_doc("Latent dimensions tried."))
+    l2s: tuple[float, ...] = field(default=(1e-4, 1e-2), metadata=_doc("Penalty weights tried."))
+    clips: tuple[float, ...] = field(
+        default=(0.0,),
+        metadata=_doc("Propensity clips tried by the weighted learners (0 = none)."),
+    )
+    epochs: int = field(default=10, metadata=_doc("Training epochs of every fit."))
+    batch_size: int = field(default=1024, metadata=_doc("Observed cells per training step."))
+    k: int = field(default=5, metadata=_doc("Cut-off of the logged DCG@k / Recall@k."))
+    switch_tau: float = field(
+        default=16.0, metadata=_doc("Switch-DR's threshold on the importance weight.")
+    )
+    num_envs: int = field(default=64, metadata=_doc("Users simulated side by side."))
+    save_logs: bool = field(
+        default=False,
+        metadata=_doc("Write each unit's log as parquet under logs/ in the run directory."),
+    )
+    data_dir: str = field(
+        default="", metadata=_doc("Dataset root for real worlds; empty = $RECOWORLD_DATA.")
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("envs", "loggings", "learners", "dims", "l2s", "clips"):
+            _nonempty(f"mnar.{name}", getattr(self, name))
+            _unique(f"mnar.{name}", getattr(self, name))
+        known = ("naive", "ips", "snips", "dr", "naive-implicit", "rel-mf")
+        for learner in self.learners:
+            if learner not in known:
+                raise ConfigError(
+                    f"`mnar.learners` holds {learner!r}; known: {', '.join(known)}"
+                    + _suggest(learner, known)
+                )
+        if "naive" not in self.learners:
+            raise ConfigError("`mnar.learners` must include naive (the reward model of DR)")
+        for spec in self.loggings:
+            name, _, arg = spec.partition(":")
+            ok = (name == "uniform" and not arg) or (name in ("softmax", "epsilon") and arg != "")
+            if ok and arg:
+                try:
+                    float(arg)
+                except ValueError:
+                    ok = False
+            if not ok:
+                raise ConfigError(
+                    f"`mnar.loggings` holds {spec!r}; use uniform, softmax:BETA or epsilon:EPS"
+                )
+        for name in ("log_episodes", "online_episodes", "epochs", "batch_size", "k", "num_envs"):
+            require_range(f"mnar.{name}", getattr(self, name), 1)
+        for d in self.dims:
+            require_range("mnar.dims[i]", d, 1)
+        require_range(
+            "mnar.online_fraction", self.online_fraction, 0, 1, low_open=True, high_open=True
+        )
+        for v in self.l2s:
+            require_range("mnar.l2s[i]", v, 0)
+        for v in self.clips:
+            require_range("mnar.clips[i]", v, 0, 1)
+        require_range("mnar.switch_tau", self.switch_tau, 0)
+
+SuiteSettings = Union[
+    CRSSuiteConfig, FeedSuiteConfig, OPESuiteConfig, LLMSuiteConfig, MNARSuiteConfig
+]
 _SETTINGS: dict[str, type[Any]] = {
     "crs": CRSSuiteConfig,
     "feed": FeedSuiteConfig,
     "ope": OPESuiteConfig,
     "llm": LLMSuiteConfig,
+    "mnar": MNARSuiteConfig,
 }
 
 
@@ -255,7 +359,7 @@ _SETTINGS: dict[str, type[Any]] = {
 class BenchConfig:
     """A benchmark run: which suite, over which seeds, with which suite settings."""
 
-    suite: str = field(metadata=_doc("Suite name: crs, feed, ope or llm."))
+    suite: str = field(metadata=_doc("Suite name: crs, feed, ope, llm or mnar."))
     seeds: tuple[int, ...] = field(
         metadata=_doc("Seeds; each seed's results are independent units of work.")
     )
@@ -273,7 +377,7 @@ class BenchConfig:
         _nonempty("seeds", self.seeds)
         _unique("seeds", self.seeds)
         for s in self.seeds:
-            _at_least("seeds", s, 0)
+            require_range("seeds", s, 0)
         expected = _SETTINGS[self.suite]
         if not isinstance(self.settings, expected):
             raise ConfigError(
@@ -298,11 +402,6 @@ def _unique(name: str, values: tuple[Any, ...]) -> None:
     dup = sorted({str(v) for v in values if values.count(v) > 1})
     if dup:
         raise ConfigError(f"`{name}` must not repeat values, got {', '.join(dup)} more than once")
-
-
-def _at_least(name: str, value: int, low: int) -> None:
-    if value < low:
-        raise ConfigError(f"`{name}` must be >= {low}, got {value}")
 
 
 def _suggest(key: str, known: typing.Iterable[str]) -> str:
@@ -469,8 +568,17 @@ def describe(cls: type[Any]) -> list[tuple[str, str, str]]:
     return out
 
 
-def resolve_config(suite: str, config: str | None, quick: bool, seeds: list[int] | None) -> BenchConfig:
-    """The config a command line asks for: a file, or the shipped default; seeds overridden."""
+def resolve_config(
+    suite: str,
+    config: str | None,
+    quick: bool,
+    seeds: list[int] | None,
+    timeout_s: float | None = None,
+) -> BenchConfig:
+    """The config a command line asks for: a file, or the shipped default; seeds overridden.
+
+    ``timeout_s`` overrides the ``llm`` suite's per-call deadline (an error for other suites).
+    """
     if config is not None:
         if quick:
             raise ConfigError("`--quick` picks the shipped quick config; it cannot go with --config")
@@ -483,4 +591,8 @@ def resolve_config(suite: str, config: str | None, quick: bool, seeds: list[int]
         cfg = default_config(suite, quick=quick)
     if seeds is not None:
         cfg = cfg.with_seeds(tuple(seeds))
+    if timeout_s is not None:
+        if not isinstance(cfg.settings, LLMSuiteConfig):
+            raise ConfigError(f"`--timeout` is for the llm suite (it talks to a server), not {suite!r}")
+        cfg = replace(cfg, settings=replace(cfg.settings, timeout_s=float(timeout_s)))
     return cfg

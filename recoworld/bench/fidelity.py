@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from recoworld._validate import require_range
 from recoworld.bench.leakage import find_leaks
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.errors import ConfigError
@@ -102,14 +103,11 @@ def measure_fidelity(
     when given (then ``sessions`` must be their count); session ``i`` draws from
     ``default_rng([seed, i])``, so slices played apart ask exactly what one run would.
     """
-    if sessions < 1:
-        raise ConfigError(f"`sessions` must be >= 1, got {sessions}")
+    require_range("sessions", sessions, 1)
     if indices is not None and len(indices) != sessions:
         raise ConfigError(f"`sessions` must equal the {len(indices)} `indices`, got {sessions}")
-    if questions < 1:
-        raise ConfigError(f"`questions` must be >= 1, got {questions}")
-    if not 2 <= rec_size <= world.n_items:
-        raise ConfigError(f"`rec_size` must be in [2, {world.n_items}], got {rec_size}")
+    require_range("questions", questions, 1)
+    require_range("rec_size", rec_size, 2, world.n_items)
     pairs = world.split(split)
     if first < 0:
         raise ConfigError(f"`first` must be >= 0, got {first}")

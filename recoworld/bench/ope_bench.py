@@ -1,4 +1,4 @@
-"""``recoworld ope-bench``: every off-policy estimator against the simulator's exact ground truth.
+"""Every off-policy estimator against the simulator's exact ground truth (``recoworld bench ope``).
 
 For each setting (an environment, a logging policy and a target policy) the benchmark measures the
 target's true value, then repeatedly logs fresh data with the logging policy (a new seed each
@@ -13,7 +13,14 @@ Settings:
 - ``feed-first-step``: the first decision of ``recoworld/ShortVideo-v0`` as a contextual bandit
   (context: the user's features and the candidates' popularity);
 - ``crs-first-step``: the same for ``recoworld/Synthetic-CRS-v0``;
-- ``feed-episode`` and ``crs-episode``: whole episodes, sequential estimators.
+- ``feed-episode`` and ``crs-episode``: whole episodes, sequential estimators;
+- ``synthetic-embedding/*``: a bandit whose 100 actions fall in 10 categories; MIPS against IPS
+  when the reward depends on the action only through its category (MIPS unbiased) and when it
+  does not (``direct-effect``: MIPS biased);
+- ``synthetic-slate/*``: 3-position slates under three click models (independent, cascade,
+  global), exact truth; each slate estimator is unbiased under some of them only;
+- ``feed-slate-first-slate``: the first slate of ``recoworld/ShortVideo-Slate-v0`` (3 positions)
+  logged by a position-biased policy; the user watches top-down and may leave, a cascade.
 
 Policies mix two agents: on the feed, most-popular with uniform-random; in the conversational env,
 max-entropy with random (``MixturePolicy``). Bandit DM/DR use a cross-fitted ridge reward model,
@@ -22,11 +29,9 @@ sequential DR a linear fitted-Q evaluation.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,6 +44,7 @@ from recoworld.estimators.collect import (
     collect,
     true_policy_value,
 )
+from recoworld.estimators.feed_logs import SlateLog, collect_slate_log
 from recoworld.estimators.logged_data import BanditLog, TrajectoryLog
 from recoworld.estimators.ope_bandit import (
     BaseBanditEstimator,
@@ -50,6 +56,7 @@ from recoworld.estimators.ope_bandit import (
     SelfNormalizedInverseProbabilityWeighting,
     SwitchDoublyRobust,
 )
+from recoworld.estimators.ope_embed import MarginalizedInverseProbabilityWeighting
 from recoworld.estimators.ope_sequential import (
     BaseSequentialEstimator,
     PerDecisionImportanceSampling,
@@ -58,14 +65,24 @@ from recoworld.estimators.ope_sequential import (
     WeightedPerDecisionImportanceSampling,
     WeightedTrajectoryWiseImportanceSampling,
 )
+from recoworld.estimators.ope_slate import (
+    BaseSlateEstimator,
+    SlateActionDist,
+    SlateCascadeDoublyRobust,
+    SlateIndependentIPS,
+    SlatePseudoInverse,
+    SlateRewardInteractionIPS,
+    SlateStandardIPS,
+)
 from recoworld.estimators.reward_models import FittedQEvaluation, LinearRewardModel
-from recoworld.estimators.synthetic import SyntheticBandit
+from recoworld.estimators.synthetic import SyntheticBandit, SyntheticSlateBandit
 
-__all__ = ["BenchScale", "SettingResult", "bandit_estimators", "format_table", "plot_results",
-           "run_ope_bench", "sequential_estimators", "write_outputs"]
+__all__ = ["BenchScale", "SettingResult", "bandit_estimators", "run_ope_bench",
+           "sequential_estimators"]
 
 _Array = npt.NDArray[np.float64]
 FEED_ID = "recoworld/ShortVideo-v0"
+SLATE_ID = "recoworld/ShortVideo-Slate-v0"
 CRS_ID = "recoworld/Synthetic-CRS-v0"
 
 
@@ -167,6 +184,105 @@ def _synthetic(name: str, logging_beta: float, target_beta: float, scale: BenchS
                          _collect_rows(rows))
 
 
+def slate_estimators() -> tuple[BaseSlateEstimator, ...]:
+    """The slate estimators the benchmark compares."""
+    return (SlateStandardIPS(), SlateIndependentIPS(), SlateRewardInteractionIPS(),
+            SlatePseudoInverse(), SlateCascadeDoublyRobust())
+
+
+def _embedding(name: str, direct_effect: float, scale: BenchScale, seed: int) -> SettingResult:
+    world = SyntheticBandit.generate_with_categories(
+        n_contexts=100, n_actions=100, n_categories=10, direct_effect=direct_effect, seed=seed)
+    assert world.action_category is not None
+    logging = world.softmax_policy(0.0)
+    # a target with preferences inside each category as well (not only between categories)
+    noise = np.random.default_rng([seed, 7]).normal(size=world.expected_reward.shape)
+    z = 6.0 * world.expected_reward + noise
+    target = np.exp(z - z.max(axis=1, keepdims=True))
+    target /= target.sum(axis=1, keepdims=True)
+    rows = []
+    for rep in range(scale.bandit_replications):
+        log, ctx = world.sample(scale.bandit_rounds, logging, np.random.default_rng(seed + rep))
+        pe, pb = target[ctx], logging[ctx]
+        rows.append({
+            "ipw": InverseProbabilityWeighting().estimate_policy_value(log, pe),
+            "snipw": SelfNormalizedInverseProbabilityWeighting().estimate_policy_value(log, pe),
+            "mips": MarginalizedInverseProbabilityWeighting().estimate_policy_value(
+                log, pe, pb, world.action_category),
+            "snmips": MarginalizedInverseProbabilityWeighting(self_normalized=True)
+            .estimate_policy_value(log, pe, pb, world.action_category),
+        })
+    return SettingResult(name, world.policy_value(target), 0.0, world.policy_value(logging),
+                         _collect_rows(rows))
+
+
+def _reward_to_go_model(log: SlateLog) -> _Array:
+    """A deliberately simple fixed model for cascade-DR: mean reward from position k on."""
+    to_go = np.cumsum(log.reward[:, ::-1], axis=1)[:, ::-1]
+    return to_go.mean(axis=0)  # type: ignore[no-any-return]
+
+
+def _slate_row(log: SlateLog, target: SlateActionDist, q_by_position: _Array) -> dict[str, float]:
+    q = np.broadcast_to(q_by_position[None, :, None],
+                        (log.n_slates, log.slate_size, log.n_candidates))
+    return {e.estimator_name: e.estimate_policy_value(
+        log, target, q if e.requires_reward_model else None) for e in slate_estimators()}
+
+
+def _synthetic_slate(name: str, click_model: str, scale: BenchScale,
+                     seed: int) -> SettingResult:
+    world = SyntheticSlateBandit.generate(n_contexts=50, n_actions=5, slate_size=3,
+                                          click_model=click_model, seed=seed)  # type: ignore[arg-type]
+    logging, target = world.softmax_policy(1.0, 0.5), world.softmax_policy(4.0)
+    rows = []
+    for rep in range(scale.bandit_replications):
+        rng = np.random.default_rng([seed, rep])
+        model_log, _ = world.sample(scale.bandit_rounds, logging, rng)  # fit q apart
+        log, ctx = world.sample(scale.bandit_rounds, logging, rng)
+        rows.append(_slate_row(log, SlateActionDist.independent(target[ctx]),
+                               _reward_to_go_model(model_log)))
+    return SettingResult(name, world.policy_value(target), 0.0, world.policy_value(logging),
+                         _collect_rows(rows))
+
+
+def _feed_slate(name: str, scale: BenchScale, seed: int) -> SettingResult:
+    from recoworld.agents.feed_policies import PositionBiasedSlateAgent
+
+    size = 3
+    kwargs = {"slate_size": size}
+    logging = PositionBiasedSlateAgent(size, beta=1.0, decay=0.5)
+    target = PositionBiasedSlateAgent(size, beta=3.0, decay=1.0)
+    n_truth = scale.truth_episodes * 4
+    truth_log = collect_slate_log(SLATE_ID, target, n_truth, seed + 10_000, max_slates=1,
+                                  env_kwargs=kwargs)
+    logging_log = collect_slate_log(SLATE_ID, logging, n_truth // 4, seed + 20_000,
+                                    max_slates=1, env_kwargs=kwargs)
+    model_log = collect_slate_log(SLATE_ID, logging, scale.env_bandit_episodes, seed + 30_000,
+                                  max_slates=1, env_kwargs=kwargs)
+    q = _reward_to_go_model(model_log)
+    rows = []
+    for rep in range(scale.replications):
+        log = collect_slate_log(SLATE_ID, logging, scale.env_bandit_episodes, seed + rep,
+                                max_slates=1, env_kwargs=kwargs)
+        rows.append(_slate_row(log, SlateActionDist.independent(_target_marginals(target, log)),
+                               q))
+    truth = truth_log.slate_reward
+    return SettingResult(name, float(truth.mean()), float(truth.std(ddof=1) / np.sqrt(truth.size)),
+                         float(logging_log.slate_reward.mean()), _collect_rows(rows))
+
+
+def _target_marginals(policy: Any, log: SlateLog) -> _Array:
+    """The target's per-position marginals at each logged context, from the pools' popularity."""
+    from recoworld.envs.feed_core import CANDIDATE_COLUMNS
+    from recoworld.estimators.feed_logs import feed_world
+
+    world = feed_world(SLATE_ID, {"slate_size": log.slate_size})
+    width = len(CANDIDATE_COLUMNS)
+    cand = np.zeros((log.n_slates, log.n_candidates, width), dtype=np.float32)
+    cand[:, :, CANDIDATE_COLUMNS.index("popularity")] = world.catalogue.popularity[log.candidates]
+    return np.asarray(policy.slate_marginals({"candidates": cand}), dtype=np.float64)
+
+
 def _feed_features(obs: dict[str, Any]) -> _Array:
     from recoworld.envs.feed_core import CANDIDATE_COLUMNS
 
@@ -245,6 +361,14 @@ def run_ope_bench(quick: bool = True, seed: int = 0,
         ("crs-episode", lambda: _env_setting(
             "crs-episode", CRS_ID, _crs_policy(0.5), _crs_policy(0.8), _crs_features, False,
             scale, seed)),
+        ("synthetic-embedding/category-only", lambda: _embedding(
+            "synthetic-embedding/category-only", 0.0, scale, seed)),
+        ("synthetic-embedding/direct-effect", lambda: _embedding(
+            "synthetic-embedding/direct-effect", 1.5, scale, seed)),
+        *((f"synthetic-slate/{m}", (lambda m=m: _synthetic_slate(
+            f"synthetic-slate/{m}", m, scale, seed))) for m in ("independent", "cascade",
+                                                                "global")),
+        ("feed-slate-first-slate", lambda: _feed_slate("feed-slate-first-slate", scale, seed)),
     ]
     results = []
     for name, job in jobs:
@@ -253,56 +377,3 @@ def run_ope_bench(quick: bool = True, seed: int = 0,
         if progress is not None:
             progress(f"{name}: {time.perf_counter() - start:.1f} s")
     return results
-
-
-def format_table(results: list[SettingResult]) -> str:
-    """A markdown table: one row per (setting, estimator)."""
-    lines = ["| setting | truth (± s.e.) | logging value | estimator | bias | std | rmse |",
-             "|---|---|---|---|---|---|---|"]
-    for res in results:
-        for name, st in res.stats().items():
-            lines.append(f"| {res.setting} | {res.truth:.4g} ± {res.truth_std_error:.2g} | "
-                         f"{res.logging_value:.4g} | {name} | {st['bias']:+.4g} | "
-                         f"{st['std']:.4g} | {st['rmse']:.4g} |")
-    return "\n".join(lines)
-
-
-def plot_results(results: list[SettingResult], path: Path) -> None:
-    """Bar chart of each estimator's RMSE relative to |truth|, one panel per setting."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(results), figsize=(3.2 * len(results), 3.6), squeeze=False)
-    for ax, res in zip(axes[0], results, strict=True):
-        stats = res.stats()
-        names = list(stats)
-        rel = [stats[n]["rmse"] / max(abs(res.truth), 1e-12) for n in names]
-        bias = [abs(stats[n]["bias"]) / max(abs(res.truth), 1e-12) for n in names]
-        x = np.arange(len(names))
-        ax.bar(x, rel, color="tab:blue", label="RMSE / |truth|")
-        ax.bar(x, bias, width=0.4, color="tab:orange", label="|bias| / |truth|")
-        ax.set_yscale("log")
-        ax.set_xticks(x, names, rotation=60, fontsize=7)
-        ax.set_title(res.setting, fontsize=8)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def write_outputs(results: list[SettingResult], out_dir: Path, quick: bool, seed: int) -> Path:
-    """Write ``table.md``, ``results.json``, ``config.json`` and ``rmse.png`` into ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "table.md").write_text(format_table(results) + "\n")
-    scale = BenchScale.quick() if quick else BenchScale.full()
-    (out_dir / "config.json").write_text(json.dumps(
-        {"quick": quick, "seed": seed, "scale": asdict(scale)}, indent=2) + "\n")
-    (out_dir / "results.json").write_text(json.dumps(
-        {r.setting: {"truth": r.truth, "truth_std_error": r.truth_std_error,
-                     "logging_value": r.logging_value, "estimates": r.estimates}
-         for r in results}, indent=2) + "\n")
-    plot = out_dir / "rmse.png"
-    plot_results(results, plot)
-    return plot

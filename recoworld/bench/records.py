@@ -21,18 +21,18 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 import os
 import platform
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from recoworld.outputs import atomic_write_bytes, atomic_write_text, dumps_json
 
 __all__ = [
     "PlotSpec",
@@ -62,7 +62,11 @@ class Series:
 
 @dataclass(frozen=True)
 class PlotSpec:
-    """A plot: ``kind`` is ``"line"`` (x numeric) or ``"errorbar"`` (x = category positions)."""
+    """A plot: ``kind`` is ``"line"``, ``"errorbar"`` or ``"scatter"``.
+
+    ``line``: x numeric; ``errorbar``: x = category positions; ``scatter``: points at numeric x
+    with error bars from ``yerr`` and a dashed ``y = x`` diagonal.
+    """
 
     name: str
     title: str
@@ -94,29 +98,8 @@ class SuiteResult:
 # --- files ----------------------------------------------------------------------------------------
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader (or a killed writer) never sees a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """:func:`atomic_write_bytes` for UTF-8 text."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, indent=1, allow_nan=True) + "\n"
+    return dumps_json(obj, indent=1) + "\n"
 
 
 # --- provenance -----------------------------------------------------------------------------------
@@ -179,7 +162,8 @@ def summarize_rows(result: SuiteResult) -> list[dict[str, Any]]:
         entry: dict[str, Any] = dict(zip(result.group_columns, key, strict=True))
         entry["seeds"] = [int(r["seed"]) for r in rows]
         for m in result.metric_columns:
-            values = np.asarray([float(r[m]) for r in rows])
+            # an undefined value is null in a unit's JSON (never NaN): it stays undefined here
+            values = np.asarray([math.nan if r[m] is None else float(r[m]) for r in rows])
             entry[f"{m}_mean"] = float(values.mean())
             entry[f"{m}_std"] = float(values.std(ddof=1)) if values.size > 1 else 0.0
         out.append(entry)
@@ -189,7 +173,7 @@ def summarize_rows(result: SuiteResult) -> list[dict[str, Any]]:
 def _fmt(x: float, like: float | None = None) -> str:
     """3 decimals for values below 100 (judged by ``like``, e.g. the mean beside a std)."""
     if math.isnan(x):
-        return "nan"
+        return "n/a"
     scale = abs(x if like is None else like)
     return f"{x:.3f}" if scale < 100 else f"{x:,.1f}"
 
@@ -260,6 +244,8 @@ def render_plot(spec: PlotSpec, path: Path) -> None:
                 offset = (i - (n - 1) / 2) * (0.6 / n)
                 x = np.asarray(s.x, dtype=float) + offset
                 ax.errorbar(x, s.y, yerr=s.yerr, fmt="o", capsize=3, label=s.label)
+            elif spec.kind == "scatter":
+                ax.errorbar(s.x, s.y, yerr=s.yerr, fmt="o", capsize=3, label=s.label)
             else:
                 ax.plot(s.x, s.y, marker=".", label=s.label)
                 if s.yerr is not None:
@@ -270,6 +256,9 @@ def render_plot(spec: PlotSpec, path: Path) -> None:
             ax.set_xticklabels(spec.xticklabels, rotation=20, ha="right", fontsize=8)
         if spec.kind == "errorbar":
             ax.axhline(0.0, color="grey", linewidth=0.8)
+        if spec.kind == "scatter" and spec.series:
+            lo, hi = min(ax.get_xlim()[0], ax.get_ylim()[0]), max(ax.get_xlim()[1], ax.get_ylim()[1])
+            ax.plot([lo, hi], [lo, hi], linestyle="--", color="grey", linewidth=0.8)
         ax.set_title(spec.title)
         ax.set_xlabel(spec.xlabel)
         ax.set_ylabel(spec.ylabel)

@@ -28,6 +28,7 @@ from recoworld.bench.records import (
 )
 from recoworld.bench.units import Unit, execute_unit, get_suite
 from recoworld.errors import ConfigError, DataError
+from recoworld.outputs import dumps_json
 
 __all__ = ["BACKENDS", "RunSummary", "run_suite"]
 
@@ -158,12 +159,13 @@ def run_suite(
 
     def on_done(unit: Unit, result: dict[str, Any], seconds: float) -> None:
         record = {"key": unit.key, "result": result, "seconds": seconds}
-        atomic_write_text(_unit_path(run_dir, unit.key), json.dumps(record, sort_keys=True) + "\n")
+        atomic_write_text(_unit_path(run_dir, unit.key), dumps_json(record) + "\n")
         done[unit.key] = record
         timings[unit.key] = seconds
         if after_unit is not None:
             after_unit(unit.key)
 
+    ray_nodes: dict[str, dict[str, Any]] = {}  # node id -> where it is, the units it ran
     for stage in sorted({u.stage for u in units}):
         todo = [u for u in units if u.stage == stage and u.key not in done]
         if not todo:
@@ -171,7 +173,10 @@ def run_suite(
         if backend == "ray":
             from recoworld.bench.ray_backend import run_units_ray
 
-            run_units_ray(config, todo, run_dir, on_done, address=address, num_cpus=num_cpus)
+            nodes = run_units_ray(config, todo, run_dir, on_done, address=address, num_cpus=num_cpus)
+            for node_id, node in nodes.items():
+                units_before = ray_nodes.get(node_id, {}).get("units", [])
+                ray_nodes[node_id] = {**node, "units": sorted(units_before + node["units"])}
         else:
             _run_local(config, todo, run_dir, on_done, progress=progress)
 
@@ -191,6 +196,7 @@ def run_suite(
         "units_computed": len(units) - reused,
         "units_reused": reused,
         "unit_seconds": timings,
+        "ray_nodes": ray_nodes,
         "command": sys.argv,
     }
     title = config.title or f"RecoWorld benchmark: {config.suite}"

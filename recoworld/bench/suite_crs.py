@@ -19,10 +19,8 @@ success rate against training sessions) is the learning curve.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -30,9 +28,17 @@ from typing import Any
 import numpy as np
 
 from recoworld.bench.config import BenchConfig, CRSSuiteConfig, parse_toml
-from recoworld.bench.records import PlotSpec, Series, SuiteResult
+from recoworld.bench.records import PlotSpec, SuiteResult
+from recoworld.bench.suite_helpers import (
+    check_env_ids,
+    check_known,
+    one_torch_thread,
+    seed_series,
+    seeds_text,
+    short_id,
+    suite_settings,
+)
 from recoworld.bench.units import Unit
-from recoworld.errors import ConfigError
 
 __all__ = ["CRSSuite", "crs_references", "unit_seed"]
 
@@ -67,38 +73,15 @@ def _env(env_id: str, data_dir: str) -> Any:
     import recoworld  # noqa: F401  (registers the ids in a fresh Ray worker)
     from recoworld.registration import is_conversational
 
-    if not is_conversational(env_id):
-        raise ConfigError(f"`crs.envs` holds {env_id!r}, which is not a conversational env id")
+    check_env_ids("crs.envs", [env_id], is_conversational, "conversational")
     kwargs: dict[str, Any] = {"data_dir": data_dir} if data_dir else {}
     return gymnasium.make(env_id, **kwargs)
-
-
-def _settings(config: BenchConfig) -> CRSSuiteConfig:
-    s = config.settings
-    assert isinstance(s, CRSSuiteConfig)
-    return s
-
-
-def _short(env_id: str) -> str:
-    return env_id.rsplit("/", 1)[-1]
 
 
 def _trainable() -> tuple[str, ...]:
     from recoworld.agents.registry import TRAINABLE_AGENTS
 
     return TRAINABLE_AGENTS
-
-
-@contextlib.contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _trained_agent(s: CRSSuiteConfig, env_id: str, name: str, seed: int, run_dir: Path) -> Any:
@@ -113,8 +96,8 @@ def _trained_agent(s: CRSSuiteConfig, env_id: str, name: str, seed: int, run_dir
         if hasattr(default, "eval_every"):
             changes["eval_every"] = max(1, min(default.eval_every, s.train_episodes // 4))
         config = dataclasses.replace(default, **changes)
-    with _one_torch_thread():
-        return train_or_load(name, world, seed, run_dir / "checkpoints" / _short(env_id), config)
+    with one_torch_thread():
+        return train_or_load(name, world, seed, run_dir / "checkpoints" / short_id(env_id), config)
 
 
 class CRSSuite:
@@ -124,14 +107,9 @@ class CRSSuite:
         """Training units (stage 0) for learned agents; blocks of sessions (stage 1) for all."""
         from recoworld.agents.rules import _RULES
 
-        s = _settings(config)
+        s = suite_settings(config, CRSSuiteConfig)
         known = (*sorted(_RULES), *_trainable())
-        for agent in s.agents:
-            if agent not in known:
-                raise ConfigError(
-                    f"`crs.agents` holds {agent!r}, which this suite cannot run; known: "
-                    f"{', '.join(known)}"
-                )
+        check_known("crs.agents", s.agents, known, ", which this suite cannot run")
         units = []
         for env_id in s.envs:
             n_split = len(_env(env_id, s.data_dir).unwrapped.world.split(s.split))
@@ -145,7 +123,7 @@ class CRSSuite:
                     if learned:
                         units.append(
                             Unit(
-                                key=f"seed-{seed}/{_short(env_id)}/{agent}/train",
+                                key=f"seed-{seed}/{short_id(env_id)}/{agent}/train",
                                 stage=0,
                                 params={**base, "train": True},
                             )
@@ -153,7 +131,7 @@ class CRSSuite:
                     for a, b in blocks:
                         units.append(
                             Unit(
-                                key=f"seed-{seed}/{_short(env_id)}/{agent}/{a:06d}-{b:06d}",
+                                key=f"seed-{seed}/{short_id(env_id)}/{agent}/{a:06d}-{b:06d}",
                                 stage=1,
                                 params={**base, "start": a, "end": b, "learned": learned},
                             )
@@ -165,7 +143,7 @@ class CRSSuite:
         from recoworld.agents.registry import make_agent
         from recoworld.evaluation import run_session
 
-        s = _settings(config)
+        s = suite_settings(config, CRSSuiteConfig)
         p = unit.params
         env = _env(p["env"], s.data_dir)
         if p.get("train"):
@@ -182,7 +160,7 @@ class CRSSuite:
             agent = _trained_agent(s, p["env"], p["agent"], int(p["seed"]), run_dir)
         else:
             agent = make_agent(p["agent"], env.unwrapped.world, useed, None)
-        with _one_torch_thread():
+        with one_torch_thread():
             outcomes = [
                 run_session(
                     env, agent, {"split": s.split, "index": i}, useed if i == p["start"] else None
@@ -207,7 +185,7 @@ class CRSSuite:
         """One row per (seed, env, agent); success-by-turn plots per env."""
         from recoworld.evaluation import SessionOutcome, metrics_from_outcomes
 
-        s = _settings(config)
+        s = suite_settings(config, CRSSuiteConfig)
         groups: dict[tuple[int, str, str], list[dict[str, Any]]] = {}
         curves: dict[tuple[str, str], list[list[list[float]]]] = {}
         for r in results.values():  # plan order: blocks in session order
@@ -215,6 +193,7 @@ class CRSSuite:
                 curves.setdefault((r["env"], r["agent"]), []).append(r["selection_history"])
                 continue
             groups.setdefault((r["seed"], r["env"], r["agent"]), []).append(r)
+        synthetic = {e: bool(_env(e, s.data_dir).unwrapped.world.synthetic) for e in s.envs}
         rows = []
         for env_id in s.envs:
             for agent in s.agents:
@@ -226,7 +205,9 @@ class CRSSuite:
                         for t, k, n in zip(b["turn"], b["rank"], b["steps"], strict=True)
                     ]
                     m = metrics_from_outcomes(outcomes, int(blocks[0]["max_turns"])).to_json()
-                    rows.append({"seed": seed, "env": env_id, "agent": agent, **m})
+                    rows.append(
+                        {"seed": seed, "env": env_id, "agent": agent, "synthetic": synthetic[env_id], **m}
+                    )
         source, refs = crs_references()
         plots = []
         for env_id in s.envs:
@@ -234,19 +215,11 @@ class CRSSuite:
             for agent in s.agents:
                 by_turn = np.asarray(
                     [r["success_by_turn"] for r in rows if r["env"] == env_id and r["agent"] == agent]
-                )
-                std = by_turn.std(axis=0, ddof=1) if len(by_turn) > 1 else np.zeros(by_turn.shape[1])
-                series.append(
-                    Series(
-                        agent,
-                        tuple(float(t) for t in range(1, by_turn.shape[1] + 1)),
-                        tuple(float(v) for v in by_turn.mean(axis=0)),
-                        tuple(float(v) for v in std),
-                    )
-                )
+                )  # seeds x turns
+                series.append(seed_series(agent, range(1, by_turn.shape[1] + 1), by_turn))
             plots.append(
                 PlotSpec(
-                    name=f"success_by_turn_{_short(env_id)}",
+                    name=f"success_by_turn_{short_id(env_id)}",
                     title=f"Success by turn: {env_id} ({s.split})",
                     xlabel="turn (the user's opening is turn 1)",
                     ylabel="SR@t (mean over seeds, band = std)",
@@ -259,7 +232,7 @@ class CRSSuite:
         notes = [
             f"{s.split} split, "
             + ("every session" if s.sessions == 0 else f"first {s.sessions} sessions")
-            + f"; seeds {', '.join(map(str, config.seeds))}.",
+            + f"; seeds {seeds_text(config)}.",
             "AT counts a failed session as 15 turns; hDCG is hDCG@(15,10).",
         ]
         trained = [a for a in s.agents if a in _trainable()]
@@ -269,7 +242,15 @@ class CRSSuite:
                 + (f" for {s.train_episodes} sessions" if s.train_episodes else "")
                 + "; model selection on a held-out part of valid, never on test."
             )
-        if any(e not in {k[0] for k in refs} for e in s.envs):
+        published = {k[0] for k in refs}
+        for e in s.envs:
+            if synthetic[e] and e in published:
+                notes.append(
+                    f"{e} ran on a SYNTHETIC world (the release's items and interactions are "
+                    "absent; generated at the published scale on the real taxonomy): its rows "
+                    "measure that world, not the published dataset beside them."
+                )
+        if any(e not in published for e in s.envs):
             notes.append("No published numbers exist for the synthetic world.")
         return SuiteResult(
             rows=tuple(rows),
@@ -286,17 +267,15 @@ def _learning_curve(env_id: str, learned: list[tuple[str, list[list[list[float]]
     """Held-out success rate against training sessions, mean over seeds, per learned agent."""
     series = []
     for agent, per_seed in learned:
-        points = [[p for p in h if np.isfinite(p[1])] for h in per_seed]
+        # a selection round without a score is null in the unit JSON
+        points = [[p for p in h if p[1] is not None and np.isfinite(p[1])] for h in per_seed]
         n = min(len(p) for p in points)
         if n == 0:
             continue
         arr = np.asarray([p[:n] for p in points], dtype=float)  # seeds x points x 2
-        std = arr[:, :, 1].std(axis=0, ddof=1) if len(arr) > 1 else np.zeros(n)
-        series.append(
-            Series(agent, tuple(arr[0, :, 0]), tuple(arr[:, :, 1].mean(axis=0)), tuple(std))
-        )
+        series.append(seed_series(agent, arr[0, :, 0], arr[:, :, 1]))
     return PlotSpec(
-        name=f"learning_curve_{_short(env_id)}",
+        name=f"learning_curve_{short_id(env_id)}",
         title=f"Learning curves: {env_id}",
         xlabel="training sessions (valid split)",
         ylabel="held-out success rate (mean over seeds, band = std)",

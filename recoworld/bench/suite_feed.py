@@ -18,23 +18,22 @@ from typing import Any
 import numpy as np
 
 from recoworld.bench.config import BenchConfig, FeedSuiteConfig
-from recoworld.bench.records import PlotSpec, Series, SuiteResult
+from recoworld.bench.records import PlotSpec, SuiteResult
+from recoworld.bench.suite_helpers import (
+    category_plot,
+    check_env_ids,
+    check_known,
+    one_torch_thread,
+    seed_series,
+    seeds_text,
+    short_id,
+    suite_settings,
+)
 from recoworld.bench.units import Unit
-from recoworld.errors import ConfigError
 
 __all__ = ["FeedSuite"]
 
 _METRICS = ("watch_time", "depth", "like_rate", "skip_rate", "return_rate", "coverage", "diversity")
-
-
-def _settings(config: BenchConfig) -> FeedSuiteConfig:
-    s = config.settings
-    assert isinstance(s, FeedSuiteConfig)
-    return s
-
-
-def _short(env_id: str) -> str:
-    return env_id.rsplit("/", 1)[-1]
 
 
 def _monitored(env_id: str, kwargs: dict[str, Any]) -> Any:
@@ -56,19 +55,12 @@ class FeedSuite:
         """One unit per (seed, env, agent)."""
         from recoworld.registration import FEED_AGENTS, is_feed
 
-        s = _settings(config)
-        known = FEED_AGENTS
-        for agent in s.agents:
-            if agent not in known:
-                raise ConfigError(
-                    f"`feed.agents` holds {agent!r}; known: {', '.join(known)}"
-                )
-        for env_id in s.envs:
-            if not is_feed(env_id):
-                raise ConfigError(f"`feed.envs` holds {env_id!r}, which is not a feed env id")
+        s = suite_settings(config, FeedSuiteConfig)
+        check_known("feed.agents", s.agents, FEED_AGENTS)
+        check_env_ids("feed.envs", s.envs, is_feed, "feed")
         return [
             Unit(
-                key=f"seed-{seed}/{_short(env_id)}/{agent}",
+                key=f"seed-{seed}/{short_id(env_id)}/{agent}",
                 params={"seed": seed, "env": env_id, "agent": agent},
             )
             for env_id in s.envs
@@ -82,7 +74,7 @@ class FeedSuite:
         from recoworld.agents.feed import make_feed_agent
         from recoworld.evaluation import evaluate_feed, make_feed_vector_env
 
-        s = _settings(config)
+        s = suite_settings(config, FeedSuiteConfig)
         p = unit.params
         seed = int(p["seed"])
         kwargs: dict[str, Any] = {"data_dir": s.data_dir} if s.data_dir else {}
@@ -105,15 +97,12 @@ class FeedSuite:
     def _train_ppo(
         s: FeedSuiteConfig, env_id: str, seed: int, kwargs: dict[str, Any], fresh_env: Any
     ) -> tuple[Any, list[list[float]]]:
-        import torch
         from stable_baselines3.common.vec_env import DummyVecEnv
 
         from recoworld.agents.feed_sb3 import FeedPPOAgent
         from recoworld.evaluation import evaluate_feed
 
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with one_torch_thread():
             vec = DummyVecEnv([functools.partial(_monitored, env_id, kwargs)] * 4)
             vec.seed(seed)  # sub-env i gets seed + i, as make_vec_env does
             chunk = max(1, s.ppo_timesteps // s.curve_points)
@@ -130,14 +119,12 @@ class FeedSuite:
                 )
                 curve.append([float(agent.model.num_timesteps), float(m.watch_time)])
             return agent, curve
-        finally:
-            torch.set_num_threads(threads)
 
     def summarize(
         self, config: BenchConfig, results: dict[str, dict[str, Any]], run_dir: Path
     ) -> SuiteResult:
         """Rows per (seed, env, agent); watch-time error bars and PPO learning curves."""
-        s = _settings(config)
+        s = suite_settings(config, FeedSuiteConfig)
         rows = [
             {k: v for k, v in r.items() if k != "curve"}
             for r in results.values()
@@ -146,45 +133,33 @@ class FeedSuite:
         rows.sort(key=lambda r: (order[(r["env"], r["agent"])], r["seed"]))
         plots = []
         for env_id in s.envs:
-            ys, es = [], []
-            for agent in s.agents:
-                w = np.asarray([r["watch_time"] for r in rows if r["env"] == env_id and r["agent"] == agent])
-                ys.append(float(w.mean()))
-                es.append(float(w.std(ddof=1)) if w.size > 1 else 0.0)
+            watch = [[r["watch_time"] for r in rows if r["env"] == env_id and r["agent"] == agent]
+                     for agent in s.agents]  # agents x seeds
             plots.append(
-                PlotSpec(
-                    name=f"watch_time_{_short(env_id)}",
-                    title=f"Watch time per session: {env_id}",
-                    xlabel="agent",
-                    ylabel="seconds per session (mean ± std over seeds)",
-                    series=(Series("watch time", tuple(map(float, range(len(ys)))), tuple(ys), tuple(es)),),
-                    kind="errorbar",
-                    xticklabels=tuple(s.agents),
+                category_plot(
+                    f"watch_time_{short_id(env_id)}",
+                    f"Watch time per session: {env_id}",
+                    "agent",
+                    "seconds per session (mean ± std over seeds)",
+                    s.agents,
+                    [seed_series("watch time", range(len(s.agents)), np.transpose(watch))],
                 )
             )
             curves = [r["curve"] for r in results.values() if r["env"] == env_id and "curve" in r]
             if curves:
                 c = np.asarray(curves, dtype=float)  # seeds x points x (timesteps, watch time)
-                std = c[:, :, 1].std(axis=0, ddof=1) if len(c) > 1 else np.zeros(c.shape[1])
                 plots.append(
                     PlotSpec(
-                        name=f"learning_curve_ppo_{_short(env_id)}",
+                        name=f"learning_curve_ppo_{short_id(env_id)}",
                         title=f"PPO learning curve: {env_id}",
                         xlabel="training steps",
                         ylabel=f"watch time per session ({s.curve_episodes} episodes)",
-                        series=(
-                            Series(
-                                "ppo (mean over seeds, band = std)",
-                                tuple(c[0, :, 0]),
-                                tuple(c[:, :, 1].mean(axis=0)),
-                                tuple(std),
-                            ),
-                        ),
+                        series=(seed_series("ppo (mean over seeds, band = std)", c[0, :, 0],
+                                            c[:, :, 1]),),
                     )
                 )
         notes = [
-            f"{s.episodes} evaluation episodes per (seed, env, agent); seeds "
-            f"{', '.join(map(str, config.seeds))}.",
+            f"{s.episodes} evaluation episodes per (seed, env, agent); seeds {seeds_text(config)}.",
             "watch_time and depth are per session; like/skip rates per video; return_rate over "
             "ended sessions.",
         ]

@@ -17,12 +17,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from recoworld.bench.config import BenchConfig, LLMSuiteConfig
-from recoworld.bench.records import PlotSpec, Series, SuiteResult
+from recoworld.bench.records import SuiteResult
+from recoworld.bench.suite_helpers import (
+    category_plot,
+    check_env_ids,
+    seed_series,
+    seeds_text,
+    short_id,
+    suite_settings,
+)
 from recoworld.bench.units import Unit
-from recoworld.errors import ConfigError
 
 __all__ = ["LLMSuite"]
 
@@ -38,16 +43,6 @@ _METRICS = (
 _VOLATILE = ("seconds",)
 
 
-def _settings(config: BenchConfig) -> LLMSuiteConfig:
-    s = config.settings
-    assert isinstance(s, LLMSuiteConfig)
-    return s
-
-
-def _short(env_id: str) -> str:
-    return env_id.rsplit("/", 1)[-1]
-
-
 class LLMSuite:
     """User-simulator fidelity: answer, acceptance and opening accuracy, invalid-reply rate."""
 
@@ -55,13 +50,11 @@ class LLMSuite:
         """One unit per (seed, env, user)."""
         from recoworld.registration import is_conversational
 
-        s = _settings(config)
-        for env_id in s.envs:
-            if not is_conversational(env_id):
-                raise ConfigError(f"`llm.envs` holds {env_id!r}, which is not a conversational env id")
+        s = suite_settings(config, LLMSuiteConfig)
+        check_env_ids("llm.envs", s.envs, is_conversational, "conversational")
         return [
             Unit(
-                key=f"seed-{seed}/{_short(env_id)}/{user}",
+                key=f"seed-{seed}/{short_id(env_id)}/{user}",
                 params={"seed": seed, "env": env_id, "user": user},
             )
             for env_id in s.envs
@@ -76,7 +69,7 @@ class LLMSuite:
         from recoworld.registration import CONVERSATIONAL_IDS
         from recoworld.users.target_item import TargetItemUser
 
-        s = _settings(config)
+        s = suite_settings(config, LLMSuiteConfig)
         p = unit.params
         world = load_world(CONVERSATIONAL_IDS[p["env"]], s.data_dir or None)
         seed = int(p["seed"])
@@ -105,7 +98,12 @@ class LLMSuite:
                 elif s.base_url == "serve":
                     base_url = None  # replay-only: every answer comes from the cache
                 client = stack.enter_context(
-                    LLMClient(LLMClientConfig(base_url=base_url, model=s.model or None), cache)
+                    LLMClient(
+                        LLMClientConfig(
+                            base_url=base_url, model=s.model or None, timeout_s=s.timeout_s
+                        ),
+                        cache,
+                    )
                 )
                 user = LLMConversationalUser(world, client)
                 report = measure_fidelity(world, user, s.sessions, s.split, s.questions, seed=seed)
@@ -116,36 +114,29 @@ class LLMSuite:
         self, config: BenchConfig, results: dict[str, dict[str, Any]], run_dir: Path
     ) -> SuiteResult:
         """Rows per (seed, env, user); accuracy error bars per environment."""
-        s = _settings(config)
+        s = suite_settings(config, LLMSuiteConfig)
         rows = list(results.values())
         plots = []
         shown = ("answer_accuracy", "acceptance_accuracy", "opening_accuracy", "invalid_rate")
         for env_id in s.envs:
-            series = []
-            for user in s.users:
-                vals = np.asarray(
-                    [[r[m] for m in shown] for r in rows if r["env"] == env_id and r["user"] == user],
-                    dtype=float,
-                )
-                std = vals.std(axis=0, ddof=1) if len(vals) > 1 else np.zeros(len(shown))
-                series.append(
-                    Series(user, tuple(map(float, range(len(shown)))),
-                           tuple(map(float, vals.mean(axis=0))), tuple(map(float, std)))
-                )
+            series = [
+                seed_series(user, range(len(shown)), [[r[m] for m in shown] for r in rows
+                                                      if r["env"] == env_id and r["user"] == user])
+                for user in s.users
+            ]
             plots.append(
-                PlotSpec(
-                    name=f"fidelity_{_short(env_id)}",
-                    title=f"User-simulator fidelity: {env_id}",
-                    xlabel="measure",
-                    ylabel="mean ± std over seeds",
-                    series=tuple(series),
-                    kind="errorbar",
-                    xticklabels=shown,
+                category_plot(
+                    f"fidelity_{short_id(env_id)}",
+                    f"User-simulator fidelity: {env_id}",
+                    "measure",
+                    "mean ± std over seeds",
+                    shown,
+                    series,
                 )
             )
         notes = [
             f"first {s.sessions} sessions of the {s.split} split, {s.questions} questions each; "
-            f"seeds {', '.join(map(str, config.seeds))}.",
+            f"seeds {seeds_text(config)}.",
             "A yes-always (or no-always) user scores 0.5 answer accuracy; the statistical user is "
             "the ground truth and scores 1.",
         ]

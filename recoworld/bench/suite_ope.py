@@ -15,18 +15,13 @@ import numpy as np
 
 from recoworld.bench.config import BenchConfig, OPESuiteConfig
 from recoworld.bench.ope_bench import run_ope_bench
-from recoworld.bench.records import PlotSpec, Series, SuiteResult
+from recoworld.bench.records import Series, SuiteResult
+from recoworld.bench.suite_helpers import category_plot, seeds_text, suite_settings
 from recoworld.bench.units import Unit
 
 __all__ = ["OPESuite"]
 
 _METRICS = ("bias", "std", "rmse", "truth", "logging_value")
-
-
-def _settings(config: BenchConfig) -> OPESuiteConfig:
-    s = config.settings
-    assert isinstance(s, OPESuiteConfig)
-    return s
 
 
 def _safe(name: str) -> str:
@@ -42,7 +37,7 @@ class OPESuite:
 
     def run_unit(self, config: BenchConfig, unit: Unit, run_dir: Path) -> dict[str, Any]:
         """Every setting of the estimator benchmark with this seed."""
-        s = _settings(config)
+        s = suite_settings(config, OPESuiteConfig)
         seed = int(unit.params["seed"])
         results = run_ope_bench(quick=s.scale == "quick", seed=seed)
         return {
@@ -96,20 +91,19 @@ class OPESuite:
                 for e in ests
             ]
             plots.append(
-                PlotSpec(
-                    name=f"estimator_error_{_safe(setting)}",
-                    title=f"Estimator error: {setting}",
-                    xlabel="estimator",
-                    ylabel="bias (point) ± std (bar), mean over seeds",
-                    series=(Series("estimate - truth", tuple(map(float, range(len(ests)))),
-                                   tuple(bias), tuple(std)),),
-                    kind="errorbar",
-                    xticklabels=tuple(ests),
+                category_plot(
+                    f"estimator_error_{_safe(setting)}",
+                    f"Estimator error: {setting}",
+                    "estimator",
+                    "bias (point) ± std (bar), mean over seeds",
+                    ests,
+                    [Series("estimate - truth", tuple(map(float, range(len(ests)))), tuple(bias),
+                            tuple(std))],
                 )
             )
-        s = _settings(config)
+        s = suite_settings(config, OPESuiteConfig)
         notes = [
-            f"ope_bench at {s.scale} scale; seeds {', '.join(map(str, config.seeds))}.",
+            f"ope_bench at {s.scale} scale; seeds {seeds_text(config)}.",
             "bias, std and rmse are over replications within a seed; the ± is over seeds.",
         ]
         return SuiteResult(

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from recoworld.bench.config import BenchConfig
 from recoworld.bench.records import SuiteResult
 from recoworld.errors import ConfigError
+from recoworld.outputs import dumps_json
 
 __all__ = ["Suite", "Unit", "execute_unit", "get_suite"]
 
@@ -29,6 +30,7 @@ _SUITES: dict[str, tuple[str, str]] = {
     "feed": ("recoworld.bench.suite_feed", "FeedSuite"),
     "ope": ("recoworld.bench.suite_ope", "OPESuite"),
     "llm": ("recoworld.bench.suite_llm", "LLMSuite"),
+    "mnar": ("recoworld.bench.suite_mnar", "MNARSuite"),
 }
 
 
@@ -86,10 +88,11 @@ def get_suite(name: str) -> Suite:
 def execute_unit(config: BenchConfig, unit: Unit, run_dir: str) -> tuple[dict[str, Any], float]:
     """Run one unit in this process: its JSON-normalised result and its wall time in seconds.
 
-    The result goes through a JSON round trip here, so a freshly computed result and one read back
-    from disk by a resumed run are the same Python values.
+    The result goes through a strict JSON round trip here (an undefined number becomes ``None``),
+    so a freshly computed result and one read back from disk by a resumed run are the same Python
+    values.
     """
     start = time.perf_counter()
     result = get_suite(config.suite).run_unit(config, unit, Path(run_dir))
-    normalised: dict[str, Any] = json.loads(json.dumps(result, allow_nan=True))
+    normalised: dict[str, Any] = json.loads(dumps_json(result, sort_keys=False))
     return normalised, time.perf_counter() - start

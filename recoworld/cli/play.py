@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from recoworld.cli._common import Runner, SubParsers, data_kwargs
+from recoworld.cli._common import Runner, SubParsers, data_kwargs, nonnegative_int
 
 __all__ = ["add"]
 
 
 def add(sub: SubParsers) -> Runner:
     """Declare ``play``."""
-    from recoworld.registration import CONVERSATIONAL_IDS, CRS_RULE_AGENTS, CRS_TRAINABLE_AGENTS
+    from recoworld.registration import (
+        CONVERSATIONAL_IDS,
+        CRS_RULE_AGENTS,
+        CRS_TRAINABLE_AGENTS,
+        canonical_agent_name,
+    )
 
     p = sub.add_parser(
         "play",
@@ -27,15 +32,15 @@ def add(sub: SubParsers) -> Runner:
                    help=f"conversational env id: {', '.join(sorted(CONVERSATIONAL_IDS))}")
     p.add_argument("--as", dest="seat", required=True, choices=("agent", "user"),
                    help="your seat: agent (you ask and recommend) or user (you answer)")
-    p.add_argument("--agent", default="max-entropy",
+    p.add_argument("--agent", default="max-entropy", type=canonical_agent_name,
                    choices=(*CRS_RULE_AGENTS, *CRS_TRAINABLE_AGENTS),
-                   help="the agent you answer with --as user (default: max-entropy)")
+                   help="the agent you answer with --as user")
     p.add_argument("--checkpoint", default=None,
                    help="a learned agent's checkpoint (the folder `recoworld train` wrote, or its agent.pt)")
-    p.add_argument("--split", default="test", help="session split (default: test)")
-    p.add_argument("--index", type=int, default=None,
+    p.add_argument("--split", default="test", choices=("train", "valid", "test"), help="session split")
+    p.add_argument("--index", type=nonnegative_int, default=None,
                    help="session index in the split (default: drawn with --seed)")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of every random draw")
     p.add_argument("--data-dir", default=None, help="dataset root (default: $RECOWORLD_DATA)")
     return run
 

@@ -5,7 +5,12 @@ Nothing is downloaded: loaders read a local folder (``data_dir=`` or ``$RECOWORL
 
 from recoworld.datasets.coat import CoatData, load_coat
 from recoworld.datasets.crs_loader import load_crs_release, load_taxonomy
-from recoworld.datasets.feed_world import FeedWorld, synthetic_feed_world
+from recoworld.datasets.feed_world import (
+    FeedWorld,
+    UserPopulation,
+    VideoCatalogue,
+    synthetic_feed_world,
+)
 from recoworld.datasets.kuairand import load_kuairand_world
 from recoworld.datasets.kuairec import KuaiRecMatrix, kuairec_world, load_kuairec_matrix
 from recoworld.datasets.registry import DATASETS, data_root, dataset_status, load_world
@@ -22,6 +27,8 @@ __all__ = [
     "FeedWorld",
     "KuaiRecMatrix",
     "SyntheticWorldConfig",
+    "UserPopulation",
+    "VideoCatalogue",
     "YahooR3Data",
     "data_root",
     "dataset_status",

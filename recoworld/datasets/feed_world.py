@@ -18,6 +18,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import NDArray
 
+from recoworld._validate import require_range
 from recoworld.errors import DataError
 
 __all__ = [
@@ -181,6 +182,8 @@ class FeedWorld:
         recorded_watch_ratio: for replay worlds, the recorded watch ratio of each (user, video)
             pair, NaN where unobserved, shape ``(n_users, n_items)``; ``None`` otherwise.
         notes: what the loader did to the source (rows excluded and why), for the record.
+        synthetic: whether the videos and users were generated rather than read from a released
+            dataset (every evaluation output carries this flag).
 
     """
 
@@ -189,6 +192,7 @@ class FeedWorld:
     population: UserPopulation
     recorded_watch_ratio: F32 | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    synthetic: bool = False
 
     def __post_init__(self) -> None:
         if self.catalogue.dim != self.population.interest.shape[1]:
@@ -263,8 +267,7 @@ def synthetic_feed_world(
         ("n_categories", n_categories, 1),
         ("dim", dim, 2),
     ):
-        if value < low:
-            raise DataError(f"`{name}` must be >= {low}, got {value}")
+        require_range(name, value, low, error=DataError)
     rng = np.random.default_rng(seed)
     centroids = _unit_rows(rng.standard_normal((n_categories, dim)))
     category = rng.integers(0, n_categories, size=n_items)
@@ -309,7 +312,9 @@ def synthetic_feed_world(
         features=activity.astype(np.float32)[:, None],
         feature_names=("activity",),
     )
-    return FeedWorld(name="synthetic", catalogue=catalogue, population=population)
+    return FeedWorld(
+        name="synthetic", catalogue=catalogue, population=population, synthetic=True
+    )
 
 
 @lru_cache(maxsize=4)

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
+from recoworld._validate import require_range
 from recoworld.datasets.feed_world import (
     FeedWorld,
     UserPopulation,
@@ -101,9 +102,21 @@ def load_kuairand_world(
     data_dir: str | os.PathLike[str] | None = None, dim: int = 16, seed: int = 0
 ) -> FeedWorld:
     """Load KuaiRand-Pure's features into a :class:`FeedWorld` (deterministic in ``seed``)."""
-    if dim < 2:
-        raise DataError(f"`dim` must be >= 2, got {dim}")
+    require_range("dim", dim, 2, error=DataError)
     folder = kuairand_dir(data_dir)
+    try:
+        return _build_world(folder, dim, seed)
+    except (pl.exceptions.PolarsError, ValueError, TypeError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(
+            f"KuaiRand-Pure files in {folder} hold a column of the wrong type or an unreadable "
+            f"value ({first}); restore the released {_VIDEO_FILE} and {_USER_FILE}"
+        ) from exc
+
+
+def _build_world(folder: Path, dim: int, seed: int) -> FeedWorld:
     rng = np.random.default_rng(seed)
     notes: list[str] = []
 

@@ -85,12 +85,19 @@ def load_kuairec_matrix(path: str | os.PathLike[str]) -> KuaiRecMatrix:
     if frame.height == 0:
         raise DataError(f"{file} holds no rows")
     notes: list[str] = []
-    frame = frame.select(
-        pl.col("user_id").cast(pl.Int64),
-        pl.col("video_id").cast(pl.Int64),
-        pl.col("video_duration").cast(pl.Float64),
-        pl.col("watch_ratio").cast(pl.Float64),
-    )
+    try:
+        frame = frame.select(
+            pl.col("user_id").cast(pl.Int64),
+            pl.col("video_id").cast(pl.Int64),
+            pl.col("video_duration").cast(pl.Float64),
+            pl.col("watch_ratio").cast(pl.Float64),
+        )
+    except pl.exceptions.PolarsError as exc:
+        first = str(exc).splitlines()[0]
+        raise DataError(
+            f"{file}: user_id and video_id must be integers and video_duration and watch_ratio "
+            f"numbers ({first})"
+        ) from exc
     bad = frame.filter(~pl.col("watch_ratio").is_finite() | (pl.col("watch_ratio") < 0))
     if bad.height:
         raise DataError(

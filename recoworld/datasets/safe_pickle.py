@@ -52,6 +52,10 @@ _NUMPY_CORE = "numpy._core" if hasattr(np, "_core") else "numpy.core"
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, fh: Any, path: Path) -> None:
+        super().__init__(fh, encoding="latin1")
+        self.path = path
+
     def find_class(self, module: str, name: str) -> Any:
         if module == "builtins" and name in _BUILTINS:
             return getattr(__import__("builtins"), name)
@@ -65,8 +69,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
                 return importlib.import_module(_NUMPY_CORE + ".numeric")._frombuffer
             return getattr(np, name)
         raise UnsafePickleError(
-            f"pickle asks for global {module}.{name}, which is not allowed (only plain containers "
-            "and numpy arrays are); refuse to load untrusted code"
+            f"pickle file {self.path} asks for global {module}.{name}, which is not allowed (only "
+            "plain containers and numpy arrays are); refusing to load untrusted code"
         )
 
 
@@ -77,11 +81,15 @@ def load_pickle(path: str | Path) -> Any:
         raise DatasetNotFoundError(f"pickle file {p} does not exist")
     try:
         with p.open("rb") as fh:
-            return _RestrictedUnpickler(fh, encoding="latin1").load()
+            return _RestrictedUnpickler(fh, p).load()
     except UnsafePickleError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
-        raise DataError(f"pickle file {p} is corrupt or truncated: {exc}") from exc
+    except OSError as exc:
+        raise DataError(f"pickle file {p} cannot be read: {exc}") from exc
+    except Exception as exc:  # a damaged stream fails in many ways inside pickle and numpy
+        raise DataError(
+            f"pickle file {p} is corrupt or truncated ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def load_fm_embeddings(path: str | Path) -> dict[str, npt.NDArray[np.float32]]:
@@ -95,8 +103,20 @@ def load_fm_embeddings(path: str | Path) -> dict[str, npt.NDArray[np.float32]]:
     for key in ("ui_emb", "feature_emb"):
         if key not in obj:
             raise DataError(f"{path}: key {key!r} missing; found {sorted(map(str, obj))}")
-        arr = np.asarray(obj[key], dtype=np.float32)
-        if arr.ndim != 2:
-            raise DataError(f"{path}: {key!r} must be a 2-D array, got shape {arr.shape}")
+        try:
+            arr = np.asarray(obj[key], dtype=np.float32)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise DataError(
+                f"{path}: {key!r} must hold numbers, got {type(obj[key]).__name__} that does not "
+                f"convert to float32 ({exc})"
+            ) from exc
+        if arr.ndim != 2 or 0 in arr.shape:
+            raise DataError(f"{path}: {key!r} must be a non-empty 2-D array, got shape {arr.shape}")
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        if bad:
+            raise DataError(
+                f"{path}: {key!r} holds {bad} NaN or infinite values; the embeddings are corrupt "
+                "(retrain them, or let recoworld train FM itself)"
+            )
         out[key] = arr
     return out

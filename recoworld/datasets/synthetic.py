@@ -9,19 +9,16 @@ interactions are split 70 / 15 / 15 into train / valid / test sessions.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from recoworld.datasets.crs_loader import _names, load_taxonomy
+from recoworld._validate import require_range
 from recoworld.datasets.world import AttributeGraphWorld, QuestionMode
-from recoworld.errors import ConfigError
 
-__all__ = ["SyntheticWorldConfig", "default_world", "make_synthetic_world", "make_taxonomy_world"]
+__all__ = ["SyntheticWorldConfig", "default_world", "make_synthetic_world"]
 
 
 @dataclass(frozen=True)
@@ -53,17 +50,10 @@ class SyntheticWorldConfig:
     friends_per_user: float = 5.0
 
     def __post_init__(self) -> None:
-        for name in ("n_users", "n_items", "n_attributes", "n_clusters"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"`{name}` must be >= 1, got {getattr(self, name)}")
-        if self.attributes_per_item < 1:
-            raise ConfigError(f"`attributes_per_item` must be >= 1, got {self.attributes_per_item}")
-        if self.interactions_per_user < 3:
-            raise ConfigError(
-                f"`interactions_per_user` must be >= 3, got {self.interactions_per_user}"
-            )
-        if not 0.0 <= self.in_cluster_prob <= 1.0:
-            raise ConfigError(f"`in_cluster_prob` must be in [0, 1], got {self.in_cluster_prob}")
+        for name in ("n_users", "n_items", "n_attributes", "n_clusters", "attributes_per_item"):
+            require_range(name, getattr(self, name), 1)
+        require_range("interactions_per_user", self.interactions_per_user, 3)
+        require_range("in_cluster_prob", self.in_cluster_prob, 0, 1)
 
 
 def _cluster_attribute_probs(
@@ -190,6 +180,7 @@ def _assemble(
         question_mode=question_mode,
         parent_children=parent_children,
         parent_names=parent_names,
+        synthetic=True,
     )
 
 
@@ -209,81 +200,6 @@ def make_synthetic_world(
     names = tuple(f"attribute_{a}" for a in range(n_attr))
     return _assemble(
         name, rng, cfg, item_attributes, user_cluster, item_cluster, names, "binary", None, ()
-    )
-
-
-def make_taxonomy_world(
-    taxonomy_dir: str | Path,
-    question_mode: QuestionMode = "enumerated",
-    config: SyntheticWorldConfig | None = None,
-    seed: int = 0,
-    name: str = "yelp",
-) -> AttributeGraphWorld:
-    """A Yelp-like synthetic world on the real 29-parent / 590-child taxonomy.
-
-    Every item holds one child of each of a few parents: always one city, one price and one stars
-    level when the taxonomy has those parents, plus children of one to three category parents
-    favoured by the item's cluster. Children outside the taxonomy are never held.
-
-    Args:
-        taxonomy_dir: Directory of the Yelp release holding ``Graph_generate_data/2-layer taxonomy.json``
-            and ``ID_map_info/second-layer_tag_reverse_map.json``.
-        question_mode: ``"enumerated"`` (Yelp) or ``"binary"`` (Yelp*, over the children).
-        config: Sizes of the world (default: 600 users, 3,000 items, 12 clusters).
-        seed: Seed of every random draw.
-        name: The world's name.
-
-    """
-    cfg = config or SyntheticWorldConfig(n_users=600, n_items=3000, n_clusters=12)
-    base = Path(taxonomy_dir)
-    name_path = base / "ID_map_info" / "second-layer_tag_reverse_map.json"
-    if name_path.is_file():
-        n_attr = len(json.loads(name_path.read_bytes()))
-    else:
-        n_attr = 590
-    parent_children, parent_names = load_taxonomy(base, n_attr)
-    rng = np.random.default_rng(seed)
-    n_par = parent_children.shape[0]
-    fixed = [i for i, p in enumerate(parent_names) if p in ("city", "price", "stars")]
-    categorical = np.asarray([i for i in range(n_par) if i not in fixed], dtype=np.int64)
-    user_cluster = rng.integers(cfg.n_clusters, size=cfg.n_users)
-    item_cluster = rng.integers(cfg.n_clusters, size=cfg.n_items)
-    # Each cluster favours a few category parents and, within them, a few children.
-    rows: list[int] = []
-    cols: list[int] = []
-    cluster_parents = [
-        rng.choice(categorical, size=3, replace=False) for _ in range(cfg.n_clusters)
-    ]
-    for v in range(cfg.n_items):
-        c = item_cluster[v]
-        n_cat = 1 + int(rng.integers(3))
-        parents = list(rng.choice(cluster_parents[c], size=n_cat, replace=False))
-        if rng.random() > cfg.in_cluster_prob:
-            parents[0] = int(rng.choice(categorical))
-        for p in [*fixed, *parents]:
-            children = parent_children.indices[
-                parent_children.indptr[p] : parent_children.indptr[p + 1]
-            ]
-            if children.size:
-                # Zipf-skewed choice within the parent so some children are common.
-                w = (1.0 + np.arange(children.size)) ** -1.0
-                rows.append(v)
-                cols.append(int(children[rng.choice(children.size, p=w / w.sum())]))
-    item_attributes = sp.csr_matrix(
-        (np.ones(len(rows), dtype=np.bool_), (rows, cols)), shape=(cfg.n_items, n_attr)
-    )
-    item_attributes.sum_duplicates()
-    return _assemble(
-        name,
-        rng,
-        cfg,
-        item_attributes,
-        user_cluster,
-        item_cluster,
-        _names(name_path, n_attr, "attribute"),
-        question_mode,
-        parent_children if question_mode == "enumerated" else None,
-        parent_names if question_mode == "enumerated" else (),
     )
 
 

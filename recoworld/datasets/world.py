@@ -55,6 +55,8 @@ class AttributeGraphWorld:
             A child may sit under several parents (the Yelp taxonomy does this).
         parent_names: One name per parent.
         item_names: One display name per item, or empty where the dataset has none.
+        synthetic: Whether users, items or interactions were generated rather than read from a
+            released dataset (every evaluation output carries this flag).
 
     """
 
@@ -70,6 +72,7 @@ class AttributeGraphWorld:
     parent_children: sp.csr_matrix | None = None
     parent_names: tuple[str, ...] = ()
     item_names: tuple[str, ...] = ()
+    synthetic: bool = False
     _item_attr_sets: tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]] = field(
         init=False, repr=False
     )

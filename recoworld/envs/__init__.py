@@ -5,6 +5,7 @@ the classes are here for direct construction and subclassing.
 """
 
 from recoworld.envs.conversational import ASK, RECOMMEND, ConversationalRecEnv, RewardConfig
+from recoworld.envs.conversational_vector import ConversationalVectorEnv
 from recoworld.envs.crs_wrappers import AskOrRecommendWrapper, AttributeOrRecommendWrapper
 from recoworld.envs.feed import FeedEnv, SlateFeedEnv
 from recoworld.envs.feed_instruction import InstructionObservation
@@ -21,6 +22,7 @@ __all__ = [
     "AskOrRecommendWrapper",
     "AttributeOrRecommendWrapper",
     "ConversationalRecEnv",
+    "ConversationalVectorEnv",
     "FeedEnv",
     "FeedSettings",
     "FeedVectorEnv",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, SupportsFloat
@@ -11,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 from gymnasium import spaces
 
+from recoworld._validate import require_range
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.envs.transcript import (
     ConversationTurn,
@@ -68,6 +70,65 @@ def _readonly_mask(n: int) -> npt.NDArray[np.int8]:
     return np.zeros(n, dtype=np.int8)
 
 
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _integer(value: Any, name: str) -> int:
+    """``value`` as an int if it is one (Python or numpy integer, or a 0-d integer array)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise InvalidActionError(f"`{name}` must be an integer, got the boolean {value!r}")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iu":
+        return int(value)
+    raise InvalidActionError(
+        f"`{name}` must be an integer, got {_short_repr(value)} ({type(value).__name__})"
+    )
+
+
+def _check_settings(
+    world: AttributeGraphWorld,
+    user: object,
+    user_config: TargetItemUserConfig | None,
+    split: str,
+    max_turns: int,
+    rec_size: int,
+) -> None:
+    """The checks every conversational env (single or batched) makes on its settings."""
+    require_range("max_turns", max_turns, 2, hint="the opening is turn 1")
+    require_range("rec_size", rec_size, 1)
+    if user is not None and user_config is not None:
+        raise ConfigError("pass either `user` or `user_config`, not both")
+    world.split(split)  # validates the split name
+
+
+def _spaces(
+    world: AttributeGraphWorld, max_turns: int, rec_size: int
+) -> tuple[spaces.Dict, spaces.Dict]:
+    """Action and observation space of one conversation."""
+    n_q, n_a, n_i = world.n_questions, world.n_attributes, world.n_items
+    action_space = spaces.Dict(
+        {
+            "kind": spaces.Discrete(2),
+            "question": spaces.Discrete(n_q),
+            "items": spaces.MultiDiscrete(np.full(rec_size, n_i, dtype=np.int64)),
+        }
+    )
+    observation_space = spaces.Dict(
+        {
+            "user": spaces.Discrete(world.n_users),
+            "turn": spaces.Discrete(max_turns + 1),
+            "accepted": spaces.MultiBinary(n_a),
+            "rejected": spaces.MultiBinary(n_a),
+            "asked": spaces.MultiBinary(n_q),
+            "candidates": spaces.MultiBinary(n_i),
+        }
+    )
+    return action_space, observation_space
+
+
 class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     """Multi-round conversational recommendation over an attribute graph.
 
@@ -86,7 +147,10 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     | ``question`` | ``Discrete(n_questions)`` | attribute (binary) or parent (enumerated) to ask |
     | ``items`` | ``MultiDiscrete([n_items] * rec_size)`` | items to recommend, in rank order |
 
-    Only the field that ``kind`` selects is read. Repeated items in ``items`` count once.
+    Only the field that ``kind`` selects is read. ``kind``, ``question`` and the ids in ``items``
+    must be integers (a float id is an :class:`~recoworld.errors.InvalidActionError`, never
+    truncated). Each item appears once, except that a list shorter than ``rec_size`` is padded at
+    its end by repeating its last item (what :meth:`recommend` writes); any other repeat raises.
     :meth:`ask` and :meth:`recommend` build actions.
 
     ## Observation Space
@@ -99,12 +163,16 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     | ``accepted`` | ``MultiBinary(n_attributes)`` | int8 | attributes the user confirmed |
     | ``rejected`` | ``MultiBinary(n_attributes)`` | int8 | attributes the user declined |
     | ``asked`` | ``MultiBinary(n_questions)`` | int8 | questions already asked |
-    | ``candidates`` | ``MultiBinary(n_items)`` | int8 | items holding every accepted attribute, minus rejected recommendations |
+    | ``candidates`` | ``MultiBinary(n_items)`` | int8 | items holding every accepted attribute, minus rejected recommendations (and, with ``reject_filter``, minus items holding a declined attribute) |
 
     ## Rewards
     :class:`RewardConfig`, SCPR's by default: +1 accepted recommendation, -0.1 rejected one,
     +0.01 accepted question, -0.1 rejected question; the last turn without success gives -0.3 and
     an emptied candidate set -0.1 (each replacing the step's reward).
+
+    The rewards follow the user's answers, not the target: an LLM-driven user who accepts a list
+    without the target gives the acceptance reward (the agent cannot know better), while
+    ``info["success"]`` stays the ground truth the metrics count.
 
     ## Starting State
     A session is drawn from ``split`` (or the ``options`` of :meth:`reset`); the user's opening
@@ -123,7 +191,8 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     | ``turn`` | turns played, the opening counted as turn 1 |
     | ``candidate_count`` | number of candidate items |
     | ``accepted`` / ``rejected`` | lists of accepted / rejected attribute ids |
-    | ``success`` | whether a recommendation was accepted |
+    | ``success`` | whether the user accepted a recommendation holding the target (what SR counts) |
+    | ``recommendation_accepted`` | whether the user accepted the recommendation (with the statistical user, the same as ``success``; an LLM user may accept a list without the target) |
     | ``rank`` | 1-based rank of the target in the accepted list (0 otherwise) |
     | ``user`` / ``target`` | ids of the session (``target`` is for evaluation; agents must not read it) |
     | ``user_info`` | what the user model reported (utterances, invalid responses) |
@@ -136,7 +205,14 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     obs, info = env.reset(seed=0, options={"split": "test", "index": 0})
     ```
     ``world``, ``dataset``/``data_dir``, ``user`` (a :class:`ConversationalUser`), ``user_config``,
-    ``rewards``, ``split`` (default session source), ``max_turns``, ``rec_size``.
+    ``rewards``, ``split`` (default session source), ``max_turns``, ``rec_size``, ``reject_filter``.
+
+    ``reject_filter`` chooses the candidate protocol. Off (the default) is the published one: a
+    declined attribute removes no candidate. On, every candidate holding an attribute the user
+    declined leaves the candidate set too (the target never holds one when answers are exact, so
+    this only helps; with answer noise it can remove the target). Compare agents only under the
+    same protocol: with exact answers the filter alone lifts a popularity rule far above the
+    published learned agents.
 
     ## References
     Lei et al., Estimation-Action-Reflection, WSDM 2020; Lei et al., Interactive Path Reasoning on
@@ -146,7 +222,10 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
 
     ## Version History
     - v0: first release. The registered ids no longer add a ``TimeLimit`` of 14 steps: the
-      horizon is ``max_turns`` alone (the default protocol is unchanged).
+      horizon is ``max_turns`` alone (the default protocol is unchanged). Actions are validated
+      strictly (integer ids, no repeated item but the end padding, missing keys named); valid
+      actions behave as before. ``reject_filter`` added as an option, off by default (the default
+      protocol is unchanged).
     """
 
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012
@@ -160,15 +239,10 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         split: str = "train",
         max_turns: int = 15,
         rec_size: int = 10,
+        reject_filter: bool = False,
         render_mode: str | None = None,
     ) -> None:
-        if max_turns < 2:
-            raise ConfigError(f"`max_turns` must be >= 2 (the opening is turn 1), got {max_turns}")
-        if rec_size < 1:
-            raise ConfigError(f"`rec_size` must be >= 1, got {rec_size}")
-        if user is not None and user_config is not None:
-            raise ConfigError("pass either `user` or `user_config`, not both")
-        world.split(split)  # validates the split name
+        _check_settings(world, user, user_config, split, max_turns, rec_size)
         self.world = world
         self.user_model: ConversationalUser = user or TargetItemUser(world, user_config)
         self.rewards = rewards or RewardConfig()
@@ -177,24 +251,9 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         self._turns: list[ConversationTurn] = []
         self.max_turns = max_turns
         self.rec_size = rec_size
+        self.reject_filter = bool(reject_filter)
         n_q, n_a, n_i = world.n_questions, world.n_attributes, world.n_items
-        self.action_space = spaces.Dict(
-            {
-                "kind": spaces.Discrete(2),
-                "question": spaces.Discrete(n_q),
-                "items": spaces.MultiDiscrete(np.full(rec_size, n_i, dtype=np.int64)),
-            }
-        )
-        self.observation_space = spaces.Dict(
-            {
-                "user": spaces.Discrete(world.n_users),
-                "turn": spaces.Discrete(max_turns + 1),
-                "accepted": spaces.MultiBinary(n_a),
-                "rejected": spaces.MultiBinary(n_a),
-                "asked": spaces.MultiBinary(n_q),
-                "candidates": spaces.MultiBinary(n_i),
-            }
-        )
+        self.action_space, self.observation_space = _spaces(world, max_turns, rec_size)
         csc = world.item_attributes.tocsc()
         self._attr_items = (csc.indptr, csc.indices)
         self._accepted = _readonly_mask(n_a)
@@ -213,15 +272,12 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     # ---- action helpers ------------------------------------------------------------------------
     def ask(self, question: int) -> dict[str, Any]:
         """The action that asks ``question`` (an attribute, or a parent in enumerated mode)."""
-        return {"kind": ASK, "question": int(question), "items": np.zeros(self.rec_size, np.int64)}
+        q = _integer(question, "question")
+        return {"kind": ASK, "question": q, "items": np.zeros(self.rec_size, np.int64)}
 
     def recommend(self, items: npt.ArrayLike) -> dict[str, Any]:
         """The action that recommends ``items`` (1 to ``rec_size`` ids, padded by repeating)."""
-        arr = np.asarray(items, dtype=np.int64).ravel()
-        if arr.size == 0 or arr.size > self.rec_size:
-            raise InvalidActionError(
-                f"a recommendation must list 1 to {self.rec_size} items, got {arr.size}"
-            )
+        arr = self._check_items(items)
         padded = np.full(self.rec_size, arr[-1], dtype=np.int64)
         padded[: arr.size] = arr
         return {"kind": RECOMMEND, "question": 0, "items": padded}
@@ -256,13 +312,14 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
             "candidates": self._cand_mask.copy(),
         }
 
-    def _info(self, success: bool = False, rank: int = 0) -> dict[str, Any]:
+    def _info(self, success: bool = False, rank: int = 0, accepted: bool = False) -> dict[str, Any]:
         return {
             "turn": self.turn,
             "candidate_count": int(self._cand.size),
             "accepted": self.accepted,
             "rejected": self.rejected,
             "success": success,
+            "recommendation_accepted": accepted,
             "rank": rank,
             "user": self.user_id,
             "target": self.target,
@@ -274,12 +331,15 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         out: npt.NDArray[np.int32] = indices[indptr[attribute] : indptr[attribute + 1]]
         return out
 
-    def _filter_candidates(self, attribute: int) -> None:
+    def _filter_candidates(self, attribute: int, holding: bool = True) -> None:
+        """Keep the candidates holding ``attribute`` (or, ``holding=False``, those lacking it)."""
         mask = self._scratch
         holders = self._items_with(attribute)
         mask[holders] = True
         keep = mask[self._cand]
         mask[holders] = False
+        if not holding:
+            keep = ~keep
         dropped = self._cand[~keep]
         self._cand_mask[dropped] = 0
         self._cand = self._cand[keep]
@@ -294,6 +354,8 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         if not self._rejected[attribute] and not self._accepted[attribute]:
             self._rejected[attribute] = 1
             self._rejected_list.append(attribute)
+            if self.reject_filter:
+                self._filter_candidates(attribute, holding=False)
 
     # ---- gymnasium API -------------------------------------------------------------------------
     def _pick_session(self, options: dict[str, Any] | None) -> tuple[int, int]:
@@ -351,32 +413,59 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         return self._obs(), info
 
     def _check_action(self, action: dict[str, Any]) -> tuple[int, Any]:
-        if not isinstance(action, dict) or "kind" not in action:
+        if not isinstance(action, Mapping) or "kind" not in action:
             raise InvalidActionError(
-                f"an action must be a dict with 'kind', 'question' and 'items', got {action!r:.80}"
+                f"an action must be a dict with 'kind', 'question' and 'items' (build one with "
+                f"env.unwrapped.ask(q) or .recommend(items)), got {_short_repr(action)}"
             )
-        kind = int(action["kind"])
+        kind = _integer(action["kind"], "kind")
         if kind == ASK:
-            q = int(action["question"])
+            if "question" not in action:
+                raise InvalidActionError("an ask action (kind 0) needs a 'question' key")
+            q = _integer(action["question"], "question")
             if not 0 <= q < self.world.n_questions:
                 raise InvalidActionError(
                     f"`question` must be in [0, {self.world.n_questions}), got {q}"
                 )
             return kind, q
         if kind == RECOMMEND:
-            items = np.asarray(action["items"], dtype=np.int64).ravel()
-            if items.size == 0 or items.size > self.rec_size:
-                raise InvalidActionError(
-                    f"`items` must list 1 to {self.rec_size} item ids, got {items.size}"
-                )
-            if items.min() < 0 or items.max() >= self.world.n_items:
-                raise InvalidActionError(
-                    f"`items` must be ids in [0, {self.world.n_items}), got min={items.min()} "
-                    f"max={items.max()}"
-                )
-            _, first = np.unique(items, return_index=True)
-            return kind, items[np.sort(first)]
+            if "items" not in action:
+                raise InvalidActionError("a recommend action (kind 1) needs an 'items' key")
+            return kind, self._check_items(action["items"])
         raise InvalidActionError(f"`kind` must be 0 (ask) or 1 (recommend), got {kind}")
+
+    def _check_items(self, value: Any) -> npt.NDArray[np.int64]:
+        """The recommended ids in rank order, trailing padding (repeats of the last id) removed."""
+        try:
+            raw = np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise InvalidActionError(f"`items` must be a list of item ids, got {_short_repr(value)} ({exc})") from None
+        if raw.ndim != 1 or not 1 <= raw.size <= self.rec_size:
+            raise InvalidActionError(
+                f"`items` must list 1 to {self.rec_size} item ids, got shape {raw.shape}"
+            )
+        if raw.dtype.kind not in "iu":
+            raise InvalidActionError(
+                f"`items` must hold integer item ids, got dtype {raw.dtype}: {_short_repr(value)}"
+            )
+        if raw.min() < 0 or raw.max() >= self.world.n_items:
+            raise InvalidActionError(
+                f"`items` must be ids in [0, {self.world.n_items}), got min={raw.min()} "
+                f"max={raw.max()}"
+            )
+        items = raw.astype(np.int64)
+        # A shorter list is padded by repeating its last id (what recommend() writes); any other
+        # repeat is a mistake in the agent, not a shorter list.
+        differs = np.flatnonzero(items != items[-1])
+        head = items[: (differs[-1] + 2) if differs.size else 1]
+        values, counts = np.unique(head, return_counts=True)
+        if (counts > 1).any():
+            raise InvalidActionError(
+                f"`items` lists item {int(values[counts > 1][0])} more than once; list each item "
+                "once (a shorter list may be padded at its end by repeating its last item, as "
+                "recommend() does)"
+            )
+        return head
 
     def step(
         self, action: dict[str, Any]
@@ -387,7 +476,7 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         kind, arg = self._check_action(action)
         rng = self.np_random
         r = self.rewards
-        success = False
+        accepted = False
         rank = 0
         if kind == ASK:
             q = int(arg)
@@ -409,9 +498,10 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
             reward = r.ask_success if yes else r.ask_fail
         else:
             items = arg
-            success = self.user_model.judge(items, rng)
-            if success:
-                rank = int(np.flatnonzero(items == self.target)[0]) + 1
+            accepted = self.user_model.judge(items, rng)
+            if accepted:
+                hit = np.flatnonzero(items == self.target)
+                rank = int(hit[0]) + 1 if hit.size else 0
                 reward = r.rec_success
             else:
                 drop = items[self._cand_mask[items] == 1]
@@ -420,9 +510,10 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
                     self._cand = self._cand[self._cand_mask[self._cand] == 1]
                 reward = r.rec_fail
         self.turn += 1
-        terminated = success
+        success = rank > 0
+        terminated = accepted
         truncated = False
-        if not success:
+        if not accepted:
             if self._cand.size == 0:
                 reward, terminated = r.candidates_empty, True
             elif self.user_model.wants_to_leave(rng):
@@ -430,7 +521,7 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
             elif self.turn >= self.max_turns:
                 reward, truncated = r.until_horizon, True
         self._done = terminated or truncated
-        info = self._info(success, rank)
+        info = self._info(success, rank, accepted)
         if self.render_mode is not None:
             self._record(kind, arg, success, rank, float(reward), terminated, truncated, info)
         return self._obs(), float(reward), terminated, truncated, info
@@ -446,6 +537,8 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         ending: Ending = ""
         if success:
             ending = "success"
+        elif info["recommendation_accepted"]:
+            ending = "accepted"
         elif truncated:
             ending = "horizon"
         elif terminated:

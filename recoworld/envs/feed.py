@@ -27,7 +27,7 @@ def _as_index(action: Any, size: int, name: str) -> int:
         if 0 <= action < size:
             return int(action)
         raise InvalidActionError(f"`{name}` must be in [0, {size}), got {int(action)}")
-    arr = np.asarray(action)
+    arr = _as_array(action, name)
     if arr.shape != () or not np.issubdtype(arr.dtype, np.integer):
         if not (arr.shape == () and np.issubdtype(arr.dtype, np.floating) and float(arr).is_integer()):
             raise InvalidActionError(
@@ -38,6 +38,13 @@ def _as_index(action: Any, size: int, name: str) -> int:
     if not 0 <= value < size:
         raise InvalidActionError(f"`{name}` must be in [0, {size}), got {value}")
     return value
+
+
+def _as_array(action: Any, name: str) -> NDArray[Any]:
+    try:
+        return np.asarray(action)
+    except (ValueError, TypeError) as exc:  # ragged nesting and the like
+        raise InvalidActionError(f"`{name}` is not an array of candidate indices: {exc}") from None
 
 
 class FeedEnv(gym.Env[Obs, Any]):
@@ -231,7 +238,8 @@ class SlateFeedEnv(FeedEnv):
 
     ## Information
     Per slate position (arrays of length ``slate_size``): ``item``, ``watch_ratio``,
-    ``watch_time``, ``like``, ``skip``, ``shown``; per step: ``left``, ``return_days``,
+    ``watch_time``, ``like``, ``skip``, ``shown``, ``reward`` (that video's reward; they sum to the
+    step's reward; 0 where not shown); per step: ``left``, ``return_days``,
     ``returned``, ``session_index``, ``depth``, ``candidate_ids``, ``action_mask``.
 
     ## Arguments
@@ -268,7 +276,7 @@ class SlateFeedEnv(FeedEnv):
         """Show the slate in order until it ends or the user leaves."""
         if self._needs_reset:
             raise InvalidActionError("step() called before reset() or after the episode ended")
-        arr = np.asarray(action)
+        arr = _as_array(action, "action")
         if arr.shape != (self.slate_size,):
             raise InvalidActionError(
                 f"`action` must be {self.slate_size} candidate indices, got shape {arr.shape}"
@@ -282,6 +290,7 @@ class SlateFeedEnv(FeedEnv):
             "like": np.zeros(s, dtype=bool),
             "skip": np.zeros(s, dtype=bool),
             "shown": np.zeros(s, dtype=bool),
+            "reward": np.zeros(s, dtype=np.float32),
         }
         total = 0.0
         terminated = False
@@ -296,6 +305,7 @@ class SlateFeedEnv(FeedEnv):
             for key in self._PER_POSITION:
                 per[key][pos] = out.info[key][0]
             per["shown"][pos] = True
+            per["reward"][pos] = out.reward[0]
             if self.render_mode is not None:
                 row = {k: v[0] for k, v in out.info.items()}
                 self._views.append(feed_view(row, float(out.reward[0]), self.world.catalogue))

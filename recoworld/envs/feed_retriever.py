@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from recoworld._validate import require_range
 from recoworld.datasets.feed_world import FeedWorld
 from recoworld.envs._feed_kernels import pools_kernel
 from recoworld.errors import ConfigError
@@ -47,8 +48,7 @@ class RetrieverConfig:
                 f"RetrieverConfig counts must be >= 0 and sum to >= 1, got per_segment="
                 f"{self.per_segment}, n_popular={self.n_popular}, n_fresh={self.n_fresh}"
             )
-        if self.list_length < 1:
-            raise ConfigError(f"RetrieverConfig.list_length must be >= 1, got {self.list_length}")
+        require_range("list_length", self.list_length, 1, owner="RetrieverConfig")
 
     @property
     def pool_size(self) -> int:

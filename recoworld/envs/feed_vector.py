@@ -130,7 +130,10 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
         self, actions: NDArray[np.int64]
     ) -> tuple[Obs, NDArray[Any], NDArray[Any], NDArray[Any], dict[str, Any]]:
         """Step every sub-environment (those that ended last step are reset instead)."""
-        act = np.asarray(actions)
+        try:
+            act = np.asarray(actions)
+        except (ValueError, TypeError) as exc:
+            raise InvalidActionError(f"`actions` must be {self.num_envs} integers: {exc}") from None
         if act.shape != (self.num_envs,) or not np.issubdtype(act.dtype, np.integer):
             raise InvalidActionError(
                 f"`actions` must be {self.num_envs} integers, got shape {act.shape}, dtype {act.dtype}"

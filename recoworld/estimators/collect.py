@@ -2,13 +2,17 @@
 
 A policy here is anything with ``action_dist(obs) -> probabilities over a flat action set``
 (every RecoWorld agent has it). The logged action is drawn from that distribution with the
-generator seeded by ``seed``, so the logged propensity is exactly the probability used. If the
-policy also has ``to_action(flat, obs)`` (the conversational agents) the flat index is turned into
-the environment's action with it; otherwise the flat index is the action. A policy may also be
-given as a factory ``env -> policy`` (for agents that need the environment's world).
+generator seeded by ``seed``, so the logged propensity is exactly the probability used: the
+condition under which the importance-sampling estimators are unbiased holds by construction
+(common support is the logging policy's to give: a policy with zeros in its distribution cannot
+evaluate a target that takes those actions). If the policy also has ``to_action(flat, obs)`` (the
+conversational agents) the flat index is turned into the environment's action with it; otherwise
+the flat index is the action. A policy may also be given as a factory ``env -> policy`` (for
+agents that need the environment's world).
 
-:func:`true_policy_value` is the ground truth of off-policy evaluation: the policy's mean return
-over many on-policy episodes, with its standard error.
+:func:`true_policy_value` is the ground truth of off-policy evaluation, which a simulator (and no
+logged data set) can give: the policy's mean return over many on-policy episodes, with its
+standard error.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 import recoworld  # noqa: F401  (registers the environment ids)
+from recoworld._validate import require_range
 from recoworld.errors import ConfigError, EstimatorInputError
 from recoworld.estimators.logged_data import TrajectoryLog
 
@@ -52,9 +57,14 @@ PolicyLike = Policy | Callable[[gymnasium.Env[Any, Any]], Policy]
 
 @dataclass(frozen=True)
 class MixturePolicy:
-    """``sum_k weights[k] * policies[k].action_dist(obs)``: e.g. epsilon-greedy from two agents.
+    """A mixture of policies: e.g. epsilon-greedy from two agents.
 
-    ``to_action`` is delegated to the first component that has one.
+    ```text
+    pi(a | obs) = sum_k weights[k] * pi_k(a | obs)
+    ```
+
+    ``to_action`` is delegated to the first component that has one. Mixing a target policy with a
+    uniform one is the usual way to give a logging policy common support with it.
     """
 
     policies: Sequence[Policy]
@@ -135,10 +145,9 @@ def _env_action(policy: Policy, flat: int, obs: Any) -> Any:
 
 
 def _check_common(episodes: int, max_steps: int | None) -> None:
-    if episodes < 1:
-        raise ConfigError(f"`episodes` must be >= 1, got {episodes}")
-    if max_steps is not None and max_steps < 1:
-        raise ConfigError(f"`max_steps` must be >= 1, got {max_steps}")
+    require_range("episodes", episodes, 1)
+    if max_steps is not None:
+        require_range("max_steps", max_steps, 1)
 
 
 def collect(
@@ -166,6 +175,11 @@ def collect(
         max_steps: Cut every episode after this many steps (e.g. 1 for a contextual bandit on
             the first decision); the last logged row is marked done.
         env_kwargs: Keyword arguments for ``gymnasium.make``.
+
+    Returns:
+        One row per step: ``episode``, ``step``, ``action`` (flat index), ``reward``, ``pscore``
+        (the probability the action was drawn with), ``done``, the ``observation`` features and
+        the evaluation policies' distributions.
 
     """
     _check_common(episodes, max_steps)
@@ -221,13 +235,29 @@ def true_policy_value(
 ) -> PolicyValue:
     """Mean discounted return of ``policy`` over ``episodes`` on-policy episodes.
 
-    Actions are drawn from ``policy.action_dist`` exactly as :func:`collect` draws them, so the
-    value is that of the same stochastic policy the estimators evaluate. ``max_steps`` cuts
-    episodes as in :func:`collect`.
+    ```text
+    V = (1/N) sum_i sum_t gamma^t r_t,     std_error = sample std / sqrt(N)
+    ```
+
+    An unbiased Monte Carlo estimate of the true value (the reference an off-policy estimate is
+    judged against). Actions are drawn from ``policy.action_dist`` exactly as :func:`collect`
+    draws them, so the value is that of the same stochastic policy the estimators evaluate.
+
+    Args:
+        env_id: A registered id, e.g. ``"recoworld/ShortVideo-v0"``.
+        policy: The policy (or a factory ``env -> policy``).
+        episodes: Number of episodes ``N`` (>= 1).
+        seed: Seeds the environment's first reset and the action draws.
+        gamma: Discount factor in [0, 1].
+        max_steps: Cut every episode after this many steps, as in :func:`collect`.
+        env_kwargs: Keyword arguments for ``gymnasium.make``.
+
+    Returns:
+        The mean return, its standard error and the number of episodes.
+
     """
     _check_common(episodes, max_steps)
-    if not 0.0 <= gamma <= 1.0:
-        raise ConfigError(f"`gamma` must be in [0, 1], got {gamma}")
+    require_range("gamma", gamma, 0, 1)
     env = gymnasium.make(env_id, **dict(env_kwargs or {}))
     rng = np.random.default_rng(seed)
     pol = _resolve(policy, env)

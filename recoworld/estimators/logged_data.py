@@ -1,11 +1,19 @@
 """Typed, validated logged-data containers backed by polars: bandit logs and trajectories.
 
 A :class:`BanditLog` holds one row per logged decision (context features, action, optional slate
-position, reward, logging propensity). A :class:`TrajectoryLog` holds one row per environment step
-(episode, step, observation features, action, reward, propensity, done) and, optionally, the
-action distributions of evaluation policies at every logged observation. Both check their schema
-and values when built, so the estimators never see a propensity of zero or an action outside the
+position, reward, logging propensity): the Open Bandit Pipeline's ``bandit_feedback`` dict as a
+checked table. A :class:`TrajectoryLog` holds one row per environment step (episode, step,
+observation features, action, reward, propensity, done) and, optionally, the action
+distributions of evaluation policies at every logged observation. Both check their schema and
+values when built, so the estimators never see a propensity of zero or an action outside the
 action space, and both round-trip through parquet with their metadata.
+
+The estimators are unbiased only if ``pscore`` is the probability with which the logging policy
+really drew the logged action; nothing in a log can check that, so log it where the action is
+drawn (:func:`~recoworld.estimators.collect` does).
+
+References: Saito, Aihara, Matsutani & Narita, "Open Bandit Dataset and Pipeline", NeurIPS 2021
+Datasets and Benchmarks (the ``bandit_feedback`` fields).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from recoworld._validate import require_range
 from recoworld.errors import DataError, EstimatorInputError
 
 __all__ = ["BanditLog", "TrajectoryLog", "check_action_dist", "check_pscore"]
@@ -30,13 +39,21 @@ _EVAL_PREFIX = "eval_dist__"
 
 
 def _as_1d(name: str, values: npt.ArrayLike, dtype: type[np.generic]) -> npt.NDArray[np.generic]:
-    arr = np.asarray(values)
+    try:
+        arr = np.asarray(values)
+    except (ValueError, TypeError) as exc:  # ragged nesting and the like
+        raise EstimatorInputError(f"`{name}` must be a one-dimensional array: {exc}") from None
     if arr.ndim != 1:
         raise EstimatorInputError(f"`{name}` must be one-dimensional, got shape {arr.shape}")
+    if arr.size and arr.dtype.kind not in "biuf":
+        raise EstimatorInputError(f"`{name}` must hold numbers, got dtype {arr.dtype}")
     if dtype is np.int64:
-        if arr.size and not np.issubdtype(arr.dtype, np.integer):
-            if not np.all(np.equal(np.mod(arr, 1), 0)):
+        if arr.size and arr.dtype.kind == "f":
+            whole = np.isfinite(arr) & (np.abs(arr) < 2.0**62)
+            if not np.all(whole) or not np.all(arr == np.round(arr)):
                 raise EstimatorInputError(f"`{name}` must hold integers, got dtype {arr.dtype}")
+        if arr.size and arr.dtype.kind == "u" and int(arr.max()) > np.iinfo(np.int64).max:
+            raise EstimatorInputError(f"`{name}` holds integers beyond int64, max={arr.max()}")
         return np.ascontiguousarray(arr, dtype=np.int64)
     out = np.ascontiguousarray(arr, dtype=np.float64)
     if out.size and not np.all(np.isfinite(out)):
@@ -57,7 +74,11 @@ def _check_lengths(lengths: Mapping[str, int]) -> int:
 
 
 def check_pscore(pscore: _FloatArray, name: str = "pscore") -> None:
-    """Raise :class:`EstimatorInputError` unless every propensity lies in (0, 1]."""
+    """Raise :class:`EstimatorInputError` unless every propensity lies in (0, 1].
+
+    A zero propensity would make every importance weight infinite: a logging policy that never
+    takes an action cannot be corrected for (no common support).
+    """
     lo, hi = float(pscore.min()), float(pscore.max())
     if lo <= 0.0 or hi > 1.0:
         raise EstimatorInputError(
@@ -142,9 +163,26 @@ class BanditLog:
         position: npt.ArrayLike | None = None,
         len_list: int | None = None,
     ) -> BanditLog:
-        """Validate numpy-like arrays and wrap them in a :class:`BanditLog`."""
-        if int(n_actions) < 1:
-            raise EstimatorInputError(f"`n_actions` must be >= 1, got {n_actions}")
+        """Validate numpy-like arrays and wrap them in a :class:`BanditLog`.
+
+        Args:
+            action: ``(n_rows,)`` logged actions in ``[0, n_actions)``.
+            reward: ``(n_rows,)`` finite rewards.
+            pscore: ``(n_rows,)`` logging probabilities of the logged actions, in (0, 1].
+            n_actions: size of the action space.
+            context: ``(n_rows, n_features)`` (or ``(n_rows,)``) context features, or ``None``.
+            position: ``(n_rows,)`` 0-based slate positions, or ``None`` for a plain bandit.
+            len_list: number of slate positions (default: the largest position + 1).
+
+        Returns:
+            The validated log.
+
+        Raises:
+            EstimatorInputError: a value out of range or arrays of different lengths (the message
+                names the argument and what it got).
+
+        """
+        require_range("n_actions", n_actions, 1, error=EstimatorInputError)
         a = _as_1d("action", action, np.int64)
         r = _as_1d("reward", reward, np.float64)
         p = _as_1d("pscore", pscore, np.float64)
@@ -308,9 +346,29 @@ class TrajectoryLog:
         observation: npt.ArrayLike | None = None,
         evaluation_action_dist: Mapping[str, npt.ArrayLike] | None = None,
     ) -> TrajectoryLog:
-        """Validate numpy-like arrays and wrap them in a :class:`TrajectoryLog`."""
-        if int(n_actions) < 1:
-            raise EstimatorInputError(f"`n_actions` must be >= 1, got {n_actions}")
+        """Validate numpy-like arrays and wrap them in a :class:`TrajectoryLog`.
+
+        Args:
+            episode: ``(n_rows,)`` 0-based episode index, sorted and contiguous.
+            step: ``(n_rows,)`` 0, 1, 2, ... within each episode.
+            action: ``(n_rows,)`` logged actions in ``[0, n_actions)``.
+            reward: ``(n_rows,)`` finite rewards.
+            pscore: ``(n_rows,)`` logging probabilities of the logged actions, in (0, 1].
+            done: ``(n_rows,)`` true exactly on each episode's last row.
+            n_actions: size of the action space.
+            observation: ``(n_rows, n_features)`` observation features, or ``None``.
+            evaluation_action_dist: name -> ``(n_rows, n_actions)`` distributions of evaluation
+                policies at the logged observations.
+
+        Returns:
+            The validated log.
+
+        Raises:
+            EstimatorInputError: a value out of range, a broken episode layout or arrays of
+                different lengths.
+
+        """
+        require_range("n_actions", n_actions, 1, error=EstimatorInputError)
         ep = _as_1d("episode", episode, np.int64)
         st = _as_1d("step", step, np.int64)
         a = _as_1d("action", action, np.int64)

@@ -1,17 +1,30 @@
 """Learning from missing-not-at-random feedback: Rel-MF losses, propensities, MF, ranking metrics.
 
-Implicit feedback (Saito et al., WSDM 2020, "Unbiased Recommender Learning from
-Missing-Not-At-Random Implicit Feedback"): a click is ``Y = O * R`` (exposed and relevant). With
-exposure propensity ``theta``, the ideal pointwise log-loss over relevance ``R`` is estimated without
-bias by weighting the positive loss ``-log sigmoid(s)`` by ``Y / theta`` and the negative loss
-``-log(1 - sigmoid(s))`` by ``1 - Y / theta``; the clipped variant uses ``max(theta, M)``. The naive
-loss treats every non-click as irrelevant. Propensities come from item popularity,
-``theta_i = (n_i / max_j n_j) ** eta`` with ``n_i`` the item's click count (``eta = 0.5`` in the
-paper), or from a randomly exposed (MCAR) sample. Models are ranked on an MCAR test set with DCG@K,
-Recall@K and MAP@K.
+Setting (Saito et al., WSDM 2020). A click is ``Y[u, i] = O[u, i] * R[u, i]``: the item was
+exposed (``O``, with propensity ``theta[u, i] = P(O = 1)``) and is relevant (``R``). A non-click
+mixes "not relevant" with "never shown", so the naive loss, which treats every non-click as
+irrelevant, learns exposure as much as relevance. The ideal pointwise loss over relevance, for a
+score ``s = sigmoid(logit)``, is::
+
+    L_ideal = (1 / (U I)) sum_{u, i} [ R log(1/s) + (1 - R) log(1/(1 - s)) ]
+
+and the unbiased (inverse-propensity) loss replaces the unknown ``R`` by ``Y / theta``::
+
+    L_unbiased = (1 / (U I)) sum_{u, i} [ (Y/theta) log(1/s) + (1 - Y/theta) log(1/(1 - s)) ]
+
+with ``E_O[L_unbiased] = L_ideal`` when ``theta`` is the true exposure propensity and positive
+everywhere. The clipped loss uses ``max(theta, M)``: biased, of bounded variance. Propensities
+come from item popularity, ``theta_i = (n_i / max_j n_j) ** eta`` with ``n_i`` the item's click
+count (``eta = 0.5`` in the paper; :func:`popularity_propensity`), or from a randomly exposed
+(MCAR) sample (:func:`mcar_item_propensity`). Models are ranked on an MCAR test set with DCG@K,
+Recall@K and MAP@K (:func:`ranking_metrics`).
 
 The matrix-factorisation trainer (torch, seeded explicitly) also fits rating models for
 :mod:`recoworld.estimators.rating_error` (MF-Naive and MF-IPS of Schnabel et al., ICML 2016).
+
+References: Saito, Yaginuma, Nishino, Sakata & Nakata, "Unbiased Recommender Learning from
+Missing-Not-At-Random Implicit Feedback", WSDM 2020; Schnabel, Swaminathan, Singh, Chandak &
+Joachims, "Recommendations as Treatments: Debiasing Learning and Evaluation", ICML 2016.
 """
 
 from __future__ import annotations
@@ -24,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from recoworld._validate import require_range
 from recoworld.errors import EstimatorInputError
 
 __all__ = [
@@ -70,12 +84,9 @@ class MFConfig:
 
     def __post_init__(self) -> None:
         for name in ("dim", "epochs", "batch_size", "num_threads"):
-            if getattr(self, name) < 1:
-                raise EstimatorInputError(f"`{name}` must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0.0:
-            raise EstimatorInputError(f"`lr` must be > 0, got {self.lr}")
-        if not self.l2 >= 0.0:
-            raise EstimatorInputError(f"`l2` must be >= 0, got {self.l2}")
+            require_range(name, getattr(self, name), 1, error=EstimatorInputError)
+        require_range("lr", self.lr, 0, low_open=True, error=EstimatorInputError)
+        require_range("l2", self.l2, 0, error=EstimatorInputError)
 
 
 class MatrixFactorization(torch.nn.Module):
@@ -130,8 +141,26 @@ def relevance_loss(logits: torch.Tensor, clicks: torch.Tensor, propensity: torch
                    kind: RelevanceLoss, clip: float = 0.1) -> torch.Tensor:
     """Per-pair Rel-MF loss (not averaged).
 
-    ``naive``: ``-Y log s - (1 - Y) log(1 - s)``; ``unbiased``: ``Y`` replaced by ``Y / theta``;
-    ``clipped``: ``Y / max(theta, clip)``. ``s = sigmoid(logits)``.
+    ```text
+    naive:     -Y log s - (1 - Y) log(1 - s)
+    unbiased:  Y replaced by Y / theta
+    clipped:   Y replaced by Y / max(theta, clip)          s = sigmoid(logits)
+    ```
+
+    The unbiased loss's expectation over exposure is the ideal loss over relevance when
+    ``propensity`` is the true exposure probability (positive); the clipped one is biased with
+    bounded variance; the naive one is biased whenever exposure is not uniform.
+
+    Args:
+        logits: ``(batch,)`` model scores.
+        clicks: ``(batch,)`` observed clicks ``Y`` in {0, 1}.
+        propensity: ``(batch,)`` exposure propensities ``theta`` in (0, 1] (``None`` for naive).
+        kind: ``"naive"``, ``"unbiased"`` or ``"clipped"``.
+        clip: the floor ``M`` of the clipped loss.
+
+    Returns:
+        ``(batch,)`` per-pair losses.
+
     """
     log_pos = torch.nn.functional.logsigmoid(logits)
     log_neg = torch.nn.functional.logsigmoid(-logits)
@@ -166,14 +195,26 @@ def _check_propensity(name: str, prop: _Array) -> None:
 
 
 def popularity_propensity(clicks: npt.ArrayLike, eta: float = 0.5) -> _Array:
-    """Item exposure propensity ``(n_i / max_j n_j) ** eta`` from a click matrix; ``(n_items,)``.
+    """Item exposure propensity from popularity, Rel-MF's real-data estimate; ``(n_items,)``.
+
+    ```text
+    theta_i = (n_i / max_j n_j) ** eta,     n_i = clicks of item i
+    ```
 
     Items never clicked get the smallest positive propensity of the clicked ones (their value
-    only enters the loss through clicks, of which they have none).
+    only enters the loss through clicks, of which they have none). A heuristic: the unbiased loss
+    is unbiased only as far as exposure really follows popularity this way.
+
+    Args:
+        clicks: ``(n_users, n_items)`` click matrix in {0, 1}.
+        eta: the exponent (0.5 in Saito et al., WSDM 2020).
+
+    Returns:
+        ``(n_items,)`` propensities in (0, 1].
+
     """
     y = _check_matrix("clicks", clicks)
-    if not eta >= 0.0:
-        raise EstimatorInputError(f"`eta` must be >= 0, got {eta}")
+    require_range("eta", eta, 0, error=EstimatorInputError)
     n = y.sum(axis=0)
     if n.max() <= 0:
         raise EstimatorInputError("`clicks` holds no click; popularity is undefined")
@@ -185,9 +226,24 @@ def mcar_item_propensity(clicks: npt.ArrayLike, mcar_relevance: npt.ArrayLike,
                          mcar_observed: npt.ArrayLike, smoothing: float = 5.0) -> _Array:
     """Item exposure propensity ``P(O=1 | R=1, i)`` from a randomly exposed sample; ``(n_items,)``.
 
+    ```text
+    theta_i = P(O=1, R=1 | i) / P(R=1 | i)
+    ```
+
     ``P(O=1, R=1 | i)`` is the item's click rate in ``clicks`` (all users); ``P(R=1 | i)`` is its
     relevance rate in the MCAR sample, shrunk towards the global MCAR rate with ``smoothing``
-    pseudo-observations. Their ratio is clipped into (0, 1].
+    pseudo-observations. Their ratio is clipped into (0, 1]. Consistent when exposure depends on
+    the item only and the MCAR sample is truly random.
+
+    Args:
+        clicks: ``(n_users, n_items)`` clicks in {0, 1}.
+        mcar_relevance: ``(n_users, n_items)`` relevance in the MCAR sample.
+        mcar_observed: ``(n_users, n_items)``, non-zero on the MCAR sample's cells.
+        smoothing: pseudo-observations of the global relevance rate per item.
+
+    Returns:
+        ``(n_items,)`` propensities in (0, 1].
+
     """
     y = _check_matrix("clicks", clicks)
     rel = _check_matrix("mcar_relevance", mcar_relevance, y.shape)
@@ -249,8 +305,20 @@ def train_implicit_mf(clicks: npt.ArrayLike, propensity: npt.ArrayLike | None,
                       clip: float = 0.1) -> FittedMF:
     """Fit MF with a Rel-MF pointwise loss over every (user, item) pair of ``clicks``.
 
-    ``propensity`` is ``(n_items,)`` or ``(n_users, n_items)`` in (0, 1] (``None`` for the naive
-    loss). The scores of the result are logits of relevance.
+    Minimises the mean of :func:`relevance_loss` over all ``U * I`` pairs plus
+    ``config.l2`` times the batch's squared embedding norms (Adam, seeded by ``config.seed``).
+
+    Args:
+        clicks: ``(n_users, n_items)`` clicks in {0, 1}.
+        propensity: ``(n_items,)`` or ``(n_users, n_items)`` in (0, 1]; ``None`` for the naive
+            loss.
+        kind: ``"naive"``, ``"unbiased"`` or ``"clipped"``.
+        config: the factorisation's settings.
+        clip: the floor ``M`` of the clipped loss, in (0, 1].
+
+    Returns:
+        The fitted factorisation; its scores are logits of relevance.
+
     """
     y = _check_matrix("clicks", clicks)
     if not np.all((y == 0) | (y == 1)):
@@ -268,8 +336,8 @@ def train_implicit_mf(clicks: npt.ArrayLike, propensity: npt.ArrayLike | None,
         theta_t = torch.as_tensor(np.ascontiguousarray(theta).reshape(-1), dtype=torch.float32)
     elif kind != "naive":
         raise EstimatorInputError(f"the {kind!r} loss needs `propensity`, got None")
-    if kind == "clipped" and not 0.0 < clip <= 1.0:
-        raise EstimatorInputError(f"`clip` must be in (0, 1], got {clip}")
+    if kind == "clipped":
+        require_range("clip", clip, 0, 1, low_open=True, error=EstimatorInputError)
     gen = torch.Generator().manual_seed(config.seed)
     model = MatrixFactorization(n_users, n_items, config.dim, gen, biases=config.biases)
     users = torch.arange(n_users).repeat_interleave(n_items)
@@ -287,8 +355,21 @@ def train_rating_mf(ratings: npt.ArrayLike, weights: npt.ArrayLike | None = None
                     config: MFConfig = MFConfig()) -> FittedMF:
     """Fit MF to the observed ratings (non-zero cells) by weighted squared error.
 
-    ``weights`` (same shape; e.g. ``1 / propensity`` for MF-IPS) multiply each observed cell's
-    squared error; each batch's loss is normalised by its weight sum (self-normalised IPS).
+    ```text
+    loss(batch) = sum_{(u,i) in batch} w[u, i] (Rhat[u, i] - R[u, i])^2 / sum_{(u,i) in batch} w[u, i]
+    ```
+
+    ``weights = 1 / propensity`` gives MF-IPS of Schnabel et al. (ICML 2016), whose training loss
+    estimates the full-matrix MSE (self-normalised per batch); ``None`` gives MF-Naive.
+
+    Args:
+        ratings: ``(n_users, n_items)`` observed ratings, 0 = unobserved.
+        weights: ``(n_users, n_items)``, > 0 on the observed cells; ``None`` weighs all alike.
+        config: the factorisation's settings.
+
+    Returns:
+        The fitted factorisation; its scores are ratings.
+
     """
     r = _check_matrix("ratings", ratings)
     users_np, items_np = np.nonzero(r)
@@ -338,16 +419,34 @@ def ranking_metrics(scores: npt.ArrayLike, test_ratings: npt.ArrayLike, k: int,
                     propensity: npt.ArrayLike | None = None) -> RankingMetrics:
     """Rank each user's test items (non-zero cells of ``test_ratings``) by ``scores``.
 
-    An item is relevant if its test rating is ``>= threshold``. Ties keep item order. On an MCAR
-    test set leave ``propensity`` as ``None``. On held-out *self-selected* ratings (validation),
-    pass the exposure propensity (``(n_items,)`` or ``(n_users, n_items)``, in (0, 1]): each
-    relevant item then counts ``1 / propensity`` in DCG and in both terms of Recall (the
-    inverse-propensity estimates of Saito et al.); MAP stays unweighted.
+    ```text
+    DCG@k    = sum_{j <= k} rel_j / log2(j + 1)
+    Recall@k = (relevant in the top k) / (relevant test items of the user)
+    MAP@k    = sum_{j <= k} precision@j rel_j / min(k, relevant test items)
+    ```
+
+    averaged over the users with at least one relevant test item. An item is relevant if its test
+    rating is ``>= threshold``; ties keep item order. On an MCAR test set (leave ``propensity``
+    as ``None``) these are unbiased estimates of the ranking quality over all items. On held-out
+    *self-selected* ratings (validation), pass the exposure propensity: each relevant item then
+    counts ``1 / propensity`` in DCG and in both terms of Recall, the inverse-propensity
+    estimates of Saito et al. (WSDM 2020), unbiased when the propensities are right; MAP stays
+    unweighted.
+
+    Args:
+        scores: ``(n_users, n_items)`` model scores.
+        test_ratings: ``(n_users, n_items)`` test ratings, 0 = not in the test set.
+        k: the cut-off (>= 1).
+        threshold: the rating from which a test item is relevant.
+        propensity: ``(n_items,)`` or ``(n_users, n_items)`` in (0, 1], or ``None``.
+
+    Returns:
+        The metrics and the number of users averaged over.
+
     """
     s = _check_matrix("scores", scores)
     t = _check_matrix("test_ratings", test_ratings, s.shape)
-    if k < 1:
-        raise EstimatorInputError(f"`k` must be >= 1, got {k}")
+    require_range("k", k, 1, error=EstimatorInputError)
     observed = t > 0
     rel_all = (t >= threshold) & observed
     n_rel = rel_all.sum(axis=1)

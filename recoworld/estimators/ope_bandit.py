@@ -1,15 +1,43 @@
 """Off-policy estimators for contextual bandits (and slates scored position by position).
 
-Notation: ``w = pi_e(a|x) / pi_b(a|x)`` is the importance weight of the logged action, ``r`` the
-logged reward, ``q(x, a)`` a reward model's estimate and ``v(x) = sum_a pi_e(a|x) q(x, a)`` its
-value of the target policy at ``x``. Each estimator is a frozen dataclass holding only its settings,
-with ``estimate_policy_value(data, action_dist, estimated_rewards=None) -> float`` and
-``estimate_interval(...)`` (bootstrap, written once in :mod:`recoworld.estimators.base`).
+Setting and notation (as in the Open Bandit Pipeline). A logging policy ``pi_b`` chose action
+``a_i`` in context ``x_i`` and received reward ``r_i``, for rounds ``i = 1 .. n``; the log records
+the propensity ``p_i = pi_b(a_i | x_i)``. The estimand is the value of a target policy ``pi_e``::
 
-References: Horvitz & Thompson (1952); Swaminathan & Joachims, NeurIPS 2015 (SNIPS); Dudik et al.,
-ICML 2011 (DR); Wang et al., ICML 2017 (Switch); Su et al., ICML 2020 (DR with shrinkage); Saito
-et al., Open Bandit Pipeline, NeurIPS 2021 Datasets track (the reference implementation: the same
-definitions, so estimates agree with ``obp.ope`` on the same arrays).
+    V(pi_e) = E_x E_{a ~ pi_e(. | x)} E[r | x, a]
+
+Every estimator is built from the importance weight of the logged action, a reward model ``q``
+and its value of the target policy::
+
+    w_i = pi_e(a_i | x_i) / p_i            q(x, a) ~ E[r | x, a]
+    v(x_i) = sum_a pi_e(a | x_i) q(x_i, a)
+
+Inputs of ``estimate_policy_value(data, action_dist, estimated_rewards=None) -> float`` (and of
+``estimate_interval``, the same plus a percentile-bootstrap interval, written once in
+:mod:`recoworld.estimators.base`):
+
+| argument | type, shape | meaning |
+|---|---|---|
+| ``data`` | :class:`~recoworld.estimators.BanditLog`, ``n_rows`` rows | ``action`` ``a_i``, ``reward`` ``r_i``, ``pscore`` ``p_i`` in (0, 1] |
+| ``action_dist`` | float ``(n_rows, n_actions)``, or ``(n_rows, n_actions, len_list)`` for slates | ``pi_e(a | x_i)``; each row (per position) sums to 1 |
+| ``estimated_rewards`` | float, the shape of ``action_dist`` | ``q(x_i, a)``; required by DM and the DR family |
+
+With slates (``len_list > 1``) each row is one decision at one slate position, with its own
+propensity and the target's distribution at that position (``action_dist[i, :, position_i]``);
+the estimate is then the expected reward per logged position.
+
+Unbiasedness (for IPS and DR) needs *common support*: ``pi_b(a | x) > 0`` wherever
+``pi_e(a | x) > 0``, and the logged propensities must be the probabilities the logging policy
+really used (:func:`~recoworld.estimators.collect` logs exactly those). A reward model fitted on
+the same rows can make DR biased through overfitting; fit it with cross-fitting
+(:class:`~recoworld.estimators.LinearRewardModel` with ``n_folds > 1``).
+
+References: Horvitz & Thompson, JASA 1952 (IPS); Swaminathan & Joachims, NeurIPS 2015 (SNIPS);
+Dudik, Langford & Li, ICML 2011 (DR); Kallus & Uehara, NeurIPS 2019 (SNDR); Wang, Agarwal & Dudik,
+ICML 2017 (Switch-DR); Su, Dimakopoulou, Krishnamurthy & Dudik, ICML 2020 (DR with shrinkage);
+Saito, Aihara, Matsutani & Narita, "Open Bandit Dataset and Pipeline", NeurIPS 2021 Datasets and
+Benchmarks (the reference implementation: the same definitions, so estimates agree with
+``obp.ope`` on the same arrays; ``benchmarks/bench_estimators.py`` checks it).
 """
 
 from __future__ import annotations
@@ -21,8 +49,14 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from recoworld._validate import require_range
 from recoworld.errors import EstimatorInputError
-from recoworld.estimators.base import BaseEstimator, ConfidenceInterval, weighted_mean
+from recoworld.estimators.base import (
+    BaseEstimator,
+    ConfidenceInterval,
+    self_normalized,
+    weighted_mean,
+)
 from recoworld.estimators.logged_data import BanditLog
 
 __all__ = [
@@ -170,9 +204,20 @@ class BaseBanditEstimator(BaseEstimator[BanditTerms]):
     ) -> float:
         """Estimate the target policy's expected reward per round.
 
-        ``action_dist`` is the target policy's distribution at each logged context, shape
-        ``(n_rows, n_actions)`` or ``(n_rows, n_actions, len_list)``; ``estimated_rewards`` is a
-        reward model's ``q(x, a)`` of the same shape (required by DM and the DR family).
+        Args:
+            data: the logged rounds (``n_rows``).
+            action_dist: ``pi_e(a | x_i)``, shape ``(n_rows, n_actions)`` or
+                ``(n_rows, n_actions, len_list)``; rows sum to one.
+            estimated_rewards: a reward model's ``q(x_i, a)``, the shape of ``action_dist``
+                (required by DM and the DR family).
+
+        Returns:
+            The estimate of ``V(pi_e)``.
+
+        Raises:
+            EstimatorInputError: a shape, a distribution or a reward model that does not fit the
+                log (the message names the argument and what it got).
+
         """
         terms = _bandit_terms(data, action_dist, estimated_rewards,
                              need_model=self.requires_reward_model)
@@ -188,16 +233,15 @@ class BaseBanditEstimator(BaseEstimator[BanditTerms]):
         n_bootstrap: int = 200,
         seed: int = 0,
     ) -> ConfidenceInterval:
-        """Point estimate and percentile-bootstrap interval (rounds resampled with replacement)."""
+        """Point estimate and percentile-bootstrap interval (rounds resampled with replacement).
+
+        Takes the arguments of :meth:`estimate_policy_value`, plus ``alpha`` (one minus the
+        nominal coverage), ``n_bootstrap`` resamples and the ``seed`` of the resampling.
+        """
         terms = _bandit_terms(data, action_dist, estimated_rewards,
                              need_model=self.requires_reward_model)
         return self._bootstrap(terms, data.n_rows, alpha=alpha, n_bootstrap=n_bootstrap,
                                seed=seed)
-
-
-def _check_positive(name: str, value: float, allow_inf: bool = True) -> None:
-    if not (value > 0.0) or (not allow_inf and not np.isfinite(value)):
-        raise EstimatorInputError(f"`{name}` must be > 0, got {value}")
 
 
 def _clipped(weight: _Array, clip: float) -> _Array:
@@ -211,14 +255,30 @@ def _model(terms: BanditTerms) -> tuple[_Array, _Array]:
 
 @dataclass(frozen=True)
 class InverseProbabilityWeighting(BaseBanditEstimator):
-    """IPS: ``mean(w * r)``, with weights optionally clipped at ``clip`` (biased if clipped)."""
+    """Inverse propensity scoring (IPS, also IPW): reweight each logged reward by ``w_i``.
+
+    ```text
+    V_IPS = (1/n) sum_i min(w_i, clip) r_i
+    ```
+
+    Unbiased for ``V(pi_e)`` under common support and true propensities when ``clip = inf``
+    (the default); its variance grows with the weights. Clipping bounds the variance and biases
+    the estimate (downward for non-negative rewards).
+
+    Inputs: ``data`` a :class:`~recoworld.estimators.BanditLog` of ``n_rows`` rounds;
+    ``action_dist`` ``(n_rows, n_actions)`` (or ``(n_rows, n_actions, len_list)``); no reward
+    model.
+
+    References: Horvitz & Thompson, JASA 1952; clipping: Strehl, Langford, Li & Kakade, NeurIPS
+    2010. Open Bandit Pipeline: ``obp.ope.InverseProbabilityWeighting``.
+    """
 
     clip: float = float("inf")
-    """Upper bound on importance weights; ``inf`` keeps the estimator unbiased."""
+    """Upper bound on importance weights (> 0); ``inf`` keeps the estimator unbiased."""
     estimator_name: ClassVar[str] = "ipw"
 
     def __post_init__(self) -> None:
-        _check_positive("clip", self.clip)
+        require_range("clip", self.clip, 0, low_open=True, allow_inf=True, error=EstimatorInputError)
 
     def _value(self, terms: BanditTerms, counts: _Array | None) -> float:
         return weighted_mean(_clipped(terms.weight, self.clip) * terms.reward, counts)
@@ -226,20 +286,52 @@ class InverseProbabilityWeighting(BaseBanditEstimator):
 
 @dataclass(frozen=True)
 class SelfNormalizedInverseProbabilityWeighting(BaseBanditEstimator):
-    """SNIPS: ``sum(w * r) / sum(w)``; biased for finite n, consistent, often lower variance."""
+    """Self-normalised IPS (SNIPS): IPS divided by the mean weight.
+
+    ```text
+    V_SNIPS = sum_i w_i r_i / sum_i w_i
+    ```
+
+    A ratio estimator: biased for finite ``n`` (the bias is ``O(1/n)``), consistent under common
+    support and true propensities, bounded by the range of the rewards, invariant to a constant
+    shift of the rewards, and usually of much lower variance than IPS.
+
+    Inputs: ``data`` a :class:`~recoworld.estimators.BanditLog` of ``n_rows`` rounds;
+    ``action_dist`` ``(n_rows, n_actions)`` (or ``(n_rows, n_actions, len_list)``); no reward
+    model.
+
+    References: Swaminathan & Joachims, "The Self-Normalized Estimator for Counterfactual
+    Learning", NeurIPS 2015. Open Bandit Pipeline: ``obp.ope.SelfNormalizedInverseProbabilityWeighting``.
+
+    Undefined when ``sum(w) = 0`` (no logged action has probability under the evaluated policy):
+    :class:`~recoworld.errors.EstimatorInputError`.
+    """
 
     estimator_name: ClassVar[str] = "snipw"
 
     def _value(self, terms: BanditTerms, counts: _Array | None) -> float:
-        if counts is None:
-            return float(terms.weight @ terms.reward / terms.weight.sum())
-        cw = counts * terms.weight
-        return float(cw @ terms.reward / cw.sum())
+        cw = terms.weight if counts is None else counts * terms.weight
+        return self_normalized(float(cw @ terms.reward), float(cw.sum()), counts, "SNIPS")
 
 
 @dataclass(frozen=True)
 class DirectMethod(BaseBanditEstimator):
-    """DM: ``mean(v(x))``, the reward model's value of the target policy."""
+    """Direct method (DM): the reward model's value of the target policy, averaged over contexts.
+
+    ```text
+    V_DM = (1/n) sum_i v(x_i) = (1/n) sum_i sum_a pi_e(a | x_i) q(x_i, a)
+    ```
+
+    Needs no propensity and has low variance, but is unbiased only when the reward model is
+    right (``q = E[r | x, a]`` wherever ``pi_e`` puts mass); a misspecified model's bias does not
+    shrink with ``n``.
+
+    Inputs: ``data`` a :class:`~recoworld.estimators.BanditLog` of ``n_rows`` rounds;
+    ``action_dist`` ``(n_rows, n_actions)`` (or ``(n_rows, n_actions, len_list)``);
+    ``estimated_rewards`` of the same shape, required.
+
+    References: Beygelzimer & Langford, KDD 2009. Open Bandit Pipeline: ``obp.ope.DirectMethod``.
+    """
 
     estimator_name: ClassVar[str] = "dm"
     requires_reward_model: ClassVar[bool] = True
@@ -250,15 +342,32 @@ class DirectMethod(BaseBanditEstimator):
 
 @dataclass(frozen=True)
 class DoublyRobust(BaseBanditEstimator):
-    """DR: ``mean(v(x) + w * (r - q(x, a)))``; unbiased if propensities or model are right."""
+    """Doubly robust (DR): the direct method plus an importance-weighted correction of its error.
+
+    ```text
+    V_DR = (1/n) sum_i [ v(x_i) + min(w_i, clip) (r_i - q(x_i, a_i)) ]
+    ```
+
+    Unbiased (``clip = inf``) when either the propensities are right (under common support) or the
+    reward model is right, hence "doubly robust"; with true propensities its variance is lower
+    than IPS's the better the model. Clipping the weights trades bias for variance. Fit the model
+    on other rows than it corrects (cross-fitting) to keep the correction unbiased.
+
+    Inputs: ``data`` a :class:`~recoworld.estimators.BanditLog` of ``n_rows`` rounds;
+    ``action_dist`` ``(n_rows, n_actions)`` (or ``(n_rows, n_actions, len_list)``);
+    ``estimated_rewards`` of the same shape, required.
+
+    References: Dudik, Langford & Li, "Doubly Robust Policy Evaluation and Learning", ICML 2011.
+    Open Bandit Pipeline: ``obp.ope.DoublyRobust``.
+    """
 
     clip: float = float("inf")
-    """Upper bound on importance weights in the correction term."""
+    """Upper bound on importance weights in the correction term (> 0); ``inf``: unbiased DR."""
     estimator_name: ClassVar[str] = "dr"
     requires_reward_model: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        _check_positive("clip", self.clip)
+        require_range("clip", self.clip, 0, low_open=True, allow_inf=True, error=EstimatorInputError)
 
     def _value(self, terms: BanditTerms, counts: _Array | None) -> float:
         q, v = _model(terms)
@@ -267,7 +376,24 @@ class DoublyRobust(BaseBanditEstimator):
 
 @dataclass(frozen=True)
 class SelfNormalizedDoublyRobust(BaseBanditEstimator):
-    """SNDR: ``mean(v(x)) + sum(w * (r - q)) / sum(w)``."""
+    """Self-normalised doubly robust (SNDR): DR whose correction is normalised by the weights.
+
+    ```text
+    V_SNDR = (1/n) sum_i v(x_i) + sum_i w_i (r_i - q(x_i, a_i)) / sum_i w_i
+    ```
+
+    Biased for finite ``n`` (``O(1/n)``, as SNIPS), consistent when the propensities or the model
+    are right; stable when a few weights are very large. Like SNIPS, undefined (an
+    :class:`~recoworld.errors.EstimatorInputError`) when ``sum(w) = 0``.
+
+    Inputs: ``data`` a :class:`~recoworld.estimators.BanditLog` of ``n_rows`` rounds;
+    ``action_dist`` ``(n_rows, n_actions)`` (or ``(n_rows, n_actions, len_list)``);
+    ``estimated_rewards`` of the same shape, required.
+
+    References: Kallus & Uehara, "Intrinsically Efficient, Stable, and Bounded Off-Policy
+    Evaluation for Reinforcement Learning", NeurIPS 2019. Open Bandit Pipeline:
+    ``obp.ope.SelfNormalizedDoublyRobust``.
+    """
 
     estimator_name: ClassVar[str] = "sndr"
     requires_reward_model: ClassVar[bool] = True
@@ -276,26 +402,41 @@ class SelfNormalizedDoublyRobust(BaseBanditEstimator):
         q, v = _model(terms)
         correction = terms.weight * (terms.reward - q)
         if counts is None:
-            return float(v.mean() + correction.sum() / terms.weight.sum())
-        return float((counts @ v) / counts.sum() + (counts @ correction) / (counts @ terms.weight))
+            return float(v.mean()) + self_normalized(
+                float(correction.sum()), float(terms.weight.sum()), counts, "SNDR"
+            )
+        return float((counts @ v) / counts.sum()) + self_normalized(
+            float(counts @ correction), float(counts @ terms.weight), counts, "SNDR"
+        )
 
 
 @dataclass(frozen=True)
 class SwitchDoublyRobust(BaseBanditEstimator):
-    """Switch-DR: DR whose correction is dropped (pure DM) on rounds with ``w > tau``.
+    """Switch-DR: DR on rounds with a moderate weight, the direct method where ``w_i > tau``.
 
-    This is the Open Bandit Pipeline's form, ``mean(v(x) + 1[w <= tau] * w * (r - q))``; it needs
-    only the logged propensity. ``tau = inf`` is DR, ``tau = 0`` is DM.
+    ```text
+    V_SwitchDR = (1/n) sum_i [ v(x_i) + 1{w_i <= tau} w_i (r_i - q(x_i, a_i)) ]
+    ```
+
+    This is the Open Bandit Pipeline's form; it needs only the logged propensity. ``tau = inf``
+    is DR (unbiased as DR), ``tau = 0`` is DM; in between it is biased unless the model is right
+    on the rounds it switches off, and its variance is bounded by ``tau``.
+
+    Inputs: ``data`` a :class:`~recoworld.estimators.BanditLog` of ``n_rows`` rounds;
+    ``action_dist`` ``(n_rows, n_actions)`` (or ``(n_rows, n_actions, len_list)``);
+    ``estimated_rewards`` of the same shape, required.
+
+    References: Wang, Agarwal & Dudik, "Optimal and Adaptive Off-policy Evaluation in Contextual
+    Bandits", ICML 2017. Open Bandit Pipeline: ``obp.ope.SwitchDoublyRobust``.
     """
 
     tau: float = 1.0
-    """Switching threshold on the importance weight."""
+    """Switching threshold on the importance weight (>= 0)."""
     estimator_name: ClassVar[str] = "switch-dr"
     requires_reward_model: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        if not self.tau >= 0.0:
-            raise EstimatorInputError(f"`tau` must be >= 0, got {self.tau}")
+        require_range("tau", self.tau, 0, allow_inf=True, error=EstimatorInputError)
 
     def _value(self, terms: BanditTerms, counts: _Array | None) -> float:
         q, v = _model(terms)
@@ -305,9 +446,21 @@ class SwitchDoublyRobust(BaseBanditEstimator):
 
 @dataclass(frozen=True)
 class DoublyRobustWithShrinkage(BaseBanditEstimator):
-    """DRos: DR with weights shrunk to ``lambda * w / (w**2 + lambda)`` (Su et al., 2020).
+    """DR with optimistic shrinkage (DRos): DR with each weight shrunk towards zero.
 
-    ``shrinkage = inf`` is DR; ``shrinkage = 0`` is DM.
+    ```text
+    V_DRos = (1/n) sum_i [ v(x_i) + w~_i (r_i - q(x_i, a_i)) ],   w~_i = lambda w_i / (w_i^2 + lambda)
+    ```
+
+    ``shrinkage`` is ``lambda``: ``inf`` is DR (unbiased as DR), ``0`` is DM; in between the
+    estimate is biased, with the bias-variance trade-off that minimises a bound on the MSE.
+
+    Inputs: ``data`` a :class:`~recoworld.estimators.BanditLog` of ``n_rows`` rounds;
+    ``action_dist`` ``(n_rows, n_actions)`` (or ``(n_rows, n_actions, len_list)``);
+    ``estimated_rewards`` of the same shape, required.
+
+    References: Su, Dimakopoulou, Krishnamurthy & Dudik, "Doubly Robust Off-Policy Evaluation
+    with Shrinkage", ICML 2020. Open Bandit Pipeline: ``obp.ope.DoublyRobustWithShrinkage``.
     """
 
     shrinkage: float = 1.0
@@ -316,8 +469,7 @@ class DoublyRobustWithShrinkage(BaseBanditEstimator):
     requires_reward_model: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        if not self.shrinkage >= 0.0:
-            raise EstimatorInputError(f"`shrinkage` must be >= 0, got {self.shrinkage}")
+        require_range("shrinkage", self.shrinkage, 0, allow_inf=True, error=EstimatorInputError)
 
     def _value(self, terms: BanditTerms, counts: _Array | None) -> float:
         q, v = _model(terms)

@@ -1,17 +1,36 @@
 """Off-policy estimators for episodes: importance sampling and doubly robust for MDPs.
 
-Notation for episode ``i`` and step ``t``: ``rho_t = pi_e(a_t|s_t) / pi_b(a_t|s_t)``,
-``w_t = rho_0 * ... * rho_t`` (``w_{-1} = 1``), ``G = sum_t gamma^t r_t``. Episodes of different
-lengths are padded with ``rho = 1`` and ``r = 0``, which changes none of the estimates below.
+Setting and notation. A logging policy ``pi_b`` played episodes ``i = 1 .. n``; at step ``t`` of
+episode ``i`` it took action ``a_t`` in state ``s_t`` with the logged probability
+``pi_b(a_t | s_t)`` and received ``r_t``. The estimand is the target policy's expected
+discounted return from the start distribution::
 
-- trajectory-wise IS: ``mean_i(w_T G)``; weighted: ``sum_i w_T G / sum_i w_T``;
-- per-decision IS: ``mean_i sum_t gamma^t w_t r_t``; weighted: ``sum_t gamma^t sum_i w_t r_t /
-  sum_i w_t`` (Precup, Sutton & Singh, 2000);
-- doubly robust (Jiang & Li, ICML 2016):
-  ``mean_i sum_t gamma^t (w_t r_t - w_t q(s_t, a_t) + w_{t-1} v(s_t))`` with a Q-model ``q`` of the
-  target policy and ``v(s) = sum_a pi_e(a|s) q(s, a)``.
+    V(pi_e) = E_{pi_e} [ sum_t gamma^t r_t ]
 
-The unit of the bootstrap is the episode.
+The per-step ratio, the cumulative weight and the return::
+
+    rho_t = pi_e(a_t | s_t) / pi_b(a_t | s_t)      w_t = rho_0 * rho_1 * ... * rho_t   (w_{-1} = 1)
+    G_i = sum_t gamma^t r_t
+
+Episodes of different lengths are padded with ``rho = 1`` and ``r = 0``, which changes none of the
+estimates. Inputs of ``estimate_policy_value(data, action_dist, estimated_q=None) -> float`` (and
+of ``estimate_interval``, whose bootstrap resamples whole episodes):
+
+| argument | type, shape | meaning |
+|---|---|---|
+| ``data`` | :class:`~recoworld.estimators.TrajectoryLog`, ``n_rows`` steps of ``n_episodes`` episodes | ``episode``, ``step``, ``action``, ``reward``, ``pscore = pi_b(a_t | s_t)``, ``done`` |
+| ``action_dist`` | float ``(n_rows, n_actions)`` | ``pi_e(a | s_t)`` at every logged step; rows sum to 1 |
+| ``estimated_q`` | float ``(n_rows, n_actions)`` | a Q-model of the *target* policy, ``q(s_t, a)``; required by DR |
+
+Unbiasedness (for TIS, PDIS and DR) needs common support (``pi_b(a | s) > 0`` wherever
+``pi_e(a | s) > 0``) and the true logged propensities; the weighted (self-normalised) variants
+trade a bias that vanishes as ``n`` grows for a much lower variance.
+
+References: Precup, Sutton & Singh, "Eligibility Traces for Off-Policy Policy Evaluation", ICML
+2000 (trajectory-wise and per-decision IS and their weighted forms); Jiang & Li, "Doubly Robust
+Off-policy Value Evaluation for Reinforcement Learning", ICML 2016; Thomas & Brunskill, ICML 2016;
+Voloshin, Le, Jiang & Yue, "Empirical Study of Off-Policy Policy Evaluation for Reinforcement
+Learning", NeurIPS 2021 Datasets and Benchmarks (the same definitions).
 """
 
 from __future__ import annotations
@@ -23,8 +42,14 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from recoworld._validate import require_range
 from recoworld.errors import EstimatorInputError
-from recoworld.estimators.base import BaseEstimator, ConfidenceInterval, weighted_mean
+from recoworld.estimators.base import (
+    BaseEstimator,
+    ConfidenceInterval,
+    self_normalized,
+    weighted_mean,
+)
 from recoworld.estimators.logged_data import TrajectoryLog, check_action_dist
 
 __all__ = [
@@ -104,8 +129,7 @@ class BaseSequentialEstimator(BaseEstimator[TrajectoryTerms]):
     gamma: float
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.gamma <= 1.0:
-            raise EstimatorInputError(f"`gamma` must be in [0, 1], got {self.gamma}")
+        require_range("gamma", self.gamma, 0, 1, error=EstimatorInputError)
 
     @abstractmethod
     def _value(self, terms: TrajectoryTerms, counts: _Array | None) -> float:
@@ -115,8 +139,18 @@ class BaseSequentialEstimator(BaseEstimator[TrajectoryTerms]):
                               estimated_q: npt.ArrayLike | None = None) -> float:
         """Estimate the target policy's expected discounted return per episode.
 
-        ``action_dist`` is the target policy's distribution at every logged step, shape
-        ``(n_rows, n_actions)``; ``estimated_q`` a Q-model of the target policy, same shape.
+        Args:
+            data: the logged episodes (``n_rows`` steps).
+            action_dist: ``pi_e(a | s_t)`` at every logged step, shape ``(n_rows, n_actions)``.
+            estimated_q: a Q-model of the target policy, ``q(s_t, a)``, shape
+                ``(n_rows, n_actions)`` (required by :class:`SequentialDoublyRobust`).
+
+        Returns:
+            The estimate of ``V(pi_e)``.
+
+        Raises:
+            EstimatorInputError: a shape, a distribution or a Q-model that does not fit the log.
+
         """
         return self._value(_trajectory_terms(data, action_dist, self.gamma, estimated_q,
                                              self.requires_q_model), None)
@@ -124,7 +158,11 @@ class BaseSequentialEstimator(BaseEstimator[TrajectoryTerms]):
     def estimate_interval(self, data: TrajectoryLog, action_dist: npt.ArrayLike,
                           estimated_q: npt.ArrayLike | None = None, *, alpha: float = 0.05,
                           n_bootstrap: int = 200, seed: int = 0) -> ConfidenceInterval:
-        """Point estimate and percentile-bootstrap interval (episodes resampled)."""
+        """Point estimate and percentile-bootstrap interval (episodes resampled with replacement).
+
+        Takes the arguments of :meth:`estimate_policy_value`, plus ``alpha`` (one minus the
+        nominal coverage), ``n_bootstrap`` resamples and the ``seed`` of the resampling.
+        """
         terms = _trajectory_terms(data, action_dist, self.gamma, estimated_q,
                                   self.requires_q_model)
         return self._bootstrap(terms, data.n_episodes, alpha=alpha, n_bootstrap=n_bootstrap,
@@ -133,7 +171,20 @@ class BaseSequentialEstimator(BaseEstimator[TrajectoryTerms]):
 
 @dataclass(frozen=True)
 class TrajectoryWiseImportanceSampling(BaseSequentialEstimator):
-    """Trajectory-wise IS: ``mean_i(w_T G_i)``; unbiased, variance grows with the horizon."""
+    """Trajectory-wise importance sampling (TIS): each return weighted by its whole trajectory.
+
+    ```text
+    V_TIS = (1/n) sum_i w_{T_i} G_i
+    ```
+
+    Unbiased under common support and true propensities; its variance grows exponentially with
+    the horizon, since ``w_T`` is a product of ``T`` ratios.
+
+    Inputs: ``data`` a :class:`~recoworld.estimators.TrajectoryLog` of ``n_rows`` steps;
+    ``action_dist`` ``(n_rows, n_actions)``; no Q-model.
+
+    References: Precup, Sutton & Singh, ICML 2000.
+    """
 
     gamma: float = 1.0
     """Discount factor in [0, 1]."""
@@ -146,7 +197,23 @@ class TrajectoryWiseImportanceSampling(BaseSequentialEstimator):
 
 @dataclass(frozen=True)
 class WeightedTrajectoryWiseImportanceSampling(BaseSequentialEstimator):
-    """Weighted trajectory-wise IS: ``sum_i w_T G_i / sum_i w_T``."""
+    """Weighted trajectory-wise importance sampling (WIS): TIS normalised by the weights.
+
+    ```text
+    V_WIS = sum_i w_{T_i} G_i / sum_i w_{T_i}
+    ```
+
+    Biased for finite ``n`` (the bias vanishes as ``n`` grows), consistent under common support;
+    bounded by the range of the returns and of much lower variance than TIS.
+
+    Inputs: ``data`` a :class:`~recoworld.estimators.TrajectoryLog` of ``n_rows`` steps;
+    ``action_dist`` ``(n_rows, n_actions)``; no Q-model.
+
+    References: Precup, Sutton & Singh, ICML 2000.
+
+    Undefined when every trajectory has zero weight (no overlap):
+    :class:`~recoworld.errors.EstimatorInputError`.
+    """
 
     gamma: float = 1.0
     """Discount factor in [0, 1]."""
@@ -156,12 +223,25 @@ class WeightedTrajectoryWiseImportanceSampling(BaseSequentialEstimator):
         w = terms.cum_weight[:, -1]
         ret = terms.discounted_reward.sum(axis=1)
         c = np.ones_like(w) if counts is None else counts
-        return float((c * w) @ ret / (c @ w))
+        return self_normalized(float((c * w) @ ret), float(c @ w), counts, "weighted IS")
 
 
 @dataclass(frozen=True)
 class PerDecisionImportanceSampling(BaseSequentialEstimator):
-    """Per-decision IS: ``mean_i sum_t gamma^t w_t r_t``; unbiased, lower variance than TIS."""
+    """Per-decision importance sampling (PDIS): each reward weighted by the ratios up to its step.
+
+    ```text
+    V_PDIS = (1/n) sum_i sum_t gamma^t w_t r_t
+    ```
+
+    Unbiased under common support and true propensities (a reward cannot depend on later
+    actions), with lower variance than TIS.
+
+    Inputs: ``data`` a :class:`~recoworld.estimators.TrajectoryLog` of ``n_rows`` steps;
+    ``action_dist`` ``(n_rows, n_actions)``; no Q-model.
+
+    References: Precup, Sutton & Singh, ICML 2000.
+    """
 
     gamma: float = 1.0
     """Discount factor in [0, 1]."""
@@ -173,7 +253,23 @@ class PerDecisionImportanceSampling(BaseSequentialEstimator):
 
 @dataclass(frozen=True)
 class WeightedPerDecisionImportanceSampling(BaseSequentialEstimator):
-    """Weighted per-decision IS: each step normalised by ``sum_i w_t``."""
+    """Weighted per-decision importance sampling (WPDIS): each step normalised by its weights.
+
+    ```text
+    V_WPDIS = sum_t gamma^t ( sum_i w_t r_t / sum_i w_t )
+    ```
+
+    (a step where every episode's weight is zero adds nothing). Biased for finite ``n``,
+    consistent under common support; usually the lowest-variance of the four IS estimators.
+
+    Inputs: ``data`` a :class:`~recoworld.estimators.TrajectoryLog` of ``n_rows`` steps;
+    ``action_dist`` ``(n_rows, n_actions)``; no Q-model.
+
+    References: Precup, Sutton & Singh, ICML 2000.
+
+    With no weight at any step (no overlap) the estimate is undefined:
+    :class:`~recoworld.errors.EstimatorInputError`.
+    """
 
     gamma: float = 1.0
     """Discount factor in [0, 1]."""
@@ -183,13 +279,34 @@ class WeightedPerDecisionImportanceSampling(BaseSequentialEstimator):
         c = np.ones(terms.cum_weight.shape[0]) if counts is None else counts
         num = c @ (terms.cum_weight * terms.discounted_reward)
         den = c @ terms.cum_weight
-        # A step where every trajectory has zero weight carries no information: it adds 0.
+        if not np.any(den > 0):  # no trajectory has weight at any step: no overlap at all
+            return self_normalized(0.0, 0.0, counts, "weighted per-decision IS")
+        # A later step where every trajectory has zero weight carries no information: it adds 0.
         return float(np.sum(np.divide(num, den, out=np.zeros_like(num), where=den > 0)))
 
 
 @dataclass(frozen=True)
 class SequentialDoublyRobust(BaseSequentialEstimator):
-    """Doubly robust for MDPs (Jiang & Li, 2016) with a pluggable Q-model (``estimated_q``)."""
+    """Doubly robust for MDPs (DR-MDP): per-decision IS with a Q-model as a control variate.
+
+    ```text
+    V_DR = (1/n) sum_i sum_t gamma^t [ w_t r_t - w_t q(s_t, a_t) + w_{t-1} v(s_t) ]
+    v(s) = sum_a pi_e(a | s) q(s, a)
+    ```
+
+    Unbiased under common support and true propensities whatever the Q-model (as long as it is
+    not fitted on the same episodes' rewards it corrects); the closer ``q`` is to the target's
+    true ``Q^pi_e``, the lower the variance, down to zero for a deterministic MDP with an exact
+    model. ``estimated_q`` comes from any model, e.g.
+    :class:`~recoworld.estimators.FittedQEvaluation`.
+
+    Inputs: ``data`` a :class:`~recoworld.estimators.TrajectoryLog` of ``n_rows`` steps;
+    ``action_dist`` ``(n_rows, n_actions)``; ``estimated_q`` ``(n_rows, n_actions)``, required.
+
+    References: Jiang & Li, "Doubly Robust Off-policy Value Evaluation for Reinforcement
+    Learning", ICML 2016; Thomas & Brunskill, "Data-Efficient Off-Policy Policy Evaluation for
+    Reinforcement Learning", ICML 2016.
+    """
 
     gamma: float = 1.0
     """Discount factor in [0, 1]."""

@@ -1,10 +1,18 @@
 """Pluggable reward models for the direct method and the doubly robust family.
 
 A bandit reward model is anything with ``fit_predict(data, seed) -> q`` where ``q[i, a]`` estimates
-``E[r | x_i, a]`` for every logged context and every action (:class:`RewardModel`). Its output is
-passed to an estimator as ``estimated_rewards``. For sequences, :class:`FittedQEvaluation` estimates
-``Q^pi(s_t, a)`` of the target policy at every logged step, for
+``E[r | x_i, a]`` for every logged context and every action (:class:`RewardModel`), shape
+``(n_rows, n_actions)``. Its output is passed to an estimator as ``estimated_rewards``. For
+sequences, :class:`FittedQEvaluation` estimates ``Q^pi(s_t, a)`` of the target policy at every
+logged step, shape ``(n_rows, n_actions)``, for
 :class:`~recoworld.estimators.ope_sequential.SequentialDoublyRobust`.
+
+DM is only as good as its model; DR stays unbiased with a wrong model as long as the model's
+prediction for a row does not use that row's reward, which cross-fitting ensures.
+
+References: Chernozhukov et al., "Double/Debiased Machine Learning for Treatment and Structural
+Parameters", Econometrics Journal 2018 (cross-fitting); Le, Voloshin & Yue, "Batch Policy
+Learning under Constraints", ICML 2019 (fitted Q evaluation).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from recoworld._validate import require_range
 from recoworld.errors import EstimatorInputError
 from recoworld.estimators.logged_data import BanditLog, TrajectoryLog, check_action_dist
 
@@ -76,8 +85,14 @@ def _ridge_per_action(x: _Array, action: npt.NDArray[np.int64], target: _Array, 
 class LinearRewardModel:
     """Ridge regression of the reward on ``[context, 1]``, one coefficient vector per action.
 
-    With ``n_folds > 1`` the predictions are cross-fitted: each row is predicted by a model that
-    did not see it (Chernozhukov et al., 2018), which keeps DR's correction term unbiased.
+    ```text
+    beta_a = (X_a' X_a + l2 I)^-1 X_a' r_a,     q(x, a) = [x, 1] . beta_a
+    ```
+
+    with ``X_a`` the design rows logged with action ``a`` (the intercept is penalised too). With
+    ``n_folds > 1`` the predictions are cross-fitted: each row is predicted by a model that did
+    not see it (Chernozhukov et al., 2018), which keeps DR's correction term unbiased. ``q`` is
+    right (and DM unbiased) only if the reward is linear in the context for every action.
     """
 
     l2: float = 1.0
@@ -86,13 +101,20 @@ class LinearRewardModel:
     """Number of cross-fitting folds; 1 fits and predicts on all rows."""
 
     def __post_init__(self) -> None:
-        if not self.l2 > 0.0:
-            raise EstimatorInputError(f"`l2` must be > 0, got {self.l2}")
-        if self.n_folds < 1:
-            raise EstimatorInputError(f"`n_folds` must be >= 1, got {self.n_folds}")
+        require_range("l2", self.l2, 0, low_open=True, error=EstimatorInputError)
+        require_range("n_folds", self.n_folds, 1, error=EstimatorInputError)
 
     def fit_predict(self, data: BanditLog, seed: int = 0) -> _Array:
-        """Fit on ``data`` and return ``q`` of shape ``(n_rows, n_actions)``."""
+        """Fit on ``data`` (its ``context``, or an intercept only) and return ``q``.
+
+        Args:
+            data: the logged rounds.
+            seed: seeds the fold assignment of cross-fitting.
+
+        Returns:
+            ``q`` of shape ``(n_rows, n_actions)``.
+
+        """
         x = _design(data.context, data.n_rows)
         if self.n_folds == 1:
             coef = _ridge_per_action(x, data.action, data.reward, data.n_actions, self.l2)
@@ -113,10 +135,15 @@ class LinearRewardModel:
 class FittedQEvaluation:
     """Linear fitted-Q evaluation of a target policy on a :class:`TrajectoryLog`.
 
-    Features are ``[observation, step / max_step, 1]`` with one coefficient vector per action.
-    Each of ``n_iterations`` rounds regresses ``r_t + gamma * V(s_{t+1})`` (no bootstrap after the
-    last step of an episode) where ``V(s) = sum_a pi_e(a|s) Q(s, a)``. With ``n_iterations``
-    ``None`` it runs as many rounds as the longest episode, the horizon of a finite problem.
+    ```text
+    Q_{k+1} = ridge fit of  r_t + gamma * (1 - done_t) * V_k(s_{t+1})  on the logged (s_t, a_t)
+    V_k(s)  = sum_a pi_e(a | s) Q_k(s, a),      Q_0 = 0
+    ```
+
+    Features are ``[step / max_step, observation, 1]`` with one coefficient vector per action.
+    With ``n_iterations`` ``None`` it runs as many rounds as the longest episode, the horizon of a
+    finite problem. Exact for a target whose ``Q`` is linear in these features; otherwise an
+    approximation whose error DR-MDP's correction removes in expectation.
     """
 
     gamma: float = 1.0
@@ -127,13 +154,20 @@ class FittedQEvaluation:
     """Number of regression rounds; ``None`` means the longest episode's length."""
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.gamma <= 1.0:
-            raise EstimatorInputError(f"`gamma` must be in [0, 1], got {self.gamma}")
-        if not self.l2 > 0.0:
-            raise EstimatorInputError(f"`l2` must be > 0, got {self.l2}")
+        require_range("gamma", self.gamma, 0, 1, error=EstimatorInputError)
+        require_range("l2", self.l2, 0, low_open=True, error=EstimatorInputError)
 
     def fit_predict(self, data: TrajectoryLog, action_dist: npt.ArrayLike) -> _Array:
-        """Return ``Q(s_t, a)`` for every logged row and action, shape ``(n_rows, n_actions)``."""
+        """Return ``Q(s_t, a)`` for every logged row and action.
+
+        Args:
+            data: the logged episodes (``n_rows`` steps).
+            action_dist: ``pi_e(a | s_t)`` at every logged step, shape ``(n_rows, n_actions)``.
+
+        Returns:
+            ``Q`` of shape ``(n_rows, n_actions)``.
+
+        """
         dist = check_action_dist(np.asarray(action_dist, dtype=np.float64), data.n_rows,
                                  data.n_actions)
         step = data.column("step").astype(np.float64)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from recoworld._validate import require_range
 from recoworld.datasets.feed_world import FeedWorld
 from recoworld.errors import ConfigError
 from recoworld.users.feed._kernels import pack_params, respond_kernel
@@ -84,11 +85,19 @@ class StatisticalFeedUser:
     the threshold; on leaving, the gap until the next session is drawn from the session's mean
     watch ratio.
 
+    Each part keyword takes an object that follows that part's protocol and replaces the stock
+    part; a part given this way and a non-default entry for it in ``params`` is a
+    :class:`ConfigError`.
+
     Args:
         params: parameters of the stock parts (switch biases off here).
-        preference, response, duration_bias, position_bias, transition, leave, returning: a part
-            that replaces the stock one (any object following that part's protocol). A part given
-            here and a non-default entry for it in ``params`` is a :class:`ConfigError`.
+        preference: replaces :class:`Preference`.
+        response: replaces :class:`Response`.
+        duration_bias: replaces :class:`DurationBias`.
+        position_bias: replaces :class:`PositionBias`.
+        transition: replaces :class:`Transition`.
+        leave: replaces :class:`Leave`.
+        returning: replaces :class:`Return`.
 
     When every part is a stock one, :meth:`respond` runs one compiled kernel (the parts' math
     fused, :mod:`recoworld.users.feed._kernels`); otherwise it composes the parts' own methods
@@ -166,8 +175,7 @@ class StatisticalFeedUser:
 
     def bind(self, world: FeedWorld, n_slots: int) -> None:
         """Attach to ``world`` and allocate state for ``n_slots`` users."""
-        if n_slots < 1:
-            raise ConfigError(f"`n_slots` must be >= 1, got {n_slots}")
+        require_range("n_slots", n_slots, 1)
         self._world = world
         cat, pop = world.catalogue, world.population
         self._embedding = cat.embedding

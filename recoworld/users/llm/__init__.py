@@ -29,7 +29,11 @@ from recoworld.users.llm.client import (
     LLMClient,
     LLMClientConfig,
 )
-from recoworld.users.llm.conversational import LLMConversationalUser, LLMConversationalUserConfig
+from recoworld.users.llm.conversational import (
+    LLMConversationalBatchUser,
+    LLMConversationalUser,
+    LLMConversationalUserConfig,
+)
 from recoworld.users.llm.decision import DecisionField, DecisionSchema
 from recoworld.users.llm.embedding import SentenceEmbedder
 from recoworld.users.llm.feed import HybridFeedUser, LLMFeedUser, LLMFeedUserConfig
@@ -54,6 +58,7 @@ __all__ = [
     "LLMCacheMissError",
     "LLMClient",
     "LLMClientConfig",
+    "LLMConversationalBatchUser",
     "LLMConversationalUser",
     "LLMConversationalUserConfig",
     "LLMFeedUser",

@@ -2,11 +2,14 @@
 
 Any server that speaks the protocol works (llama.cpp / llama-cpp-python, vLLM, Ollama, hosted
 APIs). The endpoint, model and key come from the arguments or the environment:
-``OPENAI_BASE_URL``, ``RECOWORLD_LLM_MODEL`` and ``OPENAI_API_KEY``.
+``OPENAI_BASE_URL``, ``RECOWORLD_LLM_MODEL`` and ``OPENAI_API_KEY``. The endpoint may be a
+comma-separated list of base URLs of servers that serve the same model: requests go to them in
+turn, and a failed attempt is retried on the next one.
 
-Reliability: every request has a timeout; connection errors, timeouts, HTTP 429 and 5xx are retried
-a bounded number of times with exponential backoff, then raise :class:`LLMServerError` naming the
-URL and what to do. At most ``max_concurrency`` requests are in flight; ``*_many`` methods send a
+Reliability: every call has an overall deadline (``timeout_s``, retries included); connection
+errors, timeouts, HTTP 429 and 5xx, and HTTP 200 bodies that are not a chat completion (not JSON,
+broken JSON, no choice) are retried a bounded number of times with exponential backoff, then raise
+:class:`LLMServerError` naming the URL and what came back. At most ``max_concurrency`` requests are in flight; ``*_many`` methods send a
 batch concurrently (one event loop per client), which is how a vectorised environment asks many
 users at once.
 
@@ -23,12 +26,14 @@ top log-probabilities, which :mod:`~recoworld.users.llm.logprob` turns into answ
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from recoworld._validate import require_range
 from recoworld.errors import ConfigError, LLMResponseError, LLMServerError
 from recoworld.users.llm.cache import ResponseCache, request_key
 from recoworld.users.llm.decision import DecisionSchema, letter_grammar
@@ -56,15 +61,18 @@ class LLMClientConfig:
     """Settings of :class:`LLMClient`.
 
     Attributes:
-        base_url: Endpoint such as ``http://127.0.0.1:8080/v1``; ``None`` reads
-            ``OPENAI_BASE_URL``. Not needed when every answer comes from a replay cache.
+        base_url: Endpoint such as ``http://127.0.0.1:8080/v1``, or several separated by commas
+            (``http://a:8000/v1,http://b:8000/v1``: one model behind several servers, used in
+            turn); ``None`` reads ``OPENAI_BASE_URL``. Not needed when every answer comes from a
+            replay cache.
         model: Model name sent to the server; ``None`` reads ``RECOWORLD_LLM_MODEL``, else
             :data:`DEFAULT_MODEL` (llama-cpp-python serves its one model under any name).
         api_key: ``None`` reads ``OPENAI_API_KEY``, else a placeholder local servers ignore.
-        timeout_s: Seconds one request may take before it counts as failed.
-        max_retries: Retries after a failed request (so ``max_retries + 1`` attempts).
+        timeout_s: Deadline of one call in seconds: every attempt, retry and backoff pause of
+            one request fits in it (what a caller waits at most before :class:`LLMServerError`).
+        max_retries: Retries after a failed request (so at most ``max_retries + 1`` attempts).
         backoff_s: First retry delay; each further retry doubles it.
-        max_concurrency: Requests in flight at once in the ``*_many`` methods.
+        max_concurrency: Requests in flight at once in the ``*_many`` methods, per endpoint.
         temperature: Sampling temperature (the per-call seed makes sampling reproducible).
         max_tokens: Token budget of a structured reply.
         decoding: Decoding modes tried in order until a reply parses: ``"plain"`` (no constraint),
@@ -85,16 +93,11 @@ class LLMClientConfig:
     decoding: tuple[DecodingMode, ...] = ("json_schema", "grammar")
 
     def __post_init__(self) -> None:
-        if not self.timeout_s > 0:
-            raise ConfigError(f"`timeout_s` must be > 0, got {self.timeout_s}")
-        if self.max_retries < 0:
-            raise ConfigError(f"`max_retries` must be >= 0, got {self.max_retries}")
-        if self.backoff_s < 0:
-            raise ConfigError(f"`backoff_s` must be >= 0, got {self.backoff_s}")
-        if self.max_concurrency < 1:
-            raise ConfigError(f"`max_concurrency` must be >= 1, got {self.max_concurrency}")
-        if self.max_tokens < 1:
-            raise ConfigError(f"`max_tokens` must be >= 1, got {self.max_tokens}")
+        require_range("timeout_s", self.timeout_s, 0, low_open=True, allow_inf=True)
+        require_range("max_retries", self.max_retries, 0)
+        require_range("backoff_s", self.backoff_s, 0)
+        require_range("max_concurrency", self.max_concurrency, 1)
+        require_range("max_tokens", self.max_tokens, 1)
         if not self.decoding or any(m not in _DECODING_MODES for m in self.decoding):
             raise ConfigError(
                 f"`decoding` must be a non-empty sequence of {_DECODING_MODES}, got {self.decoding}"
@@ -176,14 +179,9 @@ class Decision:
     probabilities: dict[str, float] | None = field(default=None)
 
 
-def _retriable(exc: BaseException) -> bool:
-    import openai
-
-    if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)):
-        return True
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code == 429 or exc.status_code >= 500
-    return isinstance(exc, asyncio.TimeoutError)
+def _retriable_status(status: int) -> bool:
+    """Whether an HTTP error status is worth retrying (429 and 5xx)."""
+    return status == 429 or status >= 500
 
 
 class LLMClient:
@@ -204,10 +202,12 @@ class LLMClient:
         self.cache = cache
         self.model = self.config.resolved_model()
         self.base_url = self.config.resolved_base_url()
+        self.base_urls = [u.strip() for u in (self.base_url or "").split(",") if u.strip()]
+        self._next_endpoint = 0
         self.server_calls = 0
         self.cache_hits = 0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: Any = None
+        self._client: list[Any] | None = None
         self._sem: asyncio.Semaphore | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -220,8 +220,8 @@ class LLMClient:
     def close(self) -> None:
         """Close the HTTP connection pool and the private event loop."""
         if self._loop is not None and not self._loop.is_closed():
-            if self._client is not None:
-                self._loop.run_until_complete(self._client.close())
+            for endpoint in self._client or []:
+                self._loop.run_until_complete(endpoint.close())
             self._loop.close()
         self._client = None
         self._loop = None
@@ -234,8 +234,8 @@ class LLMClient:
             self._sem = None
         return self._loop.run_until_complete(coro)
 
-    def _openai(self) -> Any:
-        if self.base_url is None:
+    def _openai(self) -> list[Any]:
+        if not self.base_urls:
             raise LLMServerError(
                 "no LLM endpoint configured: pass `base_url` (CLI: --base-url) or set "
                 "OPENAI_BASE_URL, e.g. to the URL that `recoworld llm serve` prints"
@@ -248,12 +248,15 @@ class LLMClient:
                     "the `openai` package is not installed; install the extra: "
                     "pip install 'recoworld[llm]'"
                 ) from exc
-            self._client = openai.AsyncOpenAI(
-                base_url=self.base_url,
-                api_key=self.config.resolved_api_key(),
-                timeout=self.config.timeout_s,
-                max_retries=0,
-            )
+            self._client = [
+                openai.AsyncOpenAI(
+                    base_url=url,
+                    api_key=self.config.resolved_api_key(),
+                    timeout=self.config.timeout_s,
+                    max_retries=0,
+                )
+                for url in self.base_urls
+            ]
         return self._client
 
     # ---- raw chat --------------------------------------------------------------------------
@@ -366,9 +369,9 @@ class LLMClient:
         return self._run(self.acomplete(prompt, top_logprobs=top_logprobs, max_tokens=max_tokens))
 
     async def _send(self, msgs: list[Message], params: dict[str, Any]) -> ChatResponse:
-        client = self._openai()
+        endpoints = self._openai()
         if self._sem is None:
-            self._sem = asyncio.Semaphore(self.config.max_concurrency)
+            self._sem = asyncio.Semaphore(self.config.max_concurrency * len(endpoints))
         completion = params.get("endpoint") == "completions"
         kwargs: dict[str, Any] = {
             "model": self.model,
@@ -388,38 +391,62 @@ class LLMClient:
         if "top_logprobs" in params and not completion:
             kwargs["logprobs"] = True
             kwargs["top_logprobs"] = params["top_logprobs"]
-        attempts = self.config.max_retries + 1
-        last: BaseException | None = None
-        for attempt in range(attempts):
-            try:
-                async with self._sem:
-                    self.server_calls += 1
-                    if completion:
-                        raw = await client.completions.create(**kwargs)
-                        return _parse_text_completion(raw, self.base_url)
-                    raw = await client.chat.completions.create(**kwargs)
-                return _parse_completion(raw, self.base_url)
-            except Exception as exc:
-                import openai
+        import openai
 
-                if isinstance(exc, openai.APIStatusError) and not _retriable(exc):
-                    raise LLMServerError(
-                        f"LLM server at {self.base_url} refused the request with HTTP "
-                        f"{exc.status_code}: {exc.message}; check the model name "
-                        f"({self.model!r}) and that the server supports "
-                        f"{sorted(k for k in params if k in _EXTENSIONS)}"
-                    ) from exc
-                if not (_retriable(exc) or isinstance(exc, openai.OpenAIError)):
-                    raise
-                last = exc
-                if attempt + 1 < attempts:
-                    await asyncio.sleep(self.config.backoff_s * 2**attempt)
+        max_attempts = self.config.max_retries + 1
+        attempts = 0
+        last: BaseException | None = None
+        url = self.base_urls[0]
+        loop = asyncio.get_running_loop()
+        async with self._sem:  # the deadline runs from the moment the call may send
+            deadline = loop.time() + self.config.timeout_s
+            while attempts < max_attempts:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                attempts += 1
+                self.server_calls += 1
+                turn = self._next_endpoint  # in turn across endpoints, retries included
+                self._next_endpoint = (turn + 1) % len(endpoints)
+                url = self.base_urls[turn]
+                try:
+                    api = endpoints[turn].completions if completion else endpoints[turn].chat.completions
+                    raw = await asyncio.wait_for(
+                        api.with_raw_response.create(**kwargs, timeout=remaining),
+                        timeout=remaining,
+                    )
+                    parse = _parse_text_completion if completion else _parse_completion
+                    return parse(raw.http_response.text, url)
+                except openai.APIStatusError as exc:
+                    if not _retriable_status(exc.status_code):
+                        raise LLMServerError(
+                            f"LLM server at {url} refused the request with HTTP "
+                            f"{exc.status_code}: {exc.message}; check the model name "
+                            f"({self.model!r}) and that the server supports "
+                            f"{sorted(k for k in params if k in _EXTENSIONS)}"
+                        ) from exc
+                    last = exc
+                except (openai.OpenAIError, asyncio.TimeoutError, _UnreadableReply) as exc:
+                    last = exc
+                pause = min(self.config.backoff_s * 2 ** (attempts - 1), deadline - loop.time())
+                if attempts < max_attempts and pause > 0:
+                    await asyncio.sleep(pause)
+        tried = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        if isinstance(last, _UnreadableReply):
+            raise LLMServerError(
+                f"LLM server at {url} answered HTTP 200 with {last} ({tried}); is it an "
+                "OpenAI-compatible chat-completions endpoint (the base URL usually ends in /v1)?"
+            ) from last
+        if last is None or isinstance(last, (asyncio.TimeoutError, openai.APITimeoutError)):
+            what = "the request timed out"
+        else:
+            what = f"{type(last).__name__}: {last}"
         raise LLMServerError(
-            f"LLM server at {self.base_url} did not answer after {attempts} attempts "
-            f"(timeout {self.config.timeout_s:g} s each; last error: "
-            f"{type(last).__name__}: {last}); start one with `recoworld llm serve`, point "
-            "`base_url` / OPENAI_BASE_URL at a running OpenAI-compatible server, or raise "
-            "`timeout_s` for a slow one"
+            f"LLM server at {self.base_url} did not answer after {tried} within the "
+            f"{self.config.timeout_s:g} s deadline of one call (last error: {what}); start one "
+            "with `recoworld llm serve`, point `base_url` / OPENAI_BASE_URL (CLI: --base-url) at "
+            "a running OpenAI-compatible server, or raise `timeout_s` (CLI: --timeout) for a "
+            "slow one"
         ) from last
 
     def _gather(self, coros: Sequence[Awaitable[_T]]) -> list[_T]:
@@ -516,52 +543,86 @@ class LLMClient:
         return self._gather([self.achoose(m, ls, seed=seed) for m, ls, seed in requests])
 
 
-def _parse_completion(raw: Any, base_url: str | None) -> ChatResponse:
-    """Read content, finish reason and first-token log-probs from an SDK completion object."""
-    data: dict[str, Any] = raw.model_dump() if hasattr(raw, "model_dump") else dict(raw)
-    choices = data.get("choices") or []
-    if not choices:
-        raise LLMServerError(
-            f"LLM server at {base_url} answered without any choice: {str(data)[:200]!r}; "
-            "is it an OpenAI-compatible chat-completions endpoint?"
-        )
-    choice = choices[0] or {}
-    message = choice.get("message") or {}
-    text = message.get("content") or ""
+class _UnreadableReply(Exception):
+    """An HTTP 200 whose body is not a chat completion (retried like a server fault)."""
+
+
+def _snippet(text: str, limit: int = 120) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _parse_completion(body: str, base_url: str | None) -> ChatResponse:
+    """Read content, finish reason and first-token log-probs from a chat-completion body.
+
+    Raises :class:`_UnreadableReply` (naming what came back) when ``body`` is not JSON or not
+    shaped like a chat completion.
+    """
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise _UnreadableReply(f"a body that is not valid JSON ({exc}): {_snippet(body)}") from None
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices:
+        raise _UnreadableReply(f"JSON without any choice: {_snippet(body)}")
+    choice = choices[0]
+    message = choice.get("message") if isinstance(choice, dict) else None
+    if not isinstance(message, dict):
+        raise _UnreadableReply(f"a choice without a message object: {_snippet(body)}")
+    text = message.get("content")
+    if text is not None and not isinstance(text, str):
+        raise _UnreadableReply(f"a message whose content is not text: {_snippet(body)}")
     top: dict[str, float] | None = None
-    content_lp = (choice.get("logprobs") or {}).get("content") or []
-    if content_lp:
-        top = {}
-        for alt in content_lp[0].get("top_logprobs") or []:
-            token = str(alt.get("token", ""))
-            lp = float(alt.get("logprob", -math.inf))
-            if lp > top.get(token, -math.inf):
-                top[token] = lp
+    logprobs = choice.get("logprobs")
+    content_lp = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if isinstance(content_lp, list) and content_lp and isinstance(content_lp[0], dict):
         first = content_lp[0]
-        if "token" in first and str(first["token"]) not in top:
-            top[str(first["token"])] = float(first.get("logprob", -math.inf))
+        top = {}
+        try:
+            for alt in first.get("top_logprobs") or []:
+                token = str(alt.get("token", ""))
+                lp = float(alt.get("logprob", -math.inf))
+                if lp > top.get(token, -math.inf):
+                    top[token] = lp
+            if "token" in first and str(first["token"]) not in top:
+                top[str(first["token"])] = float(first.get("logprob", -math.inf))
+        except (AttributeError, TypeError, ValueError):
+            raise _UnreadableReply(f"malformed log-probabilities: {_snippet(body)}") from None
+    finish = choice.get("finish_reason")
     return ChatResponse(
-        text=str(text), top_logprobs=top, finish_reason=choice.get("finish_reason"), cached=False
+        text=text or "",
+        top_logprobs=top,
+        finish_reason=finish if isinstance(finish, str) else None,
+        cached=False,
     )
 
 
-def _parse_text_completion(raw: Any, base_url: str | None) -> ChatResponse:
-    """Read text, finish reason and first-token log-probs from a ``/v1/completions`` answer."""
-    data: dict[str, Any] = raw.model_dump() if hasattr(raw, "model_dump") else dict(raw)
-    choices = data.get("choices") or []
-    if not choices:
-        raise LLMServerError(
-            f"LLM server at {base_url} answered without any choice: {str(data)[:200]!r}; "
-            "is it an OpenAI-compatible completions endpoint?"
-        )
-    choice = choices[0] or {}
+def _parse_text_completion(body: str, base_url: str | None) -> ChatResponse:
+    """Read text, finish reason and first-token log-probs from a ``/v1/completions`` body.
+
+    Raises :class:`_UnreadableReply` (naming what came back) when ``body`` is not JSON or not
+    shaped like a text completion.
+    """
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise _UnreadableReply(f"a body that is not valid JSON ({exc}): {_snippet(body)}") from None
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise _UnreadableReply(f"JSON without any choice: {_snippet(body)}")
+    choice = choices[0]
     top: dict[str, float] | None = None
-    first = ((choice.get("logprobs") or {}).get("top_logprobs") or [None])[0]
+    logprobs = choice.get("logprobs")
+    first = (logprobs.get("top_logprobs") or [None])[0] if isinstance(logprobs, dict) else None
     if first:
-        top = {str(t): float(lp) for t, lp in first.items()}
+        try:
+            top = {str(t): float(lp) for t, lp in first.items()}
+        except (AttributeError, TypeError, ValueError):
+            raise _UnreadableReply(f"malformed log-probabilities: {_snippet(body)}") from None
+    text = choice.get("text")
+    finish = choice.get("finish_reason")
     return ChatResponse(
-        text=str(choice.get("text") or ""),
+        text=text if isinstance(text, str) else "",
         top_logprobs=top,
-        finish_reason=choice.get("finish_reason"),
+        finish_reason=finish if isinstance(finish, str) else None,
         cached=False,
     )

@@ -12,16 +12,22 @@ A reply that does not parse after every decoding mode is marked ``invalid_respon
 environment still needs an answer, so the turn falls back to the documented rejection (no / no
 children / none of these / a uniformly drawn opening attribute) -- or raises
 :class:`~recoworld.errors.LLMResponseError` with ``on_invalid="raise"``.
+
+:class:`LLMConversationalBatchUser` plays many conversations for a vector environment: each turn's
+requests (one per conversation) go to the server concurrently, and every conversation draws the
+same seeds from its own generator as a single user would, so the answers are the same.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from recoworld._validate import require_range
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.errors import ConfigError, InvalidActionError, LLMResponseError
 from recoworld.users.conversational import target_attributes
@@ -29,9 +35,19 @@ from recoworld.users.llm.client import Decision, LLMClient, Message
 from recoworld.users.llm.decision import DecisionField, DecisionSchema
 from recoworld.users.llm.prompts import render_prompt
 
-__all__ = ["LLMConversationalUser", "LLMConversationalUserConfig"]
+__all__ = ["LLMConversationalBatchUser", "LLMConversationalUser", "LLMConversationalUserConfig"]
 
 _SEED_HIGH = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One request to the model: a structured decision (``schema``) or a letter choice."""
+
+    messages: list[Message]
+    seed: int
+    schema: DecisionSchema | None = None
+    letters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,10 +72,7 @@ class LLMConversationalUserConfig:
     utterance_chars: int = 120
 
     def __post_init__(self) -> None:
-        if self.max_item_attributes < 1:
-            raise ConfigError(
-                f"`max_item_attributes` must be >= 1, got {self.max_item_attributes}"
-            )
+        require_range("max_item_attributes", self.max_item_attributes, 1)
         if self.judge_mode not in ("letter", "json"):
             raise ConfigError(f"`judge_mode` must be 'letter' or 'json', got {self.judge_mode!r}")
         if self.on_invalid not in ("reject", "raise"):
@@ -94,6 +107,7 @@ class LLMConversationalUser:
         self._target_attrs: npt.NDArray[np.int32] = np.empty(0, dtype=np.int32)
         self._system = ""
         self._wanted = ""
+        self._labels: list[str] = []
         self._info: dict[str, Any] = {}
         self.stats: dict[str, int] = {"turns": 0, "invalid_responses": 0, "llm_attempts": 0}
         self.prompts: list[list[Message]] = []
@@ -120,10 +134,15 @@ class LLMConversationalUser:
         self.prompts.append(msgs)
         return msgs
 
-    def _decide(self, prompt: str, schema: DecisionSchema, rng: np.random.Generator) -> Decision:
-        seed = int(rng.integers(_SEED_HIGH))
-        decision = self.client.decide(self._messages(prompt), schema, seed=seed)
-        return self._account(decision)
+    def _request(
+        self, prompt: str, schema: DecisionSchema, rng: np.random.Generator
+    ) -> _Request:
+        return _Request(self._messages(prompt), int(rng.integers(_SEED_HIGH)), schema)
+
+    def _send(self, request: _Request) -> Decision:
+        if request.schema is None:
+            return self.client.choose(request.messages, request.letters, seed=request.seed)
+        return self.client.decide(request.messages, request.schema, seed=request.seed)
 
     def _account(self, decision: Decision) -> Decision:
         self.stats["turns"] += 1
@@ -150,30 +169,33 @@ class LLMConversationalUser:
     def _text_field(self) -> DecisionField:
         return DecisionField("utterance", "text", max_chars=self.config.utterance_chars)
 
-    # ---- ConversationalUser protocol ------------------------------------------------------
-    def start(self, user: int, target: int, rng: np.random.Generator) -> int:
-        """Begin a session; the LLM names one of the target's attributes as its opening."""
+    # ---- each call in two halves: the request, then reading the decision ---------------------
+    # (a batch user sends the requests of many conversations at once between the two halves)
+    def _start_request(self, user: int, target: int, rng: np.random.Generator) -> _Request:
         attrs = target_attributes(self.world, user, target)
         self._target = int(target)
         self._target_attrs = attrs
         self.stats = {"turns": 0, "invalid_responses": 0, "llm_attempts": 0}
         self.prompts = []
-        labels = self._names(attrs)
-        self._wanted = ", ".join(labels)
+        self._labels = self._names(attrs)
+        self._wanted = ", ".join(self._labels)
         self._system = render_prompt(
             "conversational_system", item_noun=self.config.item_noun, wanted=self._wanted
         )
-        opening = DecisionField("attribute", "enum", tuple(labels))
+        opening = DecisionField("attribute", "enum", tuple(self._labels))
         schema = DecisionSchema((opening, self._text_field()))
-        decision = self._decide(
+        return self._request(
             render_prompt("conversational_opening", wanted=self._wanted), schema, rng
         )
+
+    def _start_answer(self, decision: Decision, rng: np.random.Generator) -> int:
+        decision = self._account(decision)
+        attrs = self._target_attrs
         if decision.valid and decision.values is not None:
-            return int(attrs[labels.index(decision.values["attribute"])])
+            return int(attrs[self._labels.index(decision.values["attribute"])])
         return int(attrs[rng.integers(attrs.size)])
 
-    def answer_binary(self, attribute: int, rng: np.random.Generator) -> bool:
-        """Yes/no from the LLM; an invalid reply counts as "no" (flagged in ``step_info``)."""
+    def _binary_request(self, attribute: int, rng: np.random.Generator) -> _Request:
         if not 0 <= attribute < self.world.n_attributes:
             raise InvalidActionError(
                 f"`attribute` must be in [0, {self.world.n_attributes}), got {attribute}"
@@ -182,11 +204,13 @@ class LLMConversationalUser:
         answer = DecisionField("answer", "enum", ("yes", "no"))
         schema = DecisionSchema((answer, self._text_field()))
         prompt = render_prompt("conversational_binary", attribute=name, wanted=self._wanted)
-        decision = self._decide(prompt, schema, rng)
+        return self._request(prompt, schema, rng)
+
+    def _binary_answer(self, decision: Decision) -> bool:
+        decision = self._account(decision)
         return bool(decision.valid and decision.values and decision.values["answer"] == "yes")
 
-    def answer_enumerated(self, parent: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
-        """Return the children the LLM picks; an invalid reply picks none (flagged)."""
+    def _enumerated_request(self, parent: int, rng: np.random.Generator) -> _Request:
         if not 0 <= parent < self.world.n_parents:
             raise InvalidActionError(
                 f"`parent` must be in [0, {self.world.n_parents}), got {parent}"
@@ -202,15 +226,18 @@ class LLMConversationalUser:
             children=", ".join(labels),
             wanted=self._wanted,
         )
-        decision = self._decide(prompt, schema, rng)
+        return self._request(prompt, schema, rng)
+
+    def _enumerated_answer(self, decision: Decision, parent: int) -> npt.NDArray[np.int64]:
+        decision = self._account(decision)
         if not (decision.valid and decision.values):
             return np.empty(0, dtype=np.int64)
+        children = self.world.children_of(parent)
         chosen = set(decision.values["chosen"])
-        picked = [c for c, lab in zip(children, labels, strict=True) if lab in chosen]
+        picked = [c for c, lab in zip(children, self._names(children), strict=True) if lab in chosen]
         return np.array(picked, dtype=np.int64)
 
-    def judge(self, items: npt.NDArray[np.int64], rng: np.random.Generator) -> bool:
-        """Whether the LLM recognises its item among ``items`` (shown by attributes only)."""
+    def _judge_request(self, items: npt.NDArray[np.int64], rng: np.random.Generator) -> _Request:
         items = np.asarray(items, dtype=np.int64).ravel()
         if items.size == 0 or items.size > 25:
             raise InvalidActionError(
@@ -238,14 +265,16 @@ class LLMConversationalUser:
         allowed = (*letters, none_letter)
         seed = int(rng.integers(_SEED_HIGH))
         if self.config.judge_mode == "letter":
-            decision = self._account(self.client.choose(self._messages(prompt), allowed, seed=seed))
-        else:
-            schema = DecisionSchema((DecisionField("choice", "enum", allowed), self._text_field()))
-            decision = self._account(self.client.decide(self._messages(prompt), schema, seed=seed))
+            return _Request(self._messages(prompt), seed, None, allowed)
+        schema = DecisionSchema((DecisionField("choice", "enum", allowed), self._text_field()))
+        return _Request(self._messages(prompt), seed, schema, allowed)
+
+    def _judge_answer(self, decision: Decision, request: _Request) -> bool:
+        decision = self._account(decision)
         if not (decision.valid and decision.values):
             return False
         choice = decision.values["choice"]
-        accepted = bool(choice != none_letter)
+        accepted = bool(choice != request.letters[-1])
         if not self._info["utterance"]:
             self._info["utterance"] = (
                 f"I'll take {choice}." if accepted else "None of these is what I want."
@@ -253,6 +282,24 @@ class LLMConversationalUser:
         if decision.probabilities is not None:
             self._info["choice_probabilities"] = decision.probabilities
         return accepted
+
+    # ---- ConversationalUser protocol ------------------------------------------------------
+    def start(self, user: int, target: int, rng: np.random.Generator) -> int:
+        """Begin a session; the LLM names one of the target's attributes as its opening."""
+        return self._start_answer(self._send(self._start_request(user, target, rng)), rng)
+
+    def answer_binary(self, attribute: int, rng: np.random.Generator) -> bool:
+        """Yes/no from the LLM; an invalid reply counts as "no" (flagged in ``step_info``)."""
+        return self._binary_answer(self._send(self._binary_request(attribute, rng)))
+
+    def answer_enumerated(self, parent: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
+        """Return the children the LLM picks; an invalid reply picks none (flagged)."""
+        return self._enumerated_answer(self._send(self._enumerated_request(parent, rng)), parent)
+
+    def judge(self, items: npt.NDArray[np.int64], rng: np.random.Generator) -> bool:
+        """Whether the LLM recognises its item among ``items`` (shown by attributes only)."""
+        request = self._judge_request(items, rng)
+        return self._judge_answer(self._send(request), request)
 
     def wants_to_leave(self, rng: np.random.Generator) -> bool:
         """Never: as in the published protocol, the user stays until the horizon."""
@@ -265,3 +312,137 @@ class LLMConversationalUser:
         ``llm_attempts``, ``cached``, and ``invalid_reply`` (the rejected text) when invalid.
         """
         return dict(self._info)
+
+    def batched(self, num_envs: int) -> LLMConversationalBatchUser:
+        """The same user for ``num_envs`` conversations at once, sharing the client."""
+        return LLMConversationalBatchUser(self.world, self.client, self.config)
+
+
+class LLMConversationalBatchUser:
+    """:class:`LLMConversationalUser` for the conversations of a vector environment.
+
+    One :class:`LLMConversationalUser` per slot holds that conversation's prompts, stats and
+    ``info``; each call sends the requests of all the slots it concerns concurrently
+    (:meth:`LLMClient.decide_many` / :meth:`LLMClient.choose_many`, at most
+    ``client.config.max_concurrency`` in flight). Slot ``s`` draws its request seeds (and its
+    fallback opening) from ``rngs[s]`` in the order a single user would, so a vector environment
+    sends the same requests as single environments and gets the same answers (or replays them
+    from the same cache).
+    """
+
+    def __init__(
+        self,
+        world: AttributeGraphWorld,
+        client: LLMClient,
+        config: LLMConversationalUserConfig | None = None,
+    ) -> None:
+        self.world = world
+        self.client = client
+        self.config = config or LLMConversationalUserConfig()
+        self.draws_only_at_start = False  # every call draws a request seed
+        self.users: list[LLMConversationalUser] = []
+
+    def bind(self, num_envs: int) -> None:
+        """One conversation state per slot."""
+        self.users = [
+            LLMConversationalUser(self.world, self.client, self.config) for _ in range(num_envs)
+        ]
+
+    def _send_many(self, requests: Sequence[_Request]) -> list[Decision]:
+        """Every request at once, decisions and letter choices each in one concurrent batch."""
+        decisions: list[Decision | None] = [None] * len(requests)
+        schema_idx = [i for i, r in enumerate(requests) if r.schema is not None]
+        letter_idx = [i for i, r in enumerate(requests) if r.schema is None]
+        if schema_idx:
+            batch = [(requests[i].messages, requests[i].schema, requests[i].seed) for i in schema_idx]
+            for i, d in zip(schema_idx, self.client.decide_many(batch), strict=True):  # type: ignore[arg-type]
+                decisions[i] = d
+        if letter_idx:
+            letters = [(requests[i].messages, requests[i].letters, requests[i].seed) for i in letter_idx]
+            for i, d in zip(letter_idx, self.client.choose_many(letters), strict=True):
+                decisions[i] = d
+        return decisions  # type: ignore[return-value]
+
+    def start(
+        self,
+        slots: npt.NDArray[np.intp],
+        users: npt.NDArray[np.int64],
+        targets: npt.NDArray[np.int64],
+        rngs: Sequence[np.random.Generator],
+    ) -> npt.NDArray[np.int64]:
+        """Each slot's LLM names its opening attribute."""
+        ss = slots.tolist()
+        reqs = [
+            self.users[s]._start_request(int(users[j]), int(targets[j]), rngs[s])
+            for j, s in enumerate(ss)
+        ]
+        decisions = self._send_many(reqs)
+        return np.array(
+            [self.users[s]._start_answer(d, rngs[s]) for s, d in zip(ss, decisions, strict=True)],
+            dtype=np.int64,
+        )
+
+    def answer_binary(
+        self,
+        slots: npt.NDArray[np.intp],
+        attributes: npt.NDArray[np.int64],
+        rngs: Sequence[np.random.Generator],
+    ) -> npt.NDArray[np.bool_]:
+        """Each slot's LLM answers yes or no."""
+        ss = slots.tolist()
+        reqs = [self.users[s]._binary_request(int(attributes[j]), rngs[s]) for j, s in enumerate(ss)]
+        decisions = self._send_many(reqs)
+        return np.array(
+            [self.users[s]._binary_answer(d) for s, d in zip(ss, decisions, strict=True)],
+            dtype=np.bool_,
+        )
+
+    def answer_enumerated(
+        self,
+        slots: npt.NDArray[np.intp],
+        parents: npt.NDArray[np.int64],
+        rngs: Sequence[np.random.Generator],
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Each slot's LLM picks children of its parent, as ``(indptr, children)``."""
+        ss = slots.tolist()
+        reqs = [self.users[s]._enumerated_request(int(parents[j]), rngs[s]) for j, s in enumerate(ss)]
+        decisions = self._send_many(reqs)
+        picks = [
+            self.users[s]._enumerated_answer(d, int(parents[j]))
+            for j, (s, d) in enumerate(zip(ss, decisions, strict=True))
+        ]
+        indptr = np.zeros(len(picks) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum([p.size for p in picks])
+        flat = np.concatenate(picks) if picks else np.empty(0, dtype=np.int64)
+        return indptr, flat.astype(np.int64)
+
+    def judge(
+        self,
+        slots: npt.NDArray[np.intp],
+        items: npt.NDArray[np.int64],
+        lengths: npt.NDArray[np.int64],
+        rngs: Sequence[np.random.Generator],
+    ) -> npt.NDArray[np.bool_]:
+        """Each slot's LLM looks for its item in its list."""
+        ss = slots.tolist()
+        reqs = [
+            self.users[s]._judge_request(items[j, : lengths[j]], rngs[s]) for j, s in enumerate(ss)
+        ]
+        decisions = self._send_many(reqs)
+        return np.array(
+            [
+                self.users[s]._judge_answer(d, r)
+                for s, d, r in zip(ss, decisions, reqs, strict=True)
+            ],
+            dtype=np.bool_,
+        )
+
+    def wants_to_leave(
+        self, slots: npt.NDArray[np.intp], rngs: Sequence[np.random.Generator]
+    ) -> npt.NDArray[np.bool_]:
+        """Never, as a single LLM user."""
+        return np.zeros(len(slots), dtype=np.bool_)
+
+    def step_info(self, slots: npt.NDArray[np.intp]) -> list[dict[str, Any]] | None:
+        """Each slot's latest report (utterance, validity, attempts, cache use)."""
+        return [self.users[s].step_info() for s in slots.tolist()]

