@@ -15,6 +15,10 @@ fallbacks included), ``answer_accuracy_valid`` (over parsed replies only),
 ``acceptance_accuracy`` (likewise ``acceptance_accuracy_valid``), ``opening_accuracy`` (the
 opening names an attribute of the target), ``invalid_rate`` (unparseable replies / all turns) and
 ``sessions``. The statistical user scores 1 everywhere, which checks the harness itself.
+
+With ``transcripts=k`` the first ``k`` sessions are also kept as text
+(:func:`recoworld.envs.transcript.format_conversation`: the questions, the answers, the user's
+utterances), so an LLM user's session can be read beside the statistical user's.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy as np
 
 from recoworld._validate import require_range
 from recoworld.datasets.world import AttributeGraphWorld
+from recoworld.envs.transcript import ConversationTurn, TurnKind, format_conversation
 from recoworld.errors import ConfigError
 from recoworld.users.conversational import ConversationalUser
 from recoworld.users.target_item import TargetItemUser
@@ -50,10 +55,13 @@ class FidelityReport:
     invalid_responses: int
     turns: int
     seconds: float
+    transcripts: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """Return the report as a JSON-ready dict."""
-        return asdict(self)
+        """Return the report's numbers as a JSON-ready dict (``transcripts`` are left out)."""
+        out = asdict(self)
+        del out["transcripts"]
+        return out
 
 
 def _mean(hits: list[bool]) -> float:
@@ -64,6 +72,15 @@ def _invalid(user: ConversationalUser) -> bool:
     return bool(user.step_info().get("invalid_response", False))
 
 
+def _turn(user: ConversationalUser, turn: int, kind: TurnKind, **fields: Any) -> ConversationTurn:
+    """The turn just played, with the user's utterance; no candidate set, no reward."""
+    info = user.step_info()
+    return ConversationTurn(
+        turn, kind, candidates=-1, utterance=str(info.get("utterance", "")),
+        invalid=bool(info.get("invalid_response", False)), **fields,
+    )
+
+
 def measure_fidelity(
     world: AttributeGraphWorld,
     user: ConversationalUser,
@@ -72,9 +89,14 @@ def measure_fidelity(
     questions: int = 4,
     rec_size: int = 10,
     seed: int = 0,
+    transcripts: int = 0,
 ) -> FidelityReport:
-    """Play ``sessions`` sessions of ``split`` with ``user`` and score it against the truth."""
+    """Play ``sessions`` sessions of ``split`` with ``user`` and score it against the truth.
+
+    The first ``transcripts`` sessions are kept as text in the report's ``transcripts``.
+    """
     require_range("sessions", sessions, 1)
+    require_range("transcripts", transcripts, 0)
     require_range("questions", questions, 1)
     require_range("rec_size", rec_size, 2, world.n_items)
     pairs = world.split(split)
@@ -89,14 +111,17 @@ def measure_fidelity(
     accepts_valid: list[bool] = []
     openings: list[bool] = []
     turns = invalid = 0
+    texts: list[str] = []
     t0 = time.perf_counter()
     for i in range(sessions):
+        played: list[ConversationTurn] = []
         u, target = int(pairs[i, 0]), int(pairs[i, 1])
         rng = np.random.default_rng([seed, i])
         attrs = world.attributes_of(target)
         opening = user.start(u, target, rng)
         truth.start(u, target, np.random.default_rng(0))
         bad = _invalid(user)
+        played.append(_turn(user, 1, "open", accepted=(int(opening),)))
         turns, invalid = turns + 1, invalid + bad
         if not bad:
             openings.append(bool(np.isin(opening, attrs)))
@@ -108,8 +133,14 @@ def measure_fidelity(
                 [rng.choice(attrs, n_pos, replace=False), rng.choice(others, n_neg, replace=False)]
             )
             for a in rng.permutation(asked):
-                ok = user.answer_binary(int(a), rng) == truth.answer_binary(int(a), rng)
+                yes = user.answer_binary(int(a), rng)
+                ok = yes == truth.answer_binary(int(a), rng)
                 bad = _invalid(user)
+                said = ((int(a),), ()) if yes else ((), (int(a),))
+                played.append(
+                    _turn(user, len(played) + 1, "ask", question=int(a), accepted=said[0],
+                          rejected=said[1])
+                )
                 answers.append(ok)
                 if not bad:
                     answers_valid.append(ok)
@@ -120,6 +151,10 @@ def measure_fidelity(
                 got = user.answer_enumerated(int(p), rng)
                 ok = bool(np.array_equal(np.sort(got), np.sort(truth.answer_enumerated(int(p), rng))))
                 bad = _invalid(user)
+                played.append(
+                    _turn(user, len(played) + 1, "ask", question=int(p),
+                          accepted=tuple(int(c) for c in np.sort(got)))
+                )
                 answers.append(ok)
                 if not bad:
                     answers_valid.append(ok)
@@ -129,12 +164,20 @@ def measure_fidelity(
         with_target[rng.integers(rec_size)] = target
         without = rng.choice(non_targets, rec_size, replace=False)
         for items in (with_target, without):
-            ok = user.judge(items, rng) == truth.judge(items, rng)
+            yes = user.judge(items, rng)
+            ok = yes == truth.judge(items, rng)
             bad = _invalid(user)
+            at = np.flatnonzero(items == target)
+            played.append(
+                _turn(user, len(played) + 1, "recommend", items=tuple(int(v) for v in items),
+                      rank=int(at[0]) + 1 if yes and at.size else 0, off_target=yes and not at.size)
+            )
             accepts.append(ok)
             if not bad:
                 accepts_valid.append(ok)
             turns, invalid = turns + 1, invalid + bad
+        if i < transcripts:
+            texts.append(format_conversation(world, u, target, played))
     return FidelityReport(
         sessions=sessions,
         questions=len(answers),
@@ -148,4 +191,5 @@ def measure_fidelity(
         invalid_responses=invalid,
         turns=turns,
         seconds=time.perf_counter() - t0,
+        transcripts=tuple(texts),
     )
