@@ -1,17 +1,26 @@
-"""Train the learned conversational agents on LastFM / LastFM* and evaluate them on full test.
+"""Train the conversational agents on LastFM / LastFM* and evaluate them on full test.
 
 Usage (from the repository root; data under $RECOWORLD_DATA or --data-dir):
 
     .venv/bin/python benchmarks/train_crs.py --data-dir ../shared/data \
         --runs lastfm:scpr:0 lastfm_star:scpr:0 lastfm:ear:0 --out benchmarks/results/crs_agents.json
+    .venv/bin/python benchmarks/train_crs.py --data-dir ../shared/data --noise 0.1 \
+        --protocol reject-filter --runs lastfm:max-entropy:0 lastfm:scpr:0 --out ...
 
-Each run = FM embeddings on ``review_dict_train`` + RL on ``review_dict_valid`` (model selection
-on a held-out tenth of it) + evaluation on every ``review_dict_test`` session with the project's
-evaluator. Results are appended to the JSON file as each run finishes (finished runs are skipped
-when the command is rerun). The fourth field of a run names the variant: ``reproduction``
-(default, the published method), ``improved`` (never recommends items the user interacted with in
-training) or ``pruned`` (``improved`` plus dropping every candidate that holds an attribute the user
-declined, which exact answers rule out).
+Each run = FM embeddings on ``review_dict_train`` + RL in the ``review_dict_valid`` environment
+(model selection on a held-out tenth of it) + evaluation on every ``review_dict_test`` session
+with the project's evaluator; rule agents (``max-entropy``, ``abs-greedy``, ``random``) are only
+evaluated. ``--noise P`` trains and evaluates against a user who flips each answer with probability
+``P``; ``--protocol reject-filter`` runs the env option that removes candidates holding a declined
+attribute (``published``, the default, removes none). Results are appended to the JSON file as
+each run finishes (finished runs are skipped when the command is rerun). The fourth field of a run
+names the variant: ``reproduction`` (default, the published method), ``faithful`` (SCPR as close to
+the released code as the library allows: :meth:`SCPRConfig.faithful` and, on LastFM, SCPR's
+released FM embeddings), ``improved`` (never recommends items the user interacted with in
+training), ``pruned`` (``improved`` plus dropping every candidate that holds an attribute the user
+declined, which exact answers rule out) or ``noise-aware`` (``improved`` plus the noise-aware
+filter at the run's ``--noise``: a candidate loses ``log(p/(1-p))`` of score per declined attribute
+it holds and is dropped after ``--max-declined`` of them).
 """
 
 from __future__ import annotations
@@ -25,14 +34,17 @@ from typing import Any
 
 import torch
 
+from recoworld.agents import FMEmbeddings, make_agent
 from recoworld.agents.crm import CRMConfig
 from recoworld.agents.ear import EARConfig
-from recoworld.agents.registry import make_trainable_agent
+from recoworld.agents.registry import RULE_AGENTS, make_trainable_agent
 from recoworld.agents.scpr import SCPRConfig
 from recoworld.datasets.registry import load_world
+from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.envs.conversational import ConversationalRecEnv
 from recoworld.evaluation import evaluate
 from recoworld.outputs import dumps_json
+from recoworld.users import TargetItemUserConfig
 
 PUBLISHED = {  # UNICORN Table 2: SR@15 / AT / hDCG
     ("lastfm", "crm"): (0.325, 13.75, 0.092),
@@ -44,38 +56,73 @@ PUBLISHED = {  # UNICORN Table 2: SR@15 / AT / hDCG
 }
 
 
-VARIANTS = ("reproduction", "improved", "pruned")
+VARIANTS = ("reproduction", "faithful", "improved", "pruned", "noise-aware")
+PROTOCOLS = ("published", "reject-filter")
 
 
-def _config(agent: str, variant: str) -> Any:
+def _config(agent: str, variant: str, noise: float, max_declined: int) -> Any:
     if variant not in VARIANTS:
         raise SystemExit(f"unknown variant {variant}; known: {VARIANTS}")
-    unseen = variant in ("improved", "pruned")
-    prune = variant == "pruned"
+    unseen = variant in ("improved", "pruned", "noise-aware")
+    prune = variant in ("pruned", "noise-aware")
+    aware = {"answer_noise": noise, "max_declined": max_declined} if variant == "noise-aware" else {}
+    if variant == "noise-aware" and noise <= 0:
+        raise SystemExit("the noise-aware variant needs --noise > 0 (at 0 it is `pruned`)")
     if agent == "scpr":
-        return SCPRConfig(exclude_seen=unseen, prune_rejected=prune)
+        if variant == "faithful":
+            return SCPRConfig.faithful()
+        return SCPRConfig(exclude_seen=unseen, prune_rejected=prune, **aware)
+    if variant == "faithful":
+        raise SystemExit("the faithful variant exists for SCPR only")
     if agent == "ear":
-        return EARConfig(exclude_seen=unseen, prune_rejected=prune)
+        return EARConfig(exclude_seen=unseen, prune_rejected=prune, **aware)
     if agent == "crm":
-        return CRMConfig()
+        return CRMConfig(exclude_seen=unseen, prune_rejected=prune, **aware)
     raise SystemExit(f"unknown agent {agent}")
 
 
+def _embeddings(world: AttributeGraphWorld, variant: str, data_dir: str | None) -> Any:
+    """SCPR's released FM embeddings for the faithful variant on LastFM (None elsewhere)."""
+    if variant != "faithful" or world.name != "lastfm":
+        return None
+    from recoworld.datasets.registry import data_root
+
+    root = data_root(data_dir)
+    assert root is not None
+    return FMEmbeddings.from_scpr_release(
+        root / "crs" / "lastfm" / "FM_embeds" / "embeds-epoch-0.pkl", world
+    )
+
+
+def _env(world: AttributeGraphWorld, split: str, noise: float, protocol: str) -> ConversationalRecEnv:
+    return ConversationalRecEnv(
+        world,
+        user_config=TargetItemUserConfig(answer_flip_prob=noise),
+        split=split,
+        reject_filter=protocol == "reject-filter",
+    )
+
+
 def report(paths: list[str]) -> str:
-    """Markdown table (mean +/- std over seeds) of the result files, beside published numbers."""
+    """Markdown table (mean +/- std over seeds) of the result files, beside published numbers.
+
+    One row per (dataset, protocol, noise, agent, variant); each protocol and noise level in
+    its own rows.
+    """
     import statistics
 
     rows: list[dict[str, Any]] = []
-    seen: set[tuple[str, str, str, int]] = set()
+    seen: set[tuple[str, str, int, str, float, str]] = set()
     for path in paths:
         for r in json.loads(Path(path).read_text()):
-            key = (r["dataset"], r["agent"], r["variant"], r["seed"])
+            key = _key(r)
             if key not in seen:  # a run repeated in another file (same seed) is counted once
                 seen.add(key)
                 rows.append(r)
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str, float, str, str], list[dict[str, Any]]] = {}
     for r in rows:
-        groups.setdefault((r["dataset"], r["agent"], r["variant"]), []).append(r)
+        k = _key(r)
+        groups.setdefault((k[0], k[5], k[4], k[1], k[3]), []).append(r)
 
     def fmt(vals: list[float], digits: int) -> str:
         if len(vals) == 1:
@@ -83,15 +130,17 @@ def report(paths: list[str]) -> str:
         return f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
 
     lines = [
-        "| dataset | agent | variant | seeds | SR@5 | SR@10 | SR@15 | AT | hDCG | train s | "
-        "published SR@15 / AT / hDCG |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | protocol | noise | agent | variant | seeds | SR@5 | SR@10 | SR@15 | AT | hDCG "
+        "| train s | published SR@15 / AT / hDCG |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for (dataset, agent, variant), rs in sorted(groups.items()):
-        pub = PUBLISHED.get((dataset, agent))
+    for (dataset, protocol, noise, agent, variant), rs in sorted(groups.items()):
+        pub = PUBLISHED.get((dataset, agent)) if protocol == "published" and noise == 0 else None
         pub_s = f"{pub[0]:.3f} / {pub[1]:.2f} / {pub[2]:.3f}" if pub else "-"
+        variant_s = "-" if agent in RULE_AGENTS else variant
         lines.append(
-            f"| {dataset} | {agent} | {variant} | {','.join(str(r['seed']) for r in rs)} | "
+            f"| {dataset} | {protocol} | {noise:g} | {agent} | {variant_s} | "
+            f"{','.join(str(r['seed']) for r in rs)} | "
             f"{fmt([r['sr@5'] for r in rs], 3)} | {fmt([r['sr@10'] for r in rs], 3)} | "
             f"{fmt([r['sr@15'] for r in rs], 3)} | {fmt([r['avg_turns'] for r in rs], 2)} | "
             f"{fmt([r['hdcg'] for r in rs], 3)} | {fmt([r['train_seconds'] for r in rs], 0)} | "
@@ -106,6 +155,9 @@ def main() -> None:
     p.add_argument("--report", nargs="+", default=None, help="print the table of these files")
     p.add_argument("--runs", nargs="+", default=[], help="dataset:agent:seed[:variant]")
     p.add_argument("--out", default="benchmarks/results/crs_agents.json")
+    p.add_argument("--noise", type=float, default=0.0, help="answer flip probability of the user")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="published", help="candidate protocol")
+    p.add_argument("--max-declined", type=int, default=2, help="noise-aware filter's drop count")
     p.add_argument("--test-sessions", type=int, default=None, help="default: every test session")
     p.add_argument("--save-dir", default=None, help="also save each trained agent here")
     args = p.parse_args()
@@ -116,22 +168,31 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = json.loads(out.read_text()) if out.is_file() else []
-    done = {(r["dataset"], r["agent"], r["seed"], r["variant"]) for r in results}
+    done = {_key(r) for r in results}
     for spec in args.runs:
         parts = spec.split(":")
         dataset, agent, seed = parts[0], parts[1], int(parts[2])
         variant = parts[3] if len(parts) > 3 else "reproduction"
-        if (dataset, agent, seed, variant) in done:
-            print(f"skip {spec} (already in {out})", flush=True)
+        row_key = (dataset, agent, seed, variant, args.noise, args.protocol)
+        if row_key in done:
+            print(f"skip {spec} noise={args.noise} {args.protocol} (already in {out})", flush=True)
             continue
         world = load_world(dataset, args.data_dir)
         t0 = time.perf_counter()
-        trained = make_trainable_agent(agent, world, _config(agent, variant), seed)
-        trained.learn()
+        if agent in RULE_AGENTS:
+            trained: Any = make_agent(agent, world, seed)
+            history: list[Any] = []
+        else:
+            cfg = _config(agent, variant, args.noise, args.max_declined)
+            emb = _embeddings(world, variant, args.data_dir)
+            trained = make_trainable_agent(agent, world, cfg, seed, emb)
+            trained.learn(_env(world, "valid", args.noise, args.protocol))
+            history = [list(x) for x in trained.selection_history]
         train_s = time.perf_counter() - t0
-        if args.save_dir:
-            trained.save(Path(args.save_dir) / f"{dataset}_{agent}_{variant}_{seed}.pt")
-        env = ConversationalRecEnv(world, split="test")
+        if args.save_dir and agent not in RULE_AGENTS:
+            name = f"{dataset}_{agent}_{variant}_{seed}_noise{args.noise}_{args.protocol}.pt"
+            trained.save(Path(args.save_dir) / name)
+        env = _env(world, "test", args.noise, args.protocol)
         t1 = time.perf_counter()
         metrics, _ = evaluate(env, trained, "test", args.test_sessions, seed=seed)
         eval_s = time.perf_counter() - t1
@@ -140,22 +201,32 @@ def main() -> None:
             "agent": agent,
             "seed": seed,
             "variant": variant,
+            "noise": args.noise,
+            "protocol": args.protocol,
+            "max_declined": args.max_declined if variant == "noise-aware" else None,
             "train_seconds": train_s,
             "eval_seconds": eval_s,
-            "selection_history": [list(x) for x in trained.selection_history],
+            "selection_history": history,
             "published": PUBLISHED.get((dataset, agent)),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": platform.machine(),
             **metrics.to_json(),
         }
+        results = json.loads(out.read_text()) if out.is_file() else []
         results.append(row)
         out.write_text(dumps_json(results, indent=1, sort_keys=False) + "\n")
         print(
-            f"{dataset} {agent} {variant} seed={seed}: SR@15={metrics.sr15:.4f} "
-            f"AT={metrics.avg_turns:.2f} hDCG={metrics.hdcg:.4f} train={train_s:.0f}s "
-            f"eval={eval_s:.0f}s sessions={metrics.sessions}",
+            f"{dataset} {agent} {variant} seed={seed} noise={args.noise} {args.protocol}: "
+            f"SR@15={metrics.sr15:.4f} AT={metrics.avg_turns:.2f} hDCG={metrics.hdcg:.4f} "
+            f"train={train_s:.0f}s eval={eval_s:.0f}s sessions={metrics.sessions}",
             flush=True,
         )
+
+
+def _key(r: dict[str, Any]) -> tuple[str, str, int, str, float, str]:
+    """A result row's identity (rows of older files: no noise, the published protocol)."""
+    return (r["dataset"], r["agent"], r["seed"], r["variant"], float(r.get("noise", 0.0)),
+            r.get("protocol", "published"))
 
 
 if __name__ == "__main__":

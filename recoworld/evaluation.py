@@ -228,6 +228,8 @@ def _batched_env(
         return None
     if base.render_mode is not None:
         return None  # the single env records the transcript a caller may read afterwards
+    if base.reject_filter:
+        return None  # the vector env runs the published candidate protocol only
     try:
         user = base.user_model.batched(num_envs)
     except ConfigError:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from recoworld.agents._policy_gradient import reflect
 from recoworld.agents.crm import CRMAgent, CRMConfig
 from recoworld.agents.ear import EARAgent, EARConfig
 from recoworld.agents.fm import FMConfig, FMEmbeddings, FMScorer, train_fm
@@ -96,30 +98,32 @@ def test_reflection_pushes_the_user_away_from_rejected_items(
 ) -> None:
     env = ConversationalRecEnv(world, split="test")
     probe = EARAgent(world, EARConfig(reflection=False, fm=FM), seed=0, embeddings=emb)
-    index = next(
-        i
-        for i in range(len(world.split("test")))
-        if not env.step(
-            probe._to_action(
-                probe._step(env.reset(seed=0, options={"split": "test", "index": i})[0]),
-                world.n_questions,
-            )
-        )[2]
-    )
+    rec = world.n_questions
+
+    def rejected_at_once(i: int) -> bool:
+        obs, _ = env.reset(seed=0, options={"split": "test", "index": i})
+        return not env.step(probe.to_action(rec, obs))[2]
+
+    index = next(i for i in range(len(world.split("test"))) if rejected_at_once(i))
     for reflection in (True, False):
         agent = EARAgent(world, EARConfig(reflection=reflection, fm=FM), seed=0, embeddings=emb)
-        obs, _ = env.reset(seed=0, options={"split": "test", "index": index})
-        action = agent._to_action(agent._step(obs), world.n_questions)
+        first, _ = env.reset(seed=0, options={"split": "test", "index": index})
+        agent.action_dist(first)
+        action = agent.to_action(rec, first)
         obs, _, term, _, _ = env.step(action)
         assert not term
         user = int(obs["user"])
         rejected_mean = emb.item[action["items"]].mean(axis=0)
         before = float(emb.user[user] @ rejected_mean)
         after = float(agent._user_vector(obs) @ rejected_mean)
+        memory = reflect(reflect(None, first, emb, 0.01), obs, emb, 0.01)
         if reflection:
             assert after < before
+            np.testing.assert_array_equal(agent._user_vector(obs), memory.vector)
         else:
             assert after == before
+        # The pure transition: the same observation twice changes nothing.
+        assert reflect(memory, obs, emb, 0.01) is memory
 
 
 def test_bad_settings_raise() -> None:

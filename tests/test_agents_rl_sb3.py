@@ -79,7 +79,7 @@ def test_train_command_resumes_and_evaluate_loads_the_checkpoint(
     assert main([*argv, "--episodes", "40", "--checkpoint-every", "20"]) == 0
     first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert first["selection_history"][-1][0] == 40
-    assert json.loads((out / "config.json").read_text())["eval_every"] == 40
+    assert json.loads((out / "config.json").read_text())["agent_config"]["eval_every"] == 40
     # Rerunning with a larger budget resumes from the checkpoint instead of starting over.
     assert main([*argv, "--episodes", "80"]) == 0
     second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

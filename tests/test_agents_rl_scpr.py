@@ -68,8 +68,8 @@ def test_question_is_adjacent_max_entropy() -> None:
     # tie goes to the smallest id. attr0 is accepted, attr4 held by no candidate.
     assert scpr_question(w, obs, cand, None) == 1
     # Weighting item 1 up makes attr2 (held by item 1 only) the most informative question.
-    scores = np.array([-5.0, 5.0, -5.0])
-    assert scpr_question(w, obs, cand, scores) == 2
+    weights = np.array([0.01, 0.99, 0.01])
+    assert scpr_question(w, obs, cand, weights) == 2
     # Asked questions leave; with every split-able question asked, none is worth asking.
     obs["asked"] = np.array([0, 1, 1, 1, 0], np.int8)
     assert scpr_question(w, obs, cand, None) == -1
@@ -215,10 +215,49 @@ def test_lean_checkpoint_acts_the_same(
     world: AttributeGraphWorld, trained: SCPRAgent, tmp_path: Path
 ) -> None:
     trained.save(tmp_path / "full.pt")
-    trained.save(tmp_path / "lean.pt", replay=False)
+    trained.save(tmp_path / "lean.pt", lean=True)
     assert (tmp_path / "lean.pt").stat().st_size < (tmp_path / "full.pt").stat().st_size / 2
     lean = SCPRAgent.load(tmp_path / "lean.pt", world)
     env = ConversationalRecEnv(world, split="test")
     a, _ = evaluate(env, trained, "test", sessions=60, seed=3)
     b, _ = evaluate(env, lean, "test", sessions=60, seed=3)
     assert a == b
+
+
+def test_noise_aware_filter_exact_offsets_and_drops() -> None:
+    from recoworld.agents.crs_base import candidate_view, declined_counts
+
+    w = _tiny_world()
+    csc = w.item_attributes.tocsc()
+    cols = (csc.indptr, csc.indices)
+    # Item 0 {0,1}, item 1 {0,2}, item 2 {0,1,3}, item 3 {4}; declined: 1 and 3.
+    obs = {"user": 0, "candidates": np.array([1, 1, 1, 1], np.int8),
+           "rejected": np.array([0, 1, 0, 1, 0], np.int8)}
+    cand = np.arange(4, dtype=np.int64)
+    np.testing.assert_array_equal(declined_counts(cols, obs, cand), [1, 0, 2, 0])
+    view = dict(exclude_seen=False, prune_rejected=True, max_declined=2)
+    hard, offset = candidate_view(w, cols, obs, answer_noise=0.0, **view)
+    np.testing.assert_array_equal(hard, [1, 3])
+    np.testing.assert_array_equal(offset, [0.0, 0.0])
+    soft, offset = candidate_view(w, cols, obs, answer_noise=0.1, **view)
+    np.testing.assert_array_equal(soft, [0, 1, 3])  # item 2 holds 2 declined: dropped
+    np.testing.assert_allclose(offset, [np.log(0.1 / 0.9), 0.0, 0.0])
+    keep_all, offset = candidate_view(w, cols, obs, answer_noise=0.2, **{**view, "max_declined": 3})
+    np.testing.assert_array_equal(keep_all, cand)
+    np.testing.assert_allclose(offset, np.array([1, 0, 2, 0]) * np.log(0.25))
+    off, offset = candidate_view(w, cols, obs, answer_noise=0.0, **{**view, "prune_rejected": False})
+    np.testing.assert_array_equal(off, cand)
+    assert not offset.any()
+
+
+def test_faithful_config_and_noise_settings() -> None:
+    cfg = SCPRConfig.faithful(episodes=10)
+    assert not cfg.skip_known_questions and not cfg.score_features and cfg.episodes == 10
+    assert cfg.weighted_entropy and not cfg.friend_hop and not cfg.prune_rejected
+    assert SCPRConfig().skip_known_questions and SCPRConfig().score_features
+    with pytest.raises(ConfigError, match="set `prune_rejected` too"):
+        SCPRConfig(answer_noise=0.1)
+    with pytest.raises(ConfigError, match=r"`answer_noise` must be in \[0, 0.5\)"):
+        SCPRConfig(prune_rejected=True, answer_noise=0.5)
+    with pytest.raises(ConfigError, match="`max_declined` must be >= 1"):
+        SCPRConfig(max_declined=0)

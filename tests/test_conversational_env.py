@@ -200,3 +200,51 @@ def test_hdcg_of_a_played_session(tiny_world):
     assert hdcg(info["turn"], info["rank"]) == pytest.approx(
         1 / math.log2(t + 2) + (1 / math.log2(t + 1) - 1 / math.log2(t + 2)) / 2
     )
+
+
+def test_reject_filter_removes_candidates_holding_a_declined_attribute(tiny_world):
+    for reject_filter, after_no in ((False, [0, 1, 2, 3, 4, 5, 6, 7]), (True, [1, 3, 5, 7])):
+        env = _env(tiny_world, opening=0, reject_filter=reject_filter)
+        env.reset(seed=0, options={"user": 0, "target": 7})
+        # Target 7 lacks attribute 3 (held by items 0, 2, 4, 6): "no".
+        obs, r, term, _, info = env.step(env.ask(3))
+        assert info["rejected"] == [3] and r == pytest.approx(-0.1) and not term
+        assert env.candidate_items().tolist() == after_no
+        assert obs["candidates"][:8].tolist() == [int(i in after_no) for i in range(8)]
+    # Exact answers never remove the target; answer noise can.
+    env = _env(tiny_world, opening=0, reject_filter=True)
+    env.reset(seed=0, options={"user": 0, "target": 7})
+    for a in (1, 2, 3):
+        env.step(env.ask(a))
+    assert env.candidate_items().tolist() == [7]
+    noisy = _env(tiny_world, opening=0, reject_filter=True,
+                 config=TargetItemUserConfig(answer_flip_prob=1.0))
+    noisy.reset(seed=0, options={"user": 0, "target": 0})
+    _, r, term, _, info = noisy.step(noisy.ask(1))  # target 0 holds 1; the flipped "no" drops it
+    assert info["rejected"] == [1] and 0 not in noisy.candidate_items()
+
+
+def test_enumerated_reject_filter(tiny_enum_world):
+    env = _env(tiny_enum_world, opening=0, reject_filter=True)
+    env.reset(seed=0, options={"user": 0, "target": 5})
+    # Parent 1 = {2, 3}; target 5 holds 2 only: 3 is declined and its holders leave.
+    env.step(env.ask(1))
+    assert env.candidate_items().tolist() == [1, 5]
+
+
+def test_rewards_follow_the_users_acceptance_and_success_the_target(tiny_world):
+    from recoworld.users.target_item import TargetItemUser
+
+    class TakesAnything(TargetItemUser):
+        def judge(self, items, rng):
+            super().judge(items, rng)
+            return True
+
+    env = ConversationalRecEnv(tiny_world, user=TakesAnything(tiny_world))
+    env.reset(seed=0, options={"user": 0, "target": 3})
+    _, r, term, trunc, info = env.step(env.recommend([0, 1]))
+    assert term and not trunc and r == pytest.approx(1.0)
+    assert info["recommendation_accepted"] and not info["success"] and info["rank"] == 0
+    env.reset(seed=0, options={"user": 0, "target": 3})
+    _, r, term, _, info = env.step(env.recommend([0, 3]))
+    assert info["recommendation_accepted"] and info["success"] and info["rank"] == 2

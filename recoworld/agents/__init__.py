@@ -1,10 +1,14 @@
 """Agents: rule baselines, EAR, SCPR, CRM, UNICORN, feed baselines, and stable-baselines3 adapters.
 
-Conversational agents act on the base environment's observation: ``predict(obs)`` returns the
-env action, ``action_dist(obs)`` the probabilities over the flat action set (each question, then
-"recommend"). :func:`make_agent` builds any of them by name.
+Every conversational agent offers the :class:`Agent` surface (stable-baselines3 style):
+``learn(env)`` trains in the environment it is handed (any user, rewards, split and candidate
+protocol), ``predict(obs)`` returns the env action, ``action_dist(obs)`` the probabilities over the
+flat action set (each question, then "recommend"), ``to_action(flat, obs)`` the env action of a flat
+index, ``save(path)`` / ``load(path, world)``. SCPR, EAR and CRM share the learner base
+:class:`LearnedCRSAgent`. :func:`make_agent` builds any of them by name.
 """
 
+from recoworld.agents.base import Agent
 from recoworld.agents.crm import CRMAgent, CRMConfig
 from recoworld.agents.ear import EARAgent, EARConfig
 from recoworld.agents.feed import (
@@ -24,6 +28,7 @@ from recoworld.agents.feed_policies import (
 from recoworld.agents.feed_sb3 import FeedPPOAgent
 from recoworld.agents.fm import FMConfig, FMEmbeddings, FMScorer, train_fm
 from recoworld.agents.instruction_following import InstructionFollowingAgent
+from recoworld.agents.learner import LearnedCRSAgent
 from recoworld.agents.registry import (
     RULE_AGENTS,
     TRAINABLE_AGENTS,
@@ -40,6 +45,7 @@ __all__ = [
     "RULE_AGENTS",
     "TRAINABLE_AGENTS",
     "AbsGreedyAgent",
+    "Agent",
     "CRMAgent",
     "CRMConfig",
     "EARAgent",
@@ -51,6 +57,7 @@ __all__ = [
     "FMScorer",
     "FeedPPOAgent",
     "InstructionFollowingAgent",
+    "LearnedCRSAgent",
     "MaxEntropyAgent",
     "MostPopularFeedAgent",
     "OracleFeedAgent",

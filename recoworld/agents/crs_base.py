@@ -9,45 +9,48 @@
   and plain values only, read back with ``torch.load(weights_only=True)`` (no code execution);
   :func:`checkpoint_header`, :func:`embeddings_payload` and :func:`embeddings_from_payload` build
   and read the parts every learned agent's checkpoint shares;
-* :func:`validation_split`: the training / model-selection sessions of ``valid`` an agent uses;
-* :class:`ModelSelection`: the model selection and end-of-training plumbing of the agents that
-  keep their best weights (SCPR, EAR, CRM).
+* :func:`validation_split` / :func:`learning_sessions`: the training and model-selection
+  sessions an agent uses (model selection on held-out ``valid`` sessions only);
+* :func:`consistent_candidates` / :func:`declined_counts` / :func:`candidate_view`: the
+  candidates an agent considers (the hard filter on declined attributes and the noise-aware one).
+
+The learner base of SCPR, EAR and CRM is :class:`~recoworld.agents.learner.LearnedCRSAgent`.
 """
 
 from __future__ import annotations
 
-import copy
 import json
-import time
 from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, TypeVar
 
 import gymnasium
 import numpy as np
 import numpy.typing as npt
 import torch
-from torch import nn
 
 from recoworld._validate import require_range
-from recoworld.agents.fm import FMEmbeddings, train_fm
+from recoworld.agents.base import Agent
+from recoworld.agents.fm import FMEmbeddings
 from recoworld.datasets.world import AttributeGraphWorld
-from recoworld.envs.conversational import RECOMMEND, ConversationalRecEnv, RewardConfig
+from recoworld.envs.conversational import RECOMMEND
 from recoworld.errors import ConfigError, DataError, DatasetNotFoundError
 
 __all__ = [
-    "CRSAgent",
-    "ModelSelection",
     "candidate_bucket",
+    "candidate_view",
     "check_world",
     "checkpoint_header",
     "config_from_dict",
     "consistent_candidates",
+    "declined_counts",
     "dialogue_features",
     "embeddings_from_payload",
     "embeddings_payload",
+    "learning_sessions",
     "load_checkpoint",
     "n_dialogue_features",
+    "posterior_scores",
     "recommend_action",
     "rng_from_state",
     "rng_state",
@@ -59,18 +62,6 @@ __all__ = [
 ]
 
 _N_BUCKETS = 16
-
-
-class CRSAgent(Protocol):
-    """What every conversational agent offers (rule agents included)."""
-
-    def predict(self, obs: dict[str, Any]) -> dict[str, Any]:
-        """Return the base-environment action to take."""
-        ...
-
-    def action_dist(self, obs: dict[str, Any]) -> npt.NDArray[np.float64]:
-        """Return probabilities over the flat action set (each question, then "recommend")."""
-        ...
 
 
 def candidate_bucket(n_candidates: int) -> int:
@@ -105,6 +96,19 @@ def dialogue_features(
     return out
 
 
+def _declined_holders(
+    attribute_items: tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]],
+    rejected: npt.NDArray[np.intp],
+) -> npt.NDArray[np.int32]:
+    """The items holding each declined attribute, concatenated (an item once per attribute)."""
+    indptr, indices = attribute_items
+    starts, ends = indptr[rejected], indptr[rejected + 1]
+    lengths = (ends - starts).astype(np.int64)
+    offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    holders: npt.NDArray[np.int32] = indices[np.repeat(starts.astype(np.int64), lengths) + offsets]
+    return holders
+
+
 def consistent_candidates(
     attribute_items: tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]],
     obs: dict[str, Any],
@@ -118,13 +122,80 @@ def consistent_candidates(
     rejected = np.flatnonzero(obs["rejected"])
     if rejected.size == 0 or candidates.size == 0:
         return candidates
-    indptr, indices = attribute_items
-    starts, ends = indptr[rejected], indptr[rejected + 1]
-    lengths = (ends - starts).astype(np.int64)
-    offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    holders = indices[np.repeat(starts.astype(np.int64), lengths) + offsets]
-    keep = candidates[~np.isin(candidates, holders)]
+    keep = candidates[~np.isin(candidates, _declined_holders(attribute_items, rejected))]
     return keep if keep.size else candidates
+
+
+def declined_counts(
+    attribute_items: tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]],
+    obs: dict[str, Any],
+    candidates: npt.NDArray[np.int64],
+) -> npt.NDArray[np.int64]:
+    """How many of the attributes the user declined each of the sorted ``candidates`` holds.
+
+    ``attribute_items`` is the ``(indptr, indices)`` of the item-attribute matrix in CSC form.
+    """
+    counts = np.zeros(candidates.size, dtype=np.int64)
+    rejected = np.flatnonzero(obs["rejected"])
+    if rejected.size == 0 or candidates.size == 0:
+        return counts
+    holders = _declined_holders(attribute_items, rejected)
+    pos = np.minimum(np.searchsorted(candidates, holders), candidates.size - 1)
+    hit = candidates[pos] == holders
+    counts += np.bincount(pos[hit], minlength=candidates.size)
+    return counts
+
+
+def candidate_view(
+    world: AttributeGraphWorld,
+    attribute_items: tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]],
+    obs: dict[str, Any],
+    *,
+    exclude_seen: bool,
+    prune_rejected: bool,
+    answer_noise: float,
+    max_declined: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The candidates an agent ranks and asks about, and a score offset for each.
+
+    Starts from the observation's candidates; ``exclude_seen`` drops the user's training items.
+    ``prune_rejected`` with ``answer_noise == 0`` is the hard filter (:func:`consistent_candidates`:
+    no item holding a declined attribute, which exact answers rule out). With ``answer_noise``
+    ``= p > 0`` it is the noise-aware filter: if each answer is flipped with probability ``p``, a
+    candidate holding ``k`` declined attributes has its odds of being the target multiplied by
+    ``(p / (1 - p)) ** k``; the offset returned is that log-likelihood ratio, ``k * log(p / (1 -
+    p))``, to add to a log-prior (:func:`posterior_scores`), and a candidate is dropped only once
+    ``k >= max_declined``. Nothing is dropped when nothing would remain.
+    """
+    cand = np.flatnonzero(obs["candidates"]).astype(np.int64)
+    if exclude_seen:
+        cand = unseen_candidates(world, int(obs["user"]), cand)
+    offset = np.zeros(cand.size, dtype=np.float64)
+    if not prune_rejected:
+        return cand, offset
+    if answer_noise <= 0.0:
+        cand = consistent_candidates(attribute_items, obs, cand)
+        return cand, np.zeros(cand.size, dtype=np.float64)
+    k = declined_counts(attribute_items, obs, cand)
+    keep = k < max_declined
+    if keep.any():
+        cand, k = cand[keep], k[keep]
+    penalty = (k * np.log(answer_noise / (1.0 - answer_noise))).astype(np.float64)
+    return cand, penalty
+
+
+def posterior_scores(
+    fm_scores: npt.NDArray[np.float64], offset: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Log-posterior weights of candidates: ``log sigmoid(fm_scores) + offset``.
+
+    SCPR weighs items by the sigmoid of their FM score; read as a prior, its logarithm plus the
+    answers' log-likelihood ratio (:func:`candidate_view`'s offset) is the log of the posterior
+    weight under the assumed flip rate. The sigmoid saturates, so a declined attribute demotes
+    even an item of a very high FM score.
+    """
+    out: npt.NDArray[np.float64] = -np.logaddexp(0.0, -fm_scores) + offset
+    return out
 
 
 def unseen_candidates(
@@ -177,9 +248,34 @@ def validation_split(
     return train_idx, hold_idx[:eval_sessions]
 
 
+def learning_sessions(
+    world: AttributeGraphWorld,
+    split: str,
+    holdout_fraction: float,
+    eval_sessions: int,
+    seed: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The training sessions of ``split`` and the held-out ``valid`` sessions of model selection.
+
+    Model selection always plays held-out ``valid`` sessions (:func:`validation_split`), never
+    ``test``. Training on ``valid`` leaves every held-out session out; training on another split
+    uses all of its sessions. With ``eval_sessions == 0`` there is no model selection, and a world
+    without a ``valid`` split can train on another split.
+    """
+    n = len(world.split(split))
+    if n < 1:
+        raise DataError(f"split {split!r} of world {world.name!r} holds no session to train on")
+    if split != "valid" and eval_sessions == 0:
+        return np.arange(n, dtype=np.int64), np.empty(0, dtype=np.int64)
+    train_valid, hold_idx = validation_split(world, holdout_fraction, eval_sessions, seed)
+    if split == "valid":
+        return train_valid, hold_idx
+    return np.arange(n, dtype=np.int64), hold_idx
+
+
 def success_rate(
     env: gymnasium.Env[Any, Any],
-    agent: CRSAgent,
+    agent: Agent,
     split: str,
     indices: npt.NDArray[np.int64],
     seed: int = 0,
@@ -308,86 +404,3 @@ def check_world(payload: dict[str, Any], world: AttributeGraphWorld, path: str |
             f"{ {k: got.get(k) for k in keys} }, this world {world.name!r} has "
             f"{ {k: want[k] for k in keys} }; load it with the environment it was trained on"
         )
-
-
-class ModelSelection:
-    """Model selection and end-of-training plumbing of the agents keeping their best weights.
-
-    The subclass sets the attributes declared here and implements :meth:`_selected_network` (the
-    network whose weights are selected), :meth:`save` and the :class:`CRSAgent` methods.
-    """
-
-    world: AttributeGraphWorld
-    config: Any
-    seed: int
-    embeddings: FMEmbeddings | None
-    episodes_done: int
-    best_score: float
-    _best_weights: dict[str, torch.Tensor] | None
-    selection_history: list[tuple[int, float]]
-    train_seconds: float
-
-    def _selected_network(self) -> nn.Module:
-        raise NotImplementedError
-
-    def save(self, path: str | Path) -> None:
-        """Write the agent to ``path``."""
-        raise NotImplementedError
-
-    def _prepare_learning(
-        self,
-    ) -> tuple[ConversationalRecEnv, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """Train the FM embeddings if none; the ``valid`` env, training and held-out sessions."""
-        cfg = self.config
-        if self.embeddings is None:
-            self.embeddings = train_fm(self.world, cfg.fm, seed=self.seed)
-        env = ConversationalRecEnv(
-            self.world, rewards=RewardConfig(), split="valid", max_turns=cfg.max_turns,
-            rec_size=cfg.rec_size,
-        )
-        train_idx, hold_idx = validation_split(
-            self.world, cfg.holdout_fraction, cfg.eval_sessions, self.seed
-        )
-        return env, train_idx, hold_idx
-
-    def _select(self, env: gymnasium.Env[Any, Any], hold_idx: npt.NDArray[np.int64]) -> None:
-        """Score the greedy policy on ``hold_idx``; keep the weights when they are the best yet."""
-        net = self._selected_network()
-        if hold_idx.size == 0:
-            self._best_weights = copy.deepcopy(net.state_dict())
-            self.selection_history.append((self.episodes_done, float("nan")))
-            return
-        sr = success_rate(env, cast(CRSAgent, self), "valid", hold_idx, seed=self.seed)
-        self.selection_history.append((self.episodes_done, sr))
-        if sr > self.best_score:
-            self.best_score = sr
-            self._best_weights = copy.deepcopy(net.state_dict())
-
-    def _finish_learning(
-        self, bar: Any, start: float, checkpoint_path: str | Path | None
-    ) -> None:
-        """Close the progress bar, load the best weights, count the time, save a final checkpoint."""
-        if bar is not None:
-            bar.close()
-        if self._best_weights is not None:
-            self._selected_network().load_state_dict(self._best_weights)
-        self.train_seconds += time.perf_counter() - start
-        if checkpoint_path is not None:
-            self.save(checkpoint_path)
-
-    def _selection_payload(self) -> dict[str, Any]:
-        """The model-selection entries of a checkpoint (in the order they are written)."""
-        return {
-            "best_score": self.best_score,
-            "best_weights": self._best_weights,
-            "selection_history": [list(x) for x in self.selection_history],
-            "train_seconds": self.train_seconds,
-        }
-
-    def _restore_selection(self, payload: dict[str, Any]) -> None:
-        """Read back :meth:`_selection_payload`'s entries and ``episodes_done``."""
-        self.episodes_done = int(payload["episodes_done"])
-        self.best_score = float(payload["best_score"])
-        self._best_weights = payload["best_weights"]
-        self.selection_history = [(int(a), float(b)) for a, b in payload["selection_history"]]
-        self.train_seconds = float(payload["train_seconds"])

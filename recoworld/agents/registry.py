@@ -11,8 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from recoworld.agents.base import Agent
 from recoworld.agents.crm import CRMAgent, CRMConfig
-from recoworld.agents.crs_base import CRSAgent, config_from_dict
+from recoworld.agents.crs_base import config_from_dict
 from recoworld.agents.ear import EARAgent, EARConfig
 from recoworld.agents.fm import FMConfig, FMEmbeddings
 from recoworld.agents.scpr import SCPRAgent, SCPRConfig
@@ -87,14 +88,14 @@ def make_trainable_agent(
     return agent_cls(world, cfg, seed=seed, embeddings=embeddings)
 
 
-def load_trained_agent(name: str, path: str | Path, world: AttributeGraphWorld) -> CRSAgent:
+def load_trained_agent(name: str, path: str | Path, world: AttributeGraphWorld) -> Agent:
     """Load the agent ``name`` saved at ``path``.
 
     ``path`` is an ``agent.pt`` or ``checkpoint.pt`` file, or the ``recoworld train --out``
     folder (its ``agent.pt`` is read).
     """
     agent_cls, _ = _classes(name)
-    agent: CRSAgent = agent_cls.load(path, world)  # load_checkpoint reads a folder's agent.pt
+    agent: Agent = agent_cls.load(path, world)  # load_checkpoint reads a folder's agent.pt
     return agent
 
 
@@ -104,7 +105,7 @@ def train_or_load(
     seed: int,
     cache_dir: str | Path,
     config: Any = None,
-) -> CRSAgent:
+) -> Agent:
     """Return agent ``name`` trained on ``world`` with ``seed``, training it once per cache.
 
     The trained agent is kept at ``cache_dir/<world>-<name>-seed<seed>.pt``; an interrupted
@@ -125,13 +126,13 @@ def train_or_load(
     agent.learn(checkpoint_path=partial)
     agent.save(final)
     partial.unlink(missing_ok=True)
-    trained: CRSAgent = agent
+    trained: Agent = agent
     return trained
 
 
 def make_agent(
     name: str, world: AttributeGraphWorld, seed: int = 0, checkpoint: str | Path | None = None
-) -> CRSAgent:
+) -> Agent:
     """Build a conversational agent by name: a rule agent, or a learned one from ``checkpoint``."""
     from recoworld.agents.rules import make_rule_agent
 

@@ -1,9 +1,11 @@
 """Rule baselines for conversational recommendation: random, max-entropy, abs-greedy.
 
-Every conversational agent acts on the base environment's observation and exposes
-``predict(obs) -> action`` (a base-env action dict) and ``action_dist(obs)`` (probabilities over
-the flat action set: one entry per question, then one for "recommend"). The rules also act on a
-batch: ``predict_batch(obs)`` takes the observation of a
+They offer the :class:`~recoworld.agents.base.Agent` surface: ``predict(obs)``, ``action_dist(obs)``
+(probabilities over the flat action set: one entry per question, then one for "recommend"),
+``to_action``, ``save`` / ``load``, and a ``learn(env)`` that checks the environment and learns
+nothing. They read the candidates from the observation, so they follow whichever candidate
+protocol the environment runs (``reject_filter``).
+The rules also act on a batch: ``predict_batch(obs)`` takes the observation of a
 :class:`~recoworld.envs.ConversationalVectorEnv` and returns its batched action, equal row by row
 to ``predict`` on each row (the random rule draws in row order from the same generator).
 """
@@ -12,18 +14,26 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
 
+import gymnasium
 import numpy as np
 import numpy.typing as npt
 
 from recoworld.agents import _rules_kernels as K
+from recoworld.agents.base import conversational_env
+from recoworld.agents.crs_base import check_world, load_checkpoint, save_checkpoint
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.envs.conversational import ASK, RECOMMEND
 from recoworld.envs.crs_stats import binary_entropy, reachable_entropy, reachable_questions
+from recoworld.errors import ConfigError
 from recoworld.scoring import ItemScorer, PopularityScorer, top_items
 
 __all__ = ["AbsGreedyAgent", "MaxEntropyAgent", "RandomAgent", "RuleAgent", "make_rule_agent"]
+
+
+_R = TypeVar("_R", bound="RuleAgent")
 
 
 def _candidates(obs: dict[str, Any]) -> npt.NDArray[np.int64]:
@@ -43,6 +53,8 @@ class RuleAgent(ABC):
 
     deterministic = False
 
+    name: ClassVar[str] = ""
+
     def __init__(
         self,
         world: AttributeGraphWorld,
@@ -53,6 +65,7 @@ class RuleAgent(ABC):
         self.world = world
         self.scorer = scorer or PopularityScorer(world)
         self.rec_size = rec_size
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
         indptr, indices = world._item_attr_sets
         self._item_indptr = indptr.astype(np.int64)
@@ -92,6 +105,35 @@ class RuleAgent(ABC):
     @abstractmethod
     def action_dist(self, obs: dict[str, Any]) -> npt.NDArray[np.float64]:
         """Probabilities over the flat action set."""
+
+    def learn(
+        self: _R, env: gymnasium.Env[Any, Any] | None = None, episodes: int | None = None
+    ) -> _R:
+        """Check that ``env`` fits the agent and return: a rule has nothing to learn."""
+        if env is not None:
+            conversational_env(env, self.world, self.rec_size, None)
+        return self
+
+    def save(self, path: str | Path) -> None:
+        """Write the rule's name, settings and world to ``path`` (popularity-ranked rules only)."""
+        if not isinstance(self.scorer, PopularityScorer):
+            raise ConfigError(
+                f"{type(self).__name__} ranks items with a {type(self.scorer).__name__}, which a "
+                "checkpoint cannot hold; only the default popularity ranking is saved"
+            )
+        save_checkpoint(path, {
+            "agent": self.name,
+            "config": {"rec_size": self.rec_size},
+            "seed": self.seed,
+            "world": self.world.summary(),
+        })
+
+    @classmethod
+    def load(cls: type[_R], path: str | Path, world: AttributeGraphWorld) -> _R:
+        """Rebuild a rule agent saved by :meth:`save`."""
+        payload = load_checkpoint(path, cls.name)
+        check_world(payload, world, path)
+        return cls(world, rec_size=int(payload["config"]["rec_size"]), seed=int(payload["seed"]))
 
     def predict(self, obs: dict[str, Any]) -> dict[str, Any]:
         """The env action to take (drawn from :meth:`action_dist`)."""
@@ -187,6 +229,8 @@ class RuleAgent(ABC):
 class RandomAgent(RuleAgent):
     """Uniform over the reachable questions and "recommend" (items ranked by the scorer)."""
 
+    name = "random"
+
     def action_dist(self, obs: dict[str, Any]) -> npt.NDArray[np.float64]:
         """Uniform over reachable questions plus recommend."""
         p = np.zeros(self.n_actions)
@@ -206,6 +250,8 @@ class MaxEntropyAgent(RuleAgent):
     On a batch, one pass counts every row's attributes and one numpy call computes the entropies
     that decide, for all rows at once.
     """
+
+    name = "max-entropy"
 
     deterministic = True
 
@@ -301,6 +347,8 @@ class MaxEntropyAgent(RuleAgent):
 class AbsGreedyAgent(RuleAgent):
     """Always recommend the scorer's top ``rec_size`` candidates."""
 
+    name = "abs-greedy"
+
     deterministic = True
 
     def action_dist(self, obs: dict[str, Any]) -> npt.NDArray[np.float64]:
@@ -332,7 +380,6 @@ _RULES: dict[str, type[RuleAgent]] = {
 
 def make_rule_agent(name: str, world: AttributeGraphWorld, seed: int = 0) -> RuleAgent:
     """Build the rule agent ``name`` (``random``, ``max-entropy``, ``abs-greedy``)."""
-    from recoworld.errors import ConfigError
     from recoworld.registration import canonical_agent_name
 
     name = canonical_agent_name(name)

@@ -2,11 +2,14 @@
 
 The model learns on :class:`~recoworld.envs.crs_wrappers.AskOrRecommendWrapper` (SCPR's
 ``Discrete(2)`` decision, items ranked by the FM score, the question by weighted entropy) or on
-:class:`~recoworld.envs.crs_wrappers.AttributeOrRecommendWrapper` (EAR's action set), over
-``valid`` sessions. :class:`SB3Agent` then acts on the *base* environment like every other
-conversational agent: it keeps a shadow wrapper whose conversation history it updates from
-successive observations (the wrapper's observation includes the turn history), so
-``predict(obs)`` must be called once per turn, in order, as the evaluator does.
+:class:`~recoworld.envs.crs_wrappers.AttributeOrRecommendWrapper` (EAR's action set), put around
+the environment handed to :meth:`SB3Agent.learn` (by default the ``valid`` sessions of the
+published protocol; the held-out model-selection sessions are never trained on).
+:class:`SB3Agent` then acts on the *base* environment like every other conversational agent: it
+keeps a shadow wrapper whose turn history it rebuilds from successive observations of a session
+(a question asked or not, the candidates accepted or not), so the history depends on the
+observations only: ``predict``, ``action_dist`` and ``to_action`` may be called any number of
+times per observation, in any order.
 
 stable-baselines3 seeds Python's, numpy's and torch's global generators; the agent saves and
 restores them around every call into the library so that nothing outside it is disturbed.
@@ -24,27 +27,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import gymnasium
 import numpy as np
 import numpy.typing as npt
 import torch
 
 from recoworld._validate import require_range
+from recoworld.agents.base import conversational_env
 from recoworld.agents.crs_base import (
     check_world,
     checkpoint_header,
     config_from_dict,
     embeddings_from_payload,
     embeddings_payload,
+    learning_sessions,
     load_checkpoint,
     save_checkpoint,
     success_rate,
-    validation_split,
 )
 from recoworld.agents.fm import FMConfig, FMEmbeddings, FMScorer, train_fm
 from recoworld.datasets.world import AttributeGraphWorld
-from recoworld.envs.conversational import ASK, RECOMMEND, ConversationalRecEnv, RewardConfig
+from recoworld.envs.conversational import ASK, ConversationalRecEnv
 from recoworld.envs.crs_wrappers import AskOrRecommendWrapper, AttributeOrRecommendWrapper
-from recoworld.errors import ConfigError
+from recoworld.errors import ConfigError, InvalidActionError
 
 __all__ = ["SB3Agent", "SB3Config"]
 
@@ -58,7 +63,7 @@ class SB3Config:
     """Settings of :class:`SB3Agent`.
 
     Attributes:
-        episodes: Training sessions (``valid`` sessions, drawn at random).
+        episodes: Training sessions (drawn at random from the training environment's split).
         action_set: ``"ask-or-recommend"`` (SCPR's) or ``"attribute-or-recommend"`` (EAR's).
         weighted_entropy: Weight items by the sigmoid of their FM score in the question entropy.
         learning_rate: Adam learning rate.
@@ -70,7 +75,8 @@ class SB3Config:
         learning_starts: DQN transitions collected before learning.
         exploration_fraction: Fraction of training over which DQN's epsilon decays.
         target_update_interval: DQN environment steps between target-network copies.
-        holdout_fraction: Part of ``valid`` kept for the final held-out success rate.
+        holdout_fraction: Part of ``valid`` kept out of training for the final held-out success
+            rate.
         eval_sessions: Held-out sessions scored after training.
         rec_size: Items per recommendation.
         max_turns: Horizon, the user's opening counted as turn 1.
@@ -121,6 +127,36 @@ def _global_rng_guard() -> Iterator[None]:
             np.random.set_state(np_state)  # noqa: NPY002
 
 
+def _same_observation(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two base-environment observations are the same (same session state)."""
+    return (
+        int(a["user"]) == int(b["user"])
+        and int(a["turn"]) == int(b["turn"])
+        and all(np.array_equal(a[k], b[k]) for k in ("accepted", "rejected", "asked", "candidates"))
+    )
+
+
+class _TrainingSessions(gymnasium.Wrapper[Any, Any, Any, Any]):
+    """Resets draw the session from ``indices`` of ``split`` (the held-out ones left out)."""
+
+    def __init__(
+        self, env: gymnasium.Env[Any, Any], split: str, indices: npt.NDArray[np.int64], seed: int
+    ) -> None:
+        super().__init__(env)
+        self._split = split
+        self._indices = indices
+        self._pick = np.random.default_rng([seed, 2])
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Start a session; without ``options`` it is drawn from the training sessions."""
+        if options is None:
+            i = int(self._indices[self._pick.integers(self._indices.size)])
+            options = {"split": self._split, "index": i}
+        return self.env.reset(seed=seed, options=options)
+
+
 class SB3Agent:
     """PPO or DQN from stable-baselines3 on a conversational wrapper.
 
@@ -158,17 +194,15 @@ class SB3Agent:
         self.train_seconds = 0.0
         self._shadow: AskOrRecommendWrapper | AttributeOrRecommendWrapper | None = None
         self._prev: dict[str, Any] | None = None
-        self._last_kind = -1
+        self._features: npt.NDArray[np.float32] | None = None
 
     # ---- environments --------------------------------------------------------------------------
-    def _wrap(self, split: str) -> AskOrRecommendWrapper | AttributeOrRecommendWrapper:
+    def _wrap(
+        self, base: gymnasium.Env[Any, Any]
+    ) -> AskOrRecommendWrapper | AttributeOrRecommendWrapper:
         cfg = self.config
         if self.embeddings is None:
             raise ConfigError(f"{self.name} has no FM embeddings yet: call learn() first")
-        base = ConversationalRecEnv(
-            self.world, rewards=RewardConfig(), split=split, max_turns=cfg.max_turns,
-            rec_size=cfg.rec_size,
-        )
         scorer = FMScorer(self.embeddings)
         if cfg.action_set == "ask-or-recommend":
             return AskOrRecommendWrapper(base, scorer, weighted_entropy=cfg.weighted_entropy)
@@ -208,21 +242,43 @@ class SB3Agent:
     # ---- learning ------------------------------------------------------------------------------
     def learn(
         self,
+        env: gymnasium.Env[Any, Any] | None = None,
         episodes: int | None = None,
+        *,
+        eval_env: gymnasium.Env[Any, Any] | None = None,
         progress: bool = False,
         checkpoint_path: str | Path | None = None,
         checkpoint_every: int = 500,
     ) -> SB3Agent:
-        """Train up to ``episodes`` sessions in total (resuming where a checkpoint stopped)."""
+        """Train in ``env`` up to ``episodes`` sessions in total (resuming where a checkpoint stopped).
+
+        ``env`` is any :class:`~recoworld.envs.ConversationalRecEnv` (or a wrapper of one);
+        ``None`` = the world's ``valid`` split with the published protocol. Training draws the
+        sessions of the env's split at random (minus the held-out ones when it is ``valid``);
+        after training the greedy policy is scored on the held-out ``valid`` sessions in
+        ``eval_env`` (default ``env``).
+        """
         from stable_baselines3.common.callbacks import BaseCallback
 
         cfg = self.config
         total = cfg.episodes if episodes is None else episodes
+        train_env = conversational_env(env, self.world, cfg.rec_size, cfg.max_turns)
+        select_env = train_env if eval_env is None else conversational_env(
+            eval_env, self.world, cfg.rec_size, cfg.max_turns, "eval_env"
+        )
+        split = str(train_env.unwrapped.split)  # type: ignore[attr-defined]
+        train_idx, hold_idx = learning_sessions(
+            self.world, split, cfg.holdout_fraction, cfg.eval_sessions, self.seed
+        )
         start = time.perf_counter()
         if self.embeddings is None:
             self.embeddings = train_fm(self.world, cfg.fm, seed=self.seed)
+        wrapped = self._wrap(_TrainingSessions(train_env, split, train_idx, self.seed))
         if self.model is None:
-            self.model = self._build_model(self._wrap("valid"))
+            self.model = self._build_model(wrapped)
+        else:
+            with _global_rng_guard():
+                self.model.set_env(wrapped)
         agent = self
         bar = None
         if progress:
@@ -247,12 +303,8 @@ class SB3Agent:
                 self.model.learn(total_timesteps=steps, callback=_Sessions(), progress_bar=False)
         if bar is not None:
             bar.close()
-        _, hold_idx = validation_split(
-            self.world, cfg.holdout_fraction, cfg.eval_sessions, self.seed
-        )
-        base = ConversationalRecEnv(self.world, split="valid", max_turns=cfg.max_turns,
-                                    rec_size=cfg.rec_size)
-        self.best_score = success_rate(base, self, "valid", hold_idx, seed=self.seed)
+        if hold_idx.size:
+            self.best_score = success_rate(select_env, self, "valid", hold_idx, seed=self.seed)
         self.selection_history.append((self.episodes_done, self.best_score))
         self.train_seconds += time.perf_counter() - start
         if checkpoint_path is not None:
@@ -266,24 +318,32 @@ class SB3Agent:
         return self.world.n_questions + 1
 
     def _observe(self, obs: dict[str, Any]) -> npt.NDArray[np.float32]:
+        """The wrapper's features at ``obs``, the turn history rebuilt from the observations."""
         if self._shadow is None:
-            self._shadow = self._wrap("valid")
+            cfg = self.config
+            self._shadow = self._wrap(
+                ConversationalRecEnv(self.world, split="valid", max_turns=cfg.max_turns,
+                                     rec_size=cfg.rec_size)
+            )
         w = self._shadow
-        turn = int(obs["turn"])
         prev = self._prev
-        if prev is None or turn <= 1 or turn != int(prev["turn"]) + 1:
+        if prev is not None and self._features is not None and _same_observation(prev, obs):
+            w._refresh(obs)
+            return self._features
+        turn = int(obs["turn"])
+        if prev is None or int(obs["user"]) != int(prev["user"]) or turn != int(prev["turn"]) + 1:
             w.state.reset()
-        elif self._last_kind == RECOMMEND:
-            w.state.record(_REC_REJECTED)
-        else:
+        elif np.count_nonzero(obs["asked"]) > np.count_nonzero(prev["asked"]):
             grew = np.count_nonzero(obs["accepted"]) > np.count_nonzero(prev["accepted"])
             w.state.record(_ASK_ACCEPTED if grew else _ASK_REJECTED)
+        else:
+            w.state.record(_REC_REJECTED)
         self._prev = obs
         w._refresh(obs)
-        features: npt.NDArray[np.float32] = w._features()
-        return features
+        self._features = w._features()
+        return self._features
 
-    def _flat_choice(self, obs: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _flat_choice(self, obs: dict[str, Any]) -> int:
         if self.model is None:
             raise ConfigError(f"{self.name} is not trained: call learn() or load()")
         feat = self._observe(obs)
@@ -294,30 +354,30 @@ class SB3Agent:
         assert w is not None
         if isinstance(w, AskOrRecommendWrapper):
             q = w.chosen_question()
-            if a == ASK and q >= 0:
-                return q, w.base.ask(q)
-            return self.world.n_questions, w._recommend_action()
-        mask = w.action_mask()
-        if a < self.world.n_questions and mask[a]:
-            return a, w.base.ask(a)
-        return self.world.n_questions, w._recommend_action()
+            return q if a == ASK and q >= 0 else self.world.n_questions
+        if a < self.world.n_questions and w.action_mask()[a]:
+            return a
+        return self.world.n_questions
+
+    def to_action(self, flat: int, obs: dict[str, Any]) -> dict[str, Any]:
+        """Return the base-environment action of flat index ``flat`` at ``obs``."""
+        self._observe(obs)
+        w = self._shadow
+        assert w is not None
+        if flat == self.world.n_questions:
+            return w._recommend_action()
+        if not 0 <= flat < self.world.n_questions:
+            raise InvalidActionError(f"`flat` must be in [0, {self.n_actions}), got {flat}")
+        return w.base.ask(int(flat))
 
     def predict(self, obs: dict[str, Any]) -> dict[str, Any]:
-        """Return the greedy base-environment action (call once per turn, in order)."""
-        _, action = self._flat_choice(obs)
-        self._last_kind = int(action["kind"])
-        return action
+        """Return the greedy base-environment action."""
+        return self.to_action(self._flat_choice(obs), obs)
 
     def action_dist(self, obs: dict[str, Any]) -> npt.NDArray[np.float64]:
-        """Return the greedy policy's probabilities over the flat action set (one-hot).
-
-        Like :meth:`predict` it advances the shadow history, so call it instead of (not beside)
-        ``predict`` for a turn.
-        """
-        flat, action = self._flat_choice(obs)
-        self._last_kind = int(action["kind"])
+        """Return the greedy policy's probabilities over the flat action set (one-hot)."""
         p = np.zeros(self.n_actions)
-        p[flat] = 1.0
+        p[self._flat_choice(obs)] = 1.0
         return p
 
     # ---- persistence ---------------------------------------------------------------------------
@@ -347,7 +407,11 @@ class SB3Agent:
         emb = embeddings_from_payload(payload["embeddings"])
         agent = cls(world, config, seed=int(payload["seed"]), embeddings=emb,
                     algorithm=str(payload["agent"])[4:])
-        agent.model = agent._build_model(agent._wrap("valid"))
+        cfg = agent.config
+        agent.model = agent._build_model(
+            agent._wrap(ConversationalRecEnv(world, split="valid", max_turns=cfg.max_turns,
+                                             rec_size=cfg.rec_size))
+        )
         agent.model.policy.load_state_dict(payload["policy"])
         agent.model.policy.optimizer.load_state_dict(payload["optimizer"])
         agent.episodes_done = int(payload["episodes_done"])

@@ -12,22 +12,27 @@ Each turn the agent
    the ``rec_size`` best-scored candidates.
 
 Training follows SCPR: embeddings on the ``train`` split (:func:`~recoworld.agents.fm.train_fm`),
-DQN on sessions of the ``valid`` split with experience replay, a target network and
-epsilon-greedy exploration (double-DQN targets). A held-out part of ``valid`` selects the best
-weights; ``test`` is never read. Unlike the released code, the question set excludes questions of
-zero entropy (every candidate answers alike, so the answer is known), and ``score_features`` adds
-how concentrated the FM scores are to the DQN's state.
+DQN in the environment handed to :meth:`SCPRAgent.learn` (by default the ``valid`` sessions of the
+published protocol) with experience replay, a target network and epsilon-greedy exploration
+(double-DQN targets). A held-out part of ``valid`` selects the best weights; ``test`` is never
+read.
+
+Departures from the released code, each a setting: the question set excludes questions of zero
+entropy (every candidate answers alike, so the answer is known; ``skip_known_questions``),
+``score_features`` adds how concentrated the FM scores are to the DQN's state, and the FM
+embeddings are our own training unless SCPR's released ones are passed
+(:meth:`~recoworld.agents.fm.FMEmbeddings.from_scpr_release`, LastFM only).
+:meth:`SCPRConfig.faithful` turns the first two off; what stays different from the released code
+even then is listed there.
 """
 
 from __future__ import annotations
 
 import copy
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
+import gymnasium
 import numpy as np
 import numpy.typing as npt
 import torch
@@ -35,28 +40,15 @@ from torch import nn
 
 from recoworld._validate import require_range
 from recoworld.agents.crs_base import (
-    ModelSelection,
-    check_world,
-    checkpoint_header,
-    config_from_dict,
-    consistent_candidates,
+    candidate_view,
     dialogue_features,
-    embeddings_from_payload,
-    embeddings_payload,
-    load_checkpoint,
     n_dialogue_features,
-    recommend_action,
-    rng_from_state,
-    rng_state,
-    save_checkpoint,
-    unseen_candidates,
+    posterior_scores,
 )
-from recoworld.agents.fm import FMConfig, FMEmbeddings, FMScorer
+from recoworld.agents.fm import FMScorer
+from recoworld.agents.learner import Decision, LearnedCRSAgent, LearnerConfig
 from recoworld.datasets.world import AttributeGraphWorld
-from recoworld.envs.conversational import ASK, ConversationalRecEnv
 from recoworld.envs.crs_stats import question_entropy, reachable_entropy, reachable_questions
-from recoworld.errors import ConfigError
-from recoworld.scoring import top_items
 
 __all__ = ["SCPRAgent", "SCPRConfig", "scpr_question"]
 
@@ -66,11 +58,13 @@ _REC_ACTION = 1
 
 
 @dataclass(frozen=True)
-class SCPRConfig:
+class SCPRConfig(LearnerConfig):
     """Settings of :class:`SCPRAgent` (defaults: SCPR with the improvements named in the module).
 
+    Besides the fields of :class:`~recoworld.agents.learner.LearnerConfig` (training sessions,
+    candidate filters, model selection, ``rec_size``, ``max_turns``, FM settings):
+
     Attributes:
-        episodes: Training sessions (each one conversation on a ``valid`` session).
         hidden: Width of the DQN's two hidden layers.
         lr: Adam learning rate of the DQN.
         gamma: Discount factor.
@@ -86,21 +80,9 @@ class SCPRConfig:
         skip_known_questions: Exclude questions of zero entropy (the answer is already known).
         score_features: Add FM-score concentration features to the DQN state.
         rejected_weight: How much each rejected attribute lowers an item's score (0 = SCPR).
-        exclude_seen: Never recommend (nor weigh in the entropy) the user's training items: a
-            session's target is by construction an item the user had not interacted with. Off in
-            SCPR, whose top-10 lists are often filled by items the user already knows.
-        prune_rejected: Drop from the ranking and the entropy the candidates holding an
-            attribute the user declined (the target cannot hold one when answers are exact).
-        holdout_fraction: Part of ``valid`` kept for model selection.
-        eval_every: Episodes between model-selection evaluations.
-        eval_sessions: Held-out sessions used per model-selection evaluation.
-        rec_size: Items per recommendation.
-        max_turns: Horizon, the user's opening counted as turn 1.
-        fm: Settings of the FM embeddings trained when none are given.
 
     """
 
-    episodes: int = 3000
     hidden: int = 64
     lr: float = 1e-3
     gamma: float = 0.99
@@ -116,25 +98,31 @@ class SCPRConfig:
     skip_known_questions: bool = True
     score_features: bool = True
     rejected_weight: float = 0.0
-    exclude_seen: bool = False
-    prune_rejected: bool = False
-    holdout_fraction: float = 0.1
-    eval_every: int = 500
-    eval_sessions: int = 500
-    rec_size: int = 10
-    max_turns: int = 15
-    fm: FMConfig = field(default_factory=FMConfig)
 
     def __post_init__(self) -> None:
-        for name in ("episodes", "hidden", "batch_size", "buffer_size", "target_update",
-                     "eval_every", "rec_size"):
+        super().__post_init__()
+        for name in ("hidden", "batch_size", "buffer_size", "target_update"):
             require_range(name, getattr(self, name), 1)
-        require_range("max_turns", self.max_turns, 2)
         for name in ("gamma", "eps_start", "eps_end", "eps_fraction"):
             require_range(name, getattr(self, name), 0, 1)
         require_range("lr", self.lr, 0, low_open=True)
-        for name in ("learning_starts", "eval_sessions"):
-            require_range(name, getattr(self, name), 0)
+        require_range("learning_starts", self.learning_starts, 0)
+
+    @classmethod
+    def faithful(cls, **overrides: Any) -> SCPRConfig:
+        """SCPR as close to the released code as the library allows.
+
+        Turns off our two additions (``skip_known_questions``, ``score_features``); pair it with
+        SCPR's released FM embeddings (:meth:`FMEmbeddings.from_scpr_release`, LastFM only) to
+        turn off the third. What stays different from the released code: the DQN's state is the
+        conversation's counts (turn, questions, accepted attributes, failed recommendations, each
+        one-hot) and a 16-bucket candidate count instead of the ordered turn history, so that
+        ``predict`` needs only the observation; double-DQN targets with a Huber loss, gradient
+        clipping and a linearly decaying exploration rate; 3,000 training sessions with model
+        selection on held-out ``valid`` sessions; and, on LastFM*, our FM embeddings (no
+        released ones exist).
+        """
+        return replace(cls(skip_known_questions=False, score_features=False), **overrides)
 
 
 def _sigmoid(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -146,7 +134,7 @@ def scpr_question(
     world: AttributeGraphWorld,
     obs: dict[str, Any],
     candidates: npt.NDArray[np.int64],
-    scores: npt.NDArray[np.float64] | None,
+    weights: npt.NDArray[np.float64] | None,
     friend_attributes: npt.NDArray[np.bool_] | None = None,
     skip_known: bool = True,
 ) -> int:
@@ -156,14 +144,14 @@ def scpr_question(
         world: The world.
         obs: Base-environment observation (``asked`` and ``accepted`` are read).
         candidates: Current candidate item ids.
-        scores: FM scores of ``candidates`` (weights = their sigmoid); ``None`` = plain entropy.
+        weights: Item weights of ``candidates`` in the entropy (SCPR: the sigmoid of their FM
+            scores); ``None`` = plain entropy.
         friend_attributes: Boolean mask of attributes the friend hop reaches, or ``None``.
         skip_known: Treat questions of zero entropy as not worth asking.
 
     """
     if candidates.size == 0:
         return -1
-    weights = None if scores is None else _sigmoid(scores)
     if friend_attributes is None:
         # One pass over the candidates gives reachability and entropy together.
         h = reachable_entropy(world, candidates, obs["asked"], obs["accepted"], weights)
@@ -192,7 +180,7 @@ class _QNet(nn.Module):
 
 
 @dataclass
-class _Decision:
+class _Turn:
     """What one observation implies: state vector, best question, candidates and their scores."""
 
     state: npt.NDArray[np.float32]
@@ -203,6 +191,10 @@ class _Decision:
     @property
     def mask(self) -> npt.NDArray[np.bool_]:
         return np.array([self.question >= 0, True])
+
+    def decision(self) -> Decision:
+        """The candidates and scores a recommendation ranks (``probs`` unused)."""
+        return Decision(np.zeros(0), self.candidates, self.scores)
 
 
 class _Replay:
@@ -244,7 +236,7 @@ class _Replay:
         self.size, self.ptr = n, int(d["ptr"])
 
 
-class SCPRAgent(ModelSelection):
+class SCPRAgent(LearnedCRSAgent):
     """SCPR: FM-ranked items, adjacent max-entropy questions, DQN deciding ask vs recommend.
 
     Args:
@@ -255,56 +247,32 @@ class SCPRAgent(ModelSelection):
         embeddings: FM embeddings; ``None`` = train them on ``world``'s ``train`` split in
             :meth:`learn` (pass :meth:`FMEmbeddings.from_scpr_release` to use SCPR's).
 
+    The learn loop, model selection, checkpoints and ``save`` / ``load`` are
+    :class:`~recoworld.agents.learner.LearnedCRSAgent`'s. SCPR's policy is greedy: its
+    ``action_dist`` is one-hot (mix it with another policy for off-policy logs).
+
     """
 
     name = "scpr"
+    config_class = SCPRConfig
     config: SCPRConfig
 
-    def __init__(
-        self,
-        world: AttributeGraphWorld,
-        config: SCPRConfig | None = None,
-        seed: int = 0,
-        embeddings: FMEmbeddings | None = None,
-    ) -> None:
-        self.world = world
-        self.config = config or SCPRConfig()
-        self.seed = seed
-        if embeddings is not None:
-            embeddings.check_world(world)
-        self.embeddings = embeddings
-        self._rng = np.random.default_rng(seed)
-        csc = world.item_attributes.tocsc()
-        self._attribute_items = (csc.indptr, csc.indices)
+    def _build(self) -> None:
         cfg = self.config
         self.state_dim = n_dialogue_features(cfg.max_turns) + (
             _N_SCORE_FEATURES if cfg.score_features else 0
         )
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+            torch.manual_seed(self.seed)
             self.q_net = _QNet(self.state_dim, cfg.hidden)
         self.target_net = copy.deepcopy(self.q_net)
         self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.lr)
         self._replay = _Replay(cfg.buffer_size, self.state_dim)
-        self.episodes_done = 0
         self.grad_steps = 0
-        self.best_score = -1.0
-        self._best_weights: dict[str, torch.Tensor] | None = None
-        self.selection_history: list[tuple[int, float]] = []
-        self.train_seconds = 0.0
 
     # ---- acting --------------------------------------------------------------------------------
-    @property
-    def n_actions(self) -> int:
-        """Size of the flat action set: every question plus "recommend"."""
-        return self.world.n_questions + 1
-
     def _scorer(self) -> FMScorer:
-        if self.embeddings is None:
-            raise ConfigError(
-                "SCPRAgent has no FM embeddings yet: call learn() or pass `embeddings=`"
-            )
-        return FMScorer(self.embeddings, self.config.rejected_weight)
+        return FMScorer(self._emb(), self.config.rejected_weight)
 
     def _friend_attributes(self, obs: dict[str, Any]) -> npt.NDArray[np.bool_] | None:
         if not self.config.friend_hop:
@@ -322,30 +290,31 @@ class SCPRAgent(ModelSelection):
             return np.zeros(w.n_attributes, dtype=np.bool_)
         return np.asarray(likes[share].sum(axis=0)).ravel() > 0
 
-    def _decide(self, obs: dict[str, Any]) -> _Decision:
+    def _turn(self, obs: dict[str, Any]) -> _Turn:
         cfg = self.config
-        cand = np.flatnonzero(obs["candidates"]).astype(np.int64)
-        if cfg.exclude_seen:
-            cand = self._unseen(int(obs["user"]), cand)
-        if cfg.prune_rejected:
-            cand = consistent_candidates(self._attribute_items, obs, cand)
+        cand, offset = candidate_view(
+            self.world, self._attribute_items, obs, exclude_seen=cfg.exclude_seen,
+            prune_rejected=cfg.prune_rejected, answer_noise=cfg.answer_noise,
+            max_declined=cfg.max_declined,
+        )
         scores = self._scorer().scores(int(obs["user"]), obs["accepted"], obs["rejected"], cand)
+        if cfg.answer_noise > 0.0:
+            scores = posterior_scores(scores, offset)
+            weights = np.exp(scores)
+        else:
+            weights = _sigmoid(scores)
         question = scpr_question(
             self.world,
             obs,
             cand,
-            scores if cfg.weighted_entropy else None,
+            weights if cfg.weighted_entropy else None,
             self._friend_attributes(obs),
             cfg.skip_known_questions,
         )
         state = dialogue_features(obs, cand.size, cfg.max_turns)
         if cfg.score_features:
             state = np.concatenate([state, self._score_features(scores)])
-        return _Decision(state, question, cand, scores)
-
-    def _unseen(self, user: int, cand: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        """Drop ``user``'s training items from ``cand`` (all of ``cand`` if nothing would remain)."""
-        return unseen_candidates(self.world, user, cand)
+        return _Turn(state, question, cand, scores)
 
     def _score_features(self, scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
         out = np.zeros(_N_SCORE_FEATURES, dtype=np.float32)
@@ -363,35 +332,24 @@ class SCPRAgent(ModelSelection):
 
     def q_values(self, obs: dict[str, Any]) -> npt.NDArray[np.float64]:
         """DQN values of (ask, recommend); ask is ``-inf`` when no question is worth asking."""
-        d = self._decide(obs)
-        return self._q(d)
+        return self._q(self._turn(obs))
 
-    def _q(self, d: _Decision) -> npt.NDArray[np.float64]:
+    def _q(self, t: _Turn) -> npt.NDArray[np.float64]:
         with torch.no_grad():
-            q: npt.NDArray[np.float64] = self.q_net(torch.from_numpy(d.state)[None])[0].numpy().astype(np.float64)
-        q[~d.mask] = -np.inf
+            q: npt.NDArray[np.float64] = (
+                self.q_net(torch.from_numpy(t.state)[None])[0].numpy().astype(np.float64)
+            )
+        q[~t.mask] = -np.inf
         return q
 
-    def _to_action(self, d: _Decision, choice: int) -> dict[str, Any]:
-        k = self.config.rec_size
-        if choice == _ASK_ACTION:
-            return {"kind": ASK, "question": d.question, "items": np.zeros(k, dtype=np.int64)}
-        return recommend_action(top_items(d.candidates, d.scores, k), k)
+    def _flat(self, t: _Turn, choice: int) -> int:
+        return t.question if choice == _ASK_ACTION else self.world.n_questions
 
-    def predict(self, obs: dict[str, Any]) -> dict[str, Any]:
-        """Return the greedy base-environment action for ``obs``."""
-        d = self._decide(obs)
-        return self._to_action(d, int(np.argmax(self._q(d))))
-
-    def action_dist(self, obs: dict[str, Any]) -> npt.NDArray[np.float64]:
-        """Return the greedy policy's probabilities over the flat action set (one-hot)."""
-        d = self._decide(obs)
-        p = np.zeros(self.n_actions)
-        if int(np.argmax(self._q(d))) == _ASK_ACTION:
-            p[d.question] = 1.0
-        else:
-            p[-1] = 1.0
-        return p
+    def _decide(self, obs: dict[str, Any]) -> Decision:
+        t = self._turn(obs)
+        probs = np.zeros(self.n_actions)
+        probs[self._flat(t, int(np.argmax(self._q(t))))] = 1.0
+        return Decision(probs, t.candidates, t.scores)
 
     # ---- learning ------------------------------------------------------------------------------
     def _epsilon(self) -> float:
@@ -425,114 +383,50 @@ class SCPRAgent(ModelSelection):
         if self.grad_steps % cfg.target_update == 0:
             self.target_net.load_state_dict(self.q_net.state_dict())
 
-    def _run_episode(self, env: ConversationalRecEnv, index: int, eps: float) -> float:
-        obs, _ = env.reset(
-            seed=int(self._rng.integers(2**31 - 1)), options={"split": "valid", "index": index}
-        )
-        d = self._decide(obs)
+    def _train_sessions(
+        self, env: gymnasium.Env[Any, Any], split: str, indices: npt.NDArray[np.int64]
+    ) -> None:
+        for index in indices.tolist():
+            self._run_episode(env, split, int(index), self._epsilon())
+
+    def _run_episode(
+        self, env: gymnasium.Env[Any, Any], split: str, index: int, eps: float
+    ) -> float:
+        t = self._turn(self._reset(env, split, index))
         total = 0.0
         while True:
             if self._rng.random() < eps:
-                choice = _REC_ACTION if d.question < 0 else int(self._rng.integers(2))
+                choice = _REC_ACTION if t.question < 0 else int(self._rng.integers(2))
             else:
-                choice = int(np.argmax(self._q(d)))
-            obs, reward, term, trunc, _ = env.step(self._to_action(d, choice))
+                choice = int(np.argmax(self._q(t)))
+            obs, reward, term, trunc, _ = env.step(self._action(t.decision(), self._flat(t, choice)))
             done = bool(term or trunc)
-            d2 = self._decide(obs) if not done else d
-            self._replay.add(d.state, choice, float(reward), d2.state, done, d2.mask)
+            t2 = self._turn(obs) if not done else t
+            self._replay.add(t.state, choice, float(reward), t2.state, done, t2.mask)
             total += float(reward)
             if self._replay.size >= max(self.config.learning_starts, self.config.batch_size):
                 self._gradient_step()
             if done:
                 return total
-            d = d2
-
-    def learn(
-        self,
-        episodes: int | None = None,
-        progress: bool = False,
-        checkpoint_path: str | Path | None = None,
-        checkpoint_every: int = 500,
-        callback: Callable[[SCPRAgent], None] | None = None,
-    ) -> SCPRAgent:
-        """Train (or resume training) up to ``episodes`` total sessions.
-
-        Trains the FM embeddings first when the agent has none. Every ``eval_every`` episodes and
-        at the end the greedy policy is scored on the held-out ``valid`` sessions; the best weights
-        are kept and loaded at the end. With ``checkpoint_path`` the full training state is saved
-        every ``checkpoint_every`` episodes, so that :meth:`load` + :meth:`learn` resumes exactly.
-        ``callback`` is called after every episode.
-        """
-        cfg = self.config
-        total = cfg.episodes if episodes is None else episodes
-        start = time.perf_counter()
-        env, train_idx, hold_idx = self._prepare_learning()
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, initial=self.episodes_done, desc="SCPR", unit="ep")
-        while self.episodes_done < total:
-            i = int(train_idx[self._rng.integers(train_idx.size)])
-            self._run_episode(env, i, self._epsilon())
-            self.episodes_done += 1
-            if bar is not None:
-                bar.update(1)
-            if self.episodes_done % cfg.eval_every == 0 or self.episodes_done == total:
-                self._select(env, hold_idx)
-                if bar is not None:
-                    bar.set_postfix(holdout_sr=f"{self.selection_history[-1][1]:.3f}")
-            if callback is not None:
-                callback(self)
-            if checkpoint_path is not None and self.episodes_done % checkpoint_every == 0:
-                self.train_seconds += time.perf_counter() - start
-                start = time.perf_counter()
-                self.save(checkpoint_path)
-        self._finish_learning(bar, start, checkpoint_path)
-        return self
+            t = t2
 
     def _selected_network(self) -> nn.Module:
         return self.q_net
 
     # ---- persistence ---------------------------------------------------------------------------
-    def save(self, path: str | Path, replay: bool = True) -> None:
-        """Write weights, embeddings, settings and the training state to ``path``.
-
-        ``replay=False`` leaves out the replay buffer (most of the file): enough to act and to
-        evaluate, while resuming training then starts from an empty buffer.
-        """
-        emb = self.embeddings
-        payload: dict[str, Any] = {
-            **checkpoint_header(self.name, self.config, self.seed, self.world),
+    def _network_payload(self, lean: bool) -> dict[str, Any]:
+        return {
             "q_net": self.q_net.state_dict(),
             "target_net": self.target_net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "replay": self._replay.arrays() if replay else None,
-            "rng": rng_state(self._rng),
-            "episodes_done": self.episodes_done,
+            "replay": None if lean else self._replay.arrays(),
             "grad_steps": self.grad_steps,
-            **self._selection_payload(),
         }
-        if emb is not None:
-            payload["embeddings"] = embeddings_payload(emb)
-        save_checkpoint(path, payload)
 
-    @classmethod
-    def load(cls, path: str | Path, world: AttributeGraphWorld) -> SCPRAgent:
-        """Rebuild an agent saved by :meth:`save` (resumable with :meth:`learn`)."""
-        payload = load_checkpoint(path, cls.name)
-        check_world(payload, world, path)
-        config = config_from_dict(SCPRConfig, payload["config"], {"fm": FMConfig})
-        emb = None
-        if "embeddings" in payload:
-            emb = embeddings_from_payload(payload["embeddings"])
-        agent = cls(world, config, seed=int(payload["seed"]), embeddings=emb)
-        agent.q_net.load_state_dict(payload["q_net"])
-        agent.target_net.load_state_dict(payload["target_net"])
-        agent.optimizer.load_state_dict(payload["optimizer"])
+    def _restore_network(self, payload: dict[str, Any]) -> None:
+        self.q_net.load_state_dict(payload["q_net"])
+        self.target_net.load_state_dict(payload["target_net"])
+        self.optimizer.load_state_dict(payload["optimizer"])
         if payload["replay"] is not None:
-            agent._replay.restore(payload["replay"])
-        agent._rng = rng_from_state(payload["rng"])
-        agent.grad_steps = int(payload["grad_steps"])
-        agent._restore_selection(payload)
-        return agent
+            self._replay.restore(payload["replay"])
+        self.grad_steps = int(payload["grad_steps"])

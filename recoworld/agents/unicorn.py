@@ -61,7 +61,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import gymnasium
 import numpy as np
@@ -77,8 +77,8 @@ from recoworld.agents._conversation_graph import (
     RejectedPenalty,
 )
 from recoworld.agents._prioritized_replay import PrioritizedReplay
+from recoworld.agents.base import Agent
 from recoworld.agents.crs_base import (
-    ModelSelection,
     check_world,
     checkpoint_header,
     config_from_dict,
@@ -91,12 +91,13 @@ from recoworld.agents.crs_base import (
     rng_from_state,
     rng_state,
     save_checkpoint,
+    success_rate,
     validation_split,
 )
 from recoworld.agents.fm import FMConfig, FMEmbeddings, train_fm
 from recoworld.agents.transe import TransEConfig, train_transe
 from recoworld.datasets.world import AttributeGraphWorld
-from recoworld.envs.conversational import ASK, ConversationalRecEnv
+from recoworld.envs.conversational import ASK, ConversationalRecEnv, RewardConfig
 from recoworld.errors import ConfigError
 
 __all__ = ["UNICORNAgent", "UNICORNConfig"]
@@ -343,7 +344,90 @@ class _Turn:
         return out
 
 
-class UNICORNAgent(ModelSelection):
+class _ModelSelection:
+    """Model selection and end-of-training plumbing of the agents keeping their best weights.
+
+    The subclass sets the attributes declared here and implements :meth:`_selected_network` (the
+    network whose weights are selected), :meth:`save` and the acting methods of :class:`~recoworld.agents.base.Agent`.
+    """
+
+    world: AttributeGraphWorld
+    config: Any
+    seed: int
+    embeddings: FMEmbeddings | None
+    episodes_done: int
+    best_score: float
+    _best_weights: dict[str, torch.Tensor] | None
+    selection_history: list[tuple[int, float]]
+    train_seconds: float
+
+    def _selected_network(self) -> nn.Module:
+        raise NotImplementedError
+
+    def save(self, path: str | Path) -> None:
+        """Write the agent to ``path``."""
+        raise NotImplementedError
+
+    def _prepare_learning(
+        self,
+    ) -> tuple[ConversationalRecEnv, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Train the FM embeddings if none; the ``valid`` env, training and held-out sessions."""
+        cfg = self.config
+        if self.embeddings is None:
+            self.embeddings = train_fm(self.world, cfg.fm, seed=self.seed)
+        env = ConversationalRecEnv(
+            self.world, rewards=RewardConfig(), split="valid", max_turns=cfg.max_turns,
+            rec_size=cfg.rec_size,
+        )
+        train_idx, hold_idx = validation_split(
+            self.world, cfg.holdout_fraction, cfg.eval_sessions, self.seed
+        )
+        return env, train_idx, hold_idx
+
+    def _select(self, env: gymnasium.Env[Any, Any], hold_idx: npt.NDArray[np.int64]) -> None:
+        """Score the greedy policy on ``hold_idx``; keep the weights when they are the best yet."""
+        net = self._selected_network()
+        if hold_idx.size == 0:
+            self._best_weights = copy.deepcopy(net.state_dict())
+            self.selection_history.append((self.episodes_done, float("nan")))
+            return
+        sr = success_rate(env, cast(Agent, self), "valid", hold_idx, seed=self.seed)
+        self.selection_history.append((self.episodes_done, sr))
+        if sr > self.best_score:
+            self.best_score = sr
+            self._best_weights = copy.deepcopy(net.state_dict())
+
+    def _finish_learning(
+        self, bar: Any, start: float, checkpoint_path: str | Path | None
+    ) -> None:
+        """Close the progress bar, load the best weights, count the time, save a final checkpoint."""
+        if bar is not None:
+            bar.close()
+        if self._best_weights is not None:
+            self._selected_network().load_state_dict(self._best_weights)
+        self.train_seconds += time.perf_counter() - start
+        if checkpoint_path is not None:
+            self.save(checkpoint_path)
+
+    def _selection_payload(self) -> dict[str, Any]:
+        """The model-selection entries of a checkpoint (in the order they are written)."""
+        return {
+            "best_score": self.best_score,
+            "best_weights": self._best_weights,
+            "selection_history": [list(x) for x in self.selection_history],
+            "train_seconds": self.train_seconds,
+        }
+
+    def _restore_selection(self, payload: dict[str, Any]) -> None:
+        """Read back :meth:`_selection_payload`'s entries and ``episodes_done``."""
+        self.episodes_done = int(payload["episodes_done"])
+        self.best_score = float(payload["best_score"])
+        self._best_weights = payload["best_weights"]
+        self.selection_history = [(int(a), float(b)) for a, b in payload["selection_history"]]
+        self.train_seconds = float(payload["train_seconds"])
+
+
+class UNICORNAgent(_ModelSelection):
     """UNICORN: graph-based state, preference-pruned actions, dueling double DQN with PER.
 
     Args:
@@ -555,6 +639,20 @@ class UNICORNAgent(ModelSelection):
         else:
             p[-1] = 1.0
         return p
+
+    def to_action(self, flat: int, obs: dict[str, Any]) -> dict[str, Any]:
+        """Turn a flat action (question id, or ``n_questions`` = recommend) into an env action.
+
+        A recommendation lists the items the greedy policy would recommend at ``obs``.
+        """
+        if not 0 <= flat <= self.world.n_questions:
+            raise ConfigError(f"`flat` must be in [0, {self.world.n_questions}], got {flat}")
+        if flat < self.world.n_questions:
+            k = self.config.rec_size
+            return {"kind": ASK, "question": int(flat), "items": np.zeros(k, dtype=np.int64)}
+        turn = self._turn(obs)
+        q = None if turn.forced else self._q(turn)
+        return self._to_action(turn, 0, q)
 
     # ---- learning ------------------------------------------------------------------------------
     def _epsilon(self) -> float:

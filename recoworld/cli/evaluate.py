@@ -10,6 +10,7 @@ from typing import Any
 from recoworld.cli._common import (
     Runner,
     SubParsers,
+    add_user_arguments,
     agent_help,
     data_kwargs,
     env_help,
@@ -69,6 +70,7 @@ def add(sub: SubParsers) -> Runner:
     )
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of every random draw")
     p.add_argument("--data-dir", default=None, help="dataset root (default: $RECOWORLD_DATA)")
+    add_user_arguments(p)
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     return run
 
@@ -82,6 +84,12 @@ def run(args: argparse.Namespace) -> int:
     if is_conversational(args.env):
         return _run_conversational(args)
     if is_feed(args.env):
+        if (args.user != "statistical" or args.user_config is not None
+                or args.base_url is not None or args.reject_filter):
+            raise ConfigError(
+                "--user, --user-config, --base-url and --reject-filter apply to conversational "
+                f"envs; {args.env!r} is a feed env"
+            )
         return _run_feed(args)
     raise ConfigError(f"`--env` {args.env!r} is not a known RecoWorld environment id")
 
@@ -98,6 +106,7 @@ def _run_conversational(args: argparse.Namespace) -> int:
     from recoworld.errors import ConfigError
     from recoworld.evaluation import evaluate
     from recoworld.registration import FEED_AGENTS
+    from recoworld.users.registry import open_conversational_user, read_user_config, user_spec
 
     if args.episodes is not None:
         raise ConfigError("`--episodes` is for feed envs; conversational envs take `--sessions N`")
@@ -106,13 +115,17 @@ def _run_conversational(args: argparse.Namespace) -> int:
             f"agent {args.agent!r} is a feed agent; {args.env} is conversational "
             f"({agent_help('conversational')})"
         )
-    env = gymnasium.make(args.env, **data_kwargs(args))
-    world = env.unwrapped.world  # type: ignore[attr-defined]
+    probe = gymnasium.make(args.env, **data_kwargs(args))
+    world = probe.unwrapped.world  # type: ignore[attr-defined]
+    spec = user_spec(args.user, read_user_config(args.user_config), args.base_url)
     agent = make_agent(args.agent, world, args.seed, args.checkpoint)
     start = time.perf_counter()
-    m, _ = evaluate(
-        env, agent, args.split, args.sessions, args.seed, progress=True, num_envs=args.num_envs
-    )
+    with open_conversational_user(spec, world) as user:
+        env = gymnasium.make(args.env, world=world, user=user, reject_filter=args.reject_filter)
+        m, _ = evaluate(
+            env, agent, args.split, args.sessions, args.seed, progress=True,
+            num_envs=args.num_envs,
+        )
     seconds = time.perf_counter() - start
     print(
         _format_table(
@@ -120,6 +133,8 @@ def _run_conversational(args: argparse.Namespace) -> int:
                 ("env", args.env),
                 ("world", f"{world.name} ({'synthetic' if world.synthetic else 'real data'})"),
                 ("agent", args.agent),
+                ("user", args.user),
+                ("protocol", "reject-filter" if args.reject_filter else "published"),
                 ("sessions", str(m.sessions)),
                 ("SR@5", f"{m.sr5:.4f}"),
                 ("SR@10", f"{m.sr10:.4f}"),
@@ -135,6 +150,7 @@ def _run_conversational(args: argparse.Namespace) -> int:
         out: dict[str, Any] = m.to_json()
         out.update(
             env=args.env, agent=args.agent, split=args.split, seed=args.seed, seconds=seconds,
+            user=spec.to_json(), protocol="reject-filter" if args.reject_filter else "published",
             synthetic=bool(world.synthetic), world=world.name,
         )
         print_json(out)

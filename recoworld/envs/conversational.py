@@ -163,12 +163,16 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     | ``accepted`` | ``MultiBinary(n_attributes)`` | int8 | attributes the user confirmed |
     | ``rejected`` | ``MultiBinary(n_attributes)`` | int8 | attributes the user declined |
     | ``asked`` | ``MultiBinary(n_questions)`` | int8 | questions already asked |
-    | ``candidates`` | ``MultiBinary(n_items)`` | int8 | items holding every accepted attribute, minus rejected recommendations |
+    | ``candidates`` | ``MultiBinary(n_items)`` | int8 | items holding every accepted attribute, minus rejected recommendations (and, with ``reject_filter``, minus items holding a declined attribute) |
 
     ## Rewards
     :class:`RewardConfig`, SCPR's by default: +1 accepted recommendation, -0.1 rejected one,
     +0.01 accepted question, -0.1 rejected question; the last turn without success gives -0.3 and
     an emptied candidate set -0.1 (each replacing the step's reward).
+
+    The rewards follow the user's answers, not the target: an LLM-driven user who accepts a list
+    without the target gives the acceptance reward (the agent cannot know better), while
+    ``info["success"]`` stays the ground truth the metrics count.
 
     ## Starting State
     A session is drawn from ``split`` (or the ``options`` of :meth:`reset`); the user's opening
@@ -187,7 +191,8 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     | ``turn`` | turns played, the opening counted as turn 1 |
     | ``candidate_count`` | number of candidate items |
     | ``accepted`` / ``rejected`` | lists of accepted / rejected attribute ids |
-    | ``success`` | whether a recommendation was accepted |
+    | ``success`` | whether the user accepted a recommendation holding the target (what SR counts) |
+    | ``recommendation_accepted`` | whether the user accepted the recommendation (with the statistical user, the same as ``success``; an LLM user may accept a list without the target) |
     | ``rank`` | 1-based rank of the target in the accepted list (0 otherwise) |
     | ``user`` / ``target`` | ids of the session (``target`` is for evaluation; agents must not read it) |
     | ``user_info`` | what the user model reported (utterances, invalid responses) |
@@ -200,7 +205,14 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     obs, info = env.reset(seed=0, options={"split": "test", "index": 0})
     ```
     ``world``, ``dataset``/``data_dir``, ``user`` (a :class:`ConversationalUser`), ``user_config``,
-    ``rewards``, ``split`` (default session source), ``max_turns``, ``rec_size``.
+    ``rewards``, ``split`` (default session source), ``max_turns``, ``rec_size``, ``reject_filter``.
+
+    ``reject_filter`` chooses the candidate protocol. Off (the default) is the published one: a
+    declined attribute removes no candidate. On, every candidate holding an attribute the user
+    declined leaves the candidate set too (the target never holds one when answers are exact, so
+    this only helps; with answer noise it can remove the target). Compare agents only under the
+    same protocol: with exact answers the filter alone lifts a popularity rule far above the
+    published learned agents.
 
     ## References
     Lei et al., Estimation-Action-Reflection, WSDM 2020; Lei et al., Interactive Path Reasoning on
@@ -212,7 +224,8 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
     - v0: first release. The registered ids no longer add a ``TimeLimit`` of 14 steps: the
       horizon is ``max_turns`` alone (the default protocol is unchanged). Actions are validated
       strictly (integer ids, no repeated item but the end padding, missing keys named); valid
-      actions behave as before.
+      actions behave as before. ``reject_filter`` added as an option, off by default (the default
+      protocol is unchanged).
     """
 
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012
@@ -226,6 +239,7 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         split: str = "train",
         max_turns: int = 15,
         rec_size: int = 10,
+        reject_filter: bool = False,
         render_mode: str | None = None,
     ) -> None:
         _check_settings(world, user, user_config, split, max_turns, rec_size)
@@ -237,6 +251,7 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         self._turns: list[ConversationTurn] = []
         self.max_turns = max_turns
         self.rec_size = rec_size
+        self.reject_filter = bool(reject_filter)
         n_q, n_a, n_i = world.n_questions, world.n_attributes, world.n_items
         self.action_space, self.observation_space = _spaces(world, max_turns, rec_size)
         csc = world.item_attributes.tocsc()
@@ -297,13 +312,14 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
             "candidates": self._cand_mask.copy(),
         }
 
-    def _info(self, success: bool = False, rank: int = 0) -> dict[str, Any]:
+    def _info(self, success: bool = False, rank: int = 0, accepted: bool = False) -> dict[str, Any]:
         return {
             "turn": self.turn,
             "candidate_count": int(self._cand.size),
             "accepted": self.accepted,
             "rejected": self.rejected,
             "success": success,
+            "recommendation_accepted": accepted,
             "rank": rank,
             "user": self.user_id,
             "target": self.target,
@@ -315,12 +331,15 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         out: npt.NDArray[np.int32] = indices[indptr[attribute] : indptr[attribute + 1]]
         return out
 
-    def _filter_candidates(self, attribute: int) -> None:
+    def _filter_candidates(self, attribute: int, holding: bool = True) -> None:
+        """Keep the candidates holding ``attribute`` (or, ``holding=False``, those lacking it)."""
         mask = self._scratch
         holders = self._items_with(attribute)
         mask[holders] = True
         keep = mask[self._cand]
         mask[holders] = False
+        if not holding:
+            keep = ~keep
         dropped = self._cand[~keep]
         self._cand_mask[dropped] = 0
         self._cand = self._cand[keep]
@@ -335,6 +354,8 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         if not self._rejected[attribute] and not self._accepted[attribute]:
             self._rejected[attribute] = 1
             self._rejected_list.append(attribute)
+            if self.reject_filter:
+                self._filter_candidates(attribute, holding=False)
 
     # ---- gymnasium API -------------------------------------------------------------------------
     def _pick_session(self, options: dict[str, Any] | None) -> tuple[int, int]:
@@ -455,7 +476,7 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         kind, arg = self._check_action(action)
         rng = self.np_random
         r = self.rewards
-        success = False
+        accepted = False
         rank = 0
         if kind == ASK:
             q = int(arg)
@@ -477,9 +498,10 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
             reward = r.ask_success if yes else r.ask_fail
         else:
             items = arg
-            success = self.user_model.judge(items, rng)
-            if success:
-                rank = int(np.flatnonzero(items == self.target)[0]) + 1
+            accepted = self.user_model.judge(items, rng)
+            if accepted:
+                hit = np.flatnonzero(items == self.target)
+                rank = int(hit[0]) + 1 if hit.size else 0
                 reward = r.rec_success
             else:
                 drop = items[self._cand_mask[items] == 1]
@@ -488,9 +510,10 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
                     self._cand = self._cand[self._cand_mask[self._cand] == 1]
                 reward = r.rec_fail
         self.turn += 1
-        terminated = success
+        success = rank > 0
+        terminated = accepted
         truncated = False
-        if not success:
+        if not accepted:
             if self._cand.size == 0:
                 reward, terminated = r.candidates_empty, True
             elif self.user_model.wants_to_leave(rng):
@@ -498,7 +521,7 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
             elif self.turn >= self.max_turns:
                 reward, truncated = r.until_horizon, True
         self._done = terminated or truncated
-        info = self._info(success, rank)
+        info = self._info(success, rank, accepted)
         if self.render_mode is not None:
             self._record(kind, arg, success, rank, float(reward), terminated, truncated, info)
         return self._obs(), float(reward), terminated, truncated, info
@@ -514,6 +537,8 @@ class ConversationalRecEnv(gymnasium.Env[dict[str, Any], dict[str, Any]]):
         ending: Ending = ""
         if success:
             ending = "success"
+        elif info["recommendation_accepted"]:
+            ending = "accepted"
         elif truncated:
             ending = "horizon"
         elif terminated:

@@ -45,7 +45,9 @@ def check_render_mode(render_mode: str | None) -> str | None:
             f"text, render_mode='ansi' (or None)"
         )
     return render_mode
-Ending = Literal["", "success", "horizon", "empty", "left"]
+
+
+Ending = Literal["", "success", "accepted", "horizon", "empty", "left"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class ConversationTurn:
 
 _ENDINGS = {
     "success": "the user accepted a recommendation",
+    "accepted": "the user accepted a recommendation without the target",
     "horizon": "the horizon passed without success",
     "empty": "no candidate item is left",
     "left": "the user left",

@@ -18,9 +18,17 @@ from recoworld.users.feed import (
     ReplayFeedUser,
     StatisticalFeedUser,
 )
+from recoworld.users.registry import (
+    USER_KINDS,
+    UserSpec,
+    open_conversational_user,
+    read_user_config,
+    user_spec,
+)
 from recoworld.users.target_item import TargetItemBatchUser, TargetItemUser, TargetItemUserConfig
 
 __all__ = [
+    "USER_KINDS",
     "ConversationalBatchUser",
     "ConversationalUser",
     "ExpectedOutcome",
@@ -33,6 +41,10 @@ __all__ = [
     "TargetItemBatchUser",
     "TargetItemUser",
     "TargetItemUserConfig",
+    "UserSpec",
     "as_batch_user",
+    "open_conversational_user",
+    "read_user_config",
     "target_attributes",
+    "user_spec",
 ]
