@@ -46,6 +46,10 @@ JSON.stringify({
     width: t.getBoundingClientRect().width,
     height: t.getBoundingClientRect().height,
   })),
+  transcripts: [...document.querySelectorAll('pre.transcript')].map(p => ({
+    text: p.textContent, left: p.getBoundingClientRect().left, top: p.getBoundingClientRect().top,
+    width: p.getBoundingClientRect().width, height: p.getBoundingClientRect().height,
+  })),
   images: [...document.images].map(i => ({
     alt: i.alt, complete: i.complete, naturalWidth: i.naturalWidth,
     naturalHeight: i.naturalHeight, shownWidth: i.getBoundingClientRect().width,
@@ -63,6 +67,7 @@ class RenderedPage:
     images: list[dict[str, Any]]
     errors: list[str] = field(default_factory=list)
     screenshot: bytes = b""
+    transcripts: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _Pipe:
@@ -172,7 +177,7 @@ def render(url: str, width: int = 1000, height: int = 1400, timeout: float = 120
         shot = pipe.call("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
         page_events = [e for e in pipe.events if e.get("sessionId") == session]
         page = RenderedPage(facts["title"], facts["tables"], facts["images"], _errors(page_events),
-                            base64.b64decode(shot))
+                            base64.b64decode(shot), facts["transcripts"])
         try:
             pipe.call("Browser.close", timeout=10)
         except (RuntimeError, TimeoutError):

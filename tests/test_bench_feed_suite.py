@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import html
 import json
 
 import pytest
@@ -36,6 +37,20 @@ def test_feed_suite_writes_rows_curves_and_plots(tmp_path):
     assert len(steps) == 2 and steps[0] < steps[1] and steps[1] >= 512
     assert (tmp_path / "figures/learning_curve_ppo_ShortVideo-v0.png").is_file()
     assert (tmp_path / "figures/watch_time_ShortVideo-v0.png").is_file()
+    # one recorded session per agent, the same user for all: a timeline plot and transcripts
+    assert (tmp_path / "figures/timeline_ShortVideo-v0.png").is_file()
+    report = (tmp_path / "report.html").read_text()
+    users = set()
+    for agent in ("random", "oracle", "ppo"):
+        unit = json.loads((tmp_path / f"units/seed-0/ShortVideo-v0/{agent}.json").read_text())
+        t = unit["result"]["timeline"]
+        text = (tmp_path / f"transcripts/ShortVideo-v0_seed-0_{agent}.txt").read_text()
+        body = text.split("\n", 1)[1]
+        assert body == t["text"] and html.escape(body) in report
+        users.add(body.splitlines()[0])  # "[feed] user N"
+        assert body.count(" | watched ") == len(t["watch_time"]) == len(t["duration"]) >= 1
+        assert t["left"] == ("the user leaves after" in body)
+    assert len(users) == 1
     # a unit recomputed (as a resumed run or a Ray worker would) gives the same numbers
     suite = get_suite("feed")
     unit = next(u for u in suite.plan(_tiny()) if u.params["agent"] == "ppo")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 import pytest
@@ -47,6 +48,17 @@ def test_llm_suite_scores_a_perfect_user_and_replays_without_a_server(tmp_path):
     assert (tmp_path / "replay/results.json").read_bytes() == (
         tmp_path / "live/results.json").read_bytes()
     assert (tmp_path / "replay/figures/fidelity_Synthetic-CRS-v0.png").is_file()
+    # seed 0's first two sessions, as text, each user beside the other; utterances quoted
+    report = (tmp_path / "live/report.html").read_text()
+    for i in (0, 1):
+        llm = (tmp_path / f"live/transcripts/Synthetic-CRS-v0_test-{i}_llm.txt").read_text()
+        stat = (tmp_path / f"live/transcripts/Synthetic-CRS-v0_test-{i}_statistical.txt").read_text()
+        assert llm.splitlines()[1] == stat.splitlines()[1]  # the same user and target
+        assert 'user says: "I want ' in llm and "user says" not in stat
+        for text in (llm, stat):
+            assert html.escape(text.split("\n", 1)[1]) in report
+    assert not list((tmp_path / "live/transcripts").glob("*test-2*"))
+    assert all("transcripts" not in r for r in rows)
 
 
 def test_llm_suite_config_errors():

@@ -1,4 +1,4 @@
-"""The HTML report as headless Chromium renders it: the tables, every plot loaded, no console errors.
+"""The HTML report as headless Chromium renders it: tables, plots, transcripts, no console errors.
 
 Chromium is Debian's ``chromium`` package, which ``scripts/setup`` installs when it is missing (as
 root, as in CI), so this test runs on every submission; without a ``chromium`` binary it fails
@@ -40,7 +40,7 @@ def _markdown_rows(text: str) -> list[list[str]]:
     return [r for r in rows if not all(set(c) <= {"-"} for c in r)]  # drop the |---| rule
 
 
-def test_report_renders_tables_and_plots_in_chromium(tmp_path):
+def test_report_renders_tables_plots_and_transcripts_in_chromium(tmp_path):
     import matplotlib.image as mpimg
 
     run = tmp_path / "run"
@@ -72,6 +72,17 @@ def test_report_renders_tables_and_plots_in_chromium(tmp_path):
     # the table's header row is drawn: a light-grey band (th background #f2f2f2) near the top
     grey = np.all(np.abs(img - 0xF2 / 255) < 0.01, axis=-1)
     assert grey[:400].sum() > 2000
+    # the transcripts: every agent's text of session 0 is on the page, in its own box, and the
+    # agents' boxes of that session stand side by side (same top, different left)
+    boxes = []
+    for agent in ("random", "max-entropy"):
+        text = (run / f"transcripts/Synthetic-CRS-v0_test-0_{agent}.txt").read_text(encoding="utf-8")
+        body = text.split("\n", 1)[1].strip()
+        hits = [t for t in page.transcripts if body in t["text"]]
+        assert len(hits) == 1, agent
+        assert hits[0]["width"] > 100 and hits[0]["height"] > 50
+        boxes.append(hits[0])
+    assert boxes[0]["top"] == boxes[1]["top"] and boxes[0]["left"] != boxes[1]["left"]
 
 
 def test_the_browser_check_sees_a_broken_image_and_console_errors(tmp_path):

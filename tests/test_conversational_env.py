@@ -248,3 +248,19 @@ def test_rewards_follow_the_users_acceptance_and_success_the_target(tiny_world):
     env.reset(seed=0, options={"user": 0, "target": 3})
     _, r, term, _, info = env.step(env.recommend([0, 3]))
     assert info["recommendation_accepted"] and info["success"] and info["rank"] == 2
+
+
+def test_action_space_samples_are_actions_the_env_takes(tiny_world):
+    """The env refuses repeated items; its action space never samples one (check_env steps them)."""
+    env = ConversationalRecEnv(tiny_world)
+    env.action_space.seed(3)
+    env.reset(seed=0)
+    for _ in range(300):
+        action = env.action_space.sample()
+        items = action["items"]
+        head = items[: np.flatnonzero(items != items[-1]).max(initial=-1) + 2]
+        assert len(set(head.tolist())) == head.size, items
+        assert action in env.action_space
+        _, _, term, trunc, _ = env.step(action)
+        if term or trunc:
+            env.reset()

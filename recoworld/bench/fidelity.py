@@ -28,6 +28,10 @@ Fidelity as the work on LLM user simulators measures it, besides accuracy:
   names the target or a target attribute the protocol has not disclosed
   (:func:`~recoworld.bench.leakage.find_leaks`); ``leaks`` counts them by kind;
 - ``turns_per_second``: user turns (the repeats included) per second of the whole run.
+
+With ``transcripts=k`` the first ``k`` sessions are also kept as text
+(:func:`recoworld.envs.transcript.format_conversation`: the questions, the answers, the user's
+utterances), so an LLM user's session can be read beside the statistical user's.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import numpy as np
 from recoworld._validate import require_range
 from recoworld.bench.leakage import find_leaks
 from recoworld.datasets.world import AttributeGraphWorld
+from recoworld.envs.transcript import ConversationTurn, TurnKind, format_conversation
 from recoworld.errors import ConfigError
 from recoworld.users.conversational import ConversationalUser
 from recoworld.users.target_item import TargetItemUser
@@ -72,10 +77,13 @@ class FidelityReport:
     consistency: float
     leakage_rate: float
     leaks: dict[str, int]
+    transcripts: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """Return the report as a JSON-ready dict."""
-        return asdict(self)
+        """Return the report's numbers as a JSON-ready dict (``transcripts`` are left out)."""
+        out = asdict(self)
+        del out["transcripts"]
+        return out
 
 
 def _mean(hits: list[bool]) -> float:
@@ -84,6 +92,15 @@ def _mean(hits: list[bool]) -> float:
 
 def _invalid(user: ConversationalUser) -> bool:
     return bool(user.step_info().get("invalid_response", False))
+
+
+def _turn(user: ConversationalUser, turn: int, kind: TurnKind, **fields: Any) -> ConversationTurn:
+    """The turn just played, with the user's utterance; no candidate set, no reward."""
+    info = user.step_info()
+    return ConversationTurn(
+        turn, kind, candidates=-1, utterance=str(info.get("utterance", "")),
+        invalid=bool(info.get("invalid_response", False)), **fields,
+    )
 
 
 def measure_fidelity(
@@ -96,14 +113,17 @@ def measure_fidelity(
     seed: int = 0,
     first: int = 0,
     indices: Sequence[int] | None = None,
+    transcripts: int = 0,
 ) -> FidelityReport:
     """Play ``sessions`` sessions of ``split`` with ``user`` and score it against the truth.
 
     The sessions are ``first`` .. ``first + sessions - 1`` of the split, or exactly ``indices``
     when given (then ``sessions`` must be their count); session ``i`` draws from
-    ``default_rng([seed, i])``, so slices played apart ask exactly what one run would.
+    ``default_rng([seed, i])``, so slices played apart ask exactly what one run would. The first
+    ``transcripts`` sessions played are kept as text in the report's ``transcripts``.
     """
     require_range("sessions", sessions, 1)
+    require_range("transcripts", transcripts, 0)
     if indices is not None and len(indices) != sessions:
         raise ConfigError(f"`sessions` must equal the {len(indices)} `indices`, got {sessions}")
     require_range("questions", questions, 1)
@@ -135,8 +155,10 @@ def measure_fidelity(
     leaky_sessions = 0
     leaks = {"target_id": 0, "attribute": 0}
     turns = invalid = 0
+    texts: list[str] = []
     t0 = time.perf_counter()
-    for i in played:
+    for n_played, i in enumerate(played):
+        session_turns: list[ConversationTurn] = []
         u, target = int(pairs[i, 0]), int(pairs[i, 1])
         rng = np.random.default_rng([seed, i])
         attrs = world.attributes_of(target)
@@ -153,6 +175,7 @@ def measure_fidelity(
         disclosed.add(int(opening))  # the protocol's opening names it
         audit()
         bad = _invalid(user)
+        session_turns.append(_turn(user, 1, "open", accepted=(int(opening),)))
         turns, invalid = turns + 1, invalid + bad
         if not bad:
             openings.append(bool(np.isin(opening, attrs)))
@@ -167,11 +190,16 @@ def measure_fidelity(
             )
             for a in rng.permutation(asked):
                 disclosed.add(int(a))
-                got = user.answer_binary(int(a), rng)
+                yes = user.answer_binary(int(a), rng)
                 audit()
                 want = truth.answer_binary(int(a), rng)
-                ok = got == want
+                ok = yes == want
                 bad = _invalid(user)
+                said = ((int(a),), ()) if yes else ((), (int(a),))
+                session_turns.append(
+                    _turn(user, len(session_turns) + 1, "ask", question=int(a), accepted=said[0],
+                          rejected=said[1])
+                )
                 answers.append(ok)
                 (held if want else not_held).append(ok)
                 by_type.setdefault(world.attribute_names[int(a)], []).append(ok)
@@ -179,7 +207,7 @@ def measure_fidelity(
                     answers_valid.append(ok)
                 turns, invalid = turns + 1, invalid + bad
                 if repeat is None:
-                    repeat, first_answer = int(a), got
+                    repeat, first_answer = int(a), yes
             again: Any = user.answer_binary(int(repeat), rng)
             consistent.append(bool(again == first_answer))
         else:
@@ -190,6 +218,10 @@ def measure_fidelity(
                 audit()
                 ok = bool(np.array_equal(got_children, np.sort(truth.answer_enumerated(int(p), rng))))
                 bad = _invalid(user)
+                session_turns.append(
+                    _turn(user, len(session_turns) + 1, "ask", question=int(p),
+                          accepted=tuple(int(c) for c in got_children))
+                )
                 answers.append(ok)
                 by_type.setdefault(world.parent_names[int(p)], []).append(ok)
                 if not bad:
@@ -206,8 +238,14 @@ def measure_fidelity(
         with_target[rng.integers(rec_size)] = target
         without = rng.choice(non_targets, rec_size, replace=False)
         for items in (with_target, without):
-            ok = user.judge(items, rng) == truth.judge(items, rng)
+            yes = user.judge(items, rng)
+            ok = yes == truth.judge(items, rng)
             bad = _invalid(user)
+            at = np.flatnonzero(items == target)
+            session_turns.append(
+                _turn(user, len(session_turns) + 1, "recommend", items=tuple(int(v) for v in items),
+                      rank=int(at[0]) + 1 if yes and at.size else 0, off_target=yes and not at.size)
+            )
             accepts.append(ok)
             if not bad:
                 accepts_valid.append(ok)
@@ -215,6 +253,8 @@ def measure_fidelity(
         leaky_sessions += bool(found)
         for kind in found:
             leaks[kind] += 1
+        if n_played < transcripts:
+            texts.append(format_conversation(world, u, target, session_turns))
     seconds = time.perf_counter() - t0
     return FidelityReport(
         sessions=sessions,
@@ -238,4 +278,5 @@ def measure_fidelity(
         consistency=_mean(consistent),
         leakage_rate=leaky_sessions / sessions,
         leaks=leaks,
+        transcripts=tuple(texts),
     )

@@ -12,8 +12,10 @@ Files of a run directory::
     results.json       per-seed rows and the mean/std summary
     results.parquet    per-seed rows (polars)
     table.md           mean +/- std beside the published reference numbers
-    figures/*.png      success by turn, learning curves, estimator error bars
-    report.html        one self-contained page: tables, plots (base64), config and provenance
+    figures/*.png      success by turn, learning curves, estimator error bars, feed timelines
+    transcripts/*.txt  a few sessions as text, the same sessions for every agent (or user)
+    report.html        one self-contained page: tables, plots (base64), transcripts (side by side
+                       per session), config and provenance
     units/**.json      one file per finished unit of work (what a resumed run reuses)
 """
 
@@ -38,6 +40,7 @@ __all__ = [
     "PlotSpec",
     "Series",
     "SuiteResult",
+    "Transcript",
     "atomic_write_bytes",
     "atomic_write_text",
     "git_commit",
@@ -58,6 +61,22 @@ class Series:
     x: tuple[float, ...]
     y: tuple[float, ...]
     yerr: tuple[float, ...] | None = None
+    marks: tuple[int, ...] = ()  # indices of points drawn as a cross (e.g. where the user left)
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """One session as text (``render_mode="ansi"``), shown beside the other agents' same session.
+
+    ``name`` is the file stem under ``transcripts/`` (letters, digits, ``._-``); ``session`` names
+    the session (transcripts with equal ``session`` sit side by side); ``label`` names the agent or
+    user that played it.
+    """
+
+    name: str
+    session: str
+    label: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -93,6 +112,7 @@ class SuiteResult:
     reference_source: str = ""
     plots: tuple[PlotSpec, ...] = ()
     notes: tuple[str, ...] = ()
+    transcripts: tuple[Transcript, ...] = ()
 
 
 # --- files ----------------------------------------------------------------------------------------
@@ -247,7 +267,12 @@ def render_plot(spec: PlotSpec, path: Path) -> None:
             elif spec.kind == "scatter":
                 ax.errorbar(s.x, s.y, yerr=s.yerr, fmt="o", capsize=3, label=s.label)
             else:
-                ax.plot(s.x, s.y, marker=".", label=s.label)
+                (line,) = ax.plot(s.x, s.y, marker=".", label=s.label)
+                if s.marks:
+                    ax.plot(
+                        [s.x[k] for k in s.marks], [s.y[k] for k in s.marks], linestyle="none",
+                        marker="X", markersize=11, color=line.get_color(),
+                    )
                 if s.yerr is not None:
                     y, e = np.asarray(s.y), np.asarray(s.yerr)
                     ax.fill_between(s.x, y - e, y + e, alpha=0.2)
@@ -286,6 +311,8 @@ th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right;white-space:nowra
 th{background:#f2f2f2}td:first-child,td:nth-child(2){text-align:left}
 img{max-width:100%;border:1px solid #eee;margin:.4em 0}
 pre{background:#f7f7f7;padding:.8em;overflow:auto;font-size:.85em}
+.side{display:flex;gap:.8em;align-items:flex-start}.side>div{flex:1;min-width:0}
+.side h4{margin:.3em 0}pre.transcript{background:#eef4fb;font-size:.75em;white-space:pre}
 .meta td{text-align:left}
 """
 
@@ -325,6 +352,8 @@ def render_html(
                 f'<figure><img alt="{esc(caption)}" src="data:image/png;base64,{b64}">'
                 f"<figcaption>{esc(caption)}</figcaption></figure>"
             )
+    if result.transcripts:
+        parts.append(_transcripts_html(result.transcripts))
     prov = [
         ("recoworld", str(meta.get("recoworld_version"))),
         ("git commit", f"{meta.get('git', {}).get('commit')} (dirty: {meta.get('git', {}).get('dirty')})"),
@@ -341,6 +370,23 @@ def render_html(
     parts.append(f"<h2>Resolved config</h2><pre>{esc(config_toml)}</pre>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _transcripts_html(transcripts: tuple[Transcript, ...]) -> str:
+    """Transcripts grouped by session (in order of first appearance), agents side by side."""
+    esc = html.escape
+    sessions: dict[str, list[Transcript]] = {}
+    for t in transcripts:
+        sessions.setdefault(t.session, []).append(t)
+    parts = ['<h2 id="transcripts">Transcripts</h2>']
+    for session, group in sessions.items():
+        parts.append(f"<h3>{esc(session)}</h3><div class='side'>")
+        parts += [
+            f"<div><h4>{esc(t.label)}</h4><pre class='transcript'>{esc(t.text)}</pre></div>"
+            for t in group
+        ]
+        parts.append("</div>")
+    return "\n".join(parts)
 
 
 # --- everything -----------------------------------------------------------------------------------
@@ -394,6 +440,11 @@ def write_records(
         render_plot(spec, p)
         figures.append((spec.title, p))
         paths[f"figure_{spec.name}"] = p
+    for t in result.transcripts:
+        p = run_dir / "transcripts" / f"{t.name}.txt"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(p, f"# {t.session}: {t.label}\n{t.text}")
+        paths[f"transcript_{t.name}"] = p
     atomic_write_text(paths["meta"], _dumps(meta))
     atomic_write_text(paths["report"], render_html(result, config_toml, meta, figures, title))
     return paths

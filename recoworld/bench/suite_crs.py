@@ -15,12 +15,19 @@ partial training after a kill. Their evaluation blocks (stage 1) load that file,
 starts from the same trained agent. Torch runs on one thread inside a unit so that the trained
 weights do not depend on the process they were trained in. The model-selection history (held-out
 success rate against training sessions) is the learning curve.
+
+Transcripts: the blocks of the first seed record the dialogue of the split's first
+:data:`TRANSCRIPT_SESSIONS` sessions (``render_mode="ansi"``, switched on for those sessions only)
+as they are evaluated, so every agent's transcript is of the same user and target, and the report
+shows them side by side.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from recoworld.bench.config import BenchConfig, CRSSuiteConfig, parse_toml
-from recoworld.bench.records import PlotSpec, SuiteResult
+from recoworld.bench.records import PlotSpec, SuiteResult, Transcript
 from recoworld.bench.suite_helpers import (
     check_env_ids,
     check_known,
@@ -40,9 +47,10 @@ from recoworld.bench.suite_helpers import (
 )
 from recoworld.bench.units import Unit
 
-__all__ = ["CRSSuite", "crs_references", "unit_seed"]
+__all__ = ["TRANSCRIPT_SESSIONS", "CRSSuite", "crs_references", "unit_seed"]
 
 _METRICS = ("sr@5", "sr@10", "sr@15", "avg_turns", "hdcg")
+TRANSCRIPT_SESSIONS = 3  # the first sessions of the split, first seed, shown as text per agent
 
 
 def unit_seed(seed: int, start: int) -> int:
@@ -76,6 +84,21 @@ def _env(env_id: str, data_dir: str) -> Any:
     check_env_ids("crs.envs", [env_id], is_conversational, "conversational")
     kwargs: dict[str, Any] = {"data_dir": data_dir} if data_dir else {}
     return gymnasium.make(env_id, **kwargs)
+
+
+@contextlib.contextmanager
+def _rendering(env: Any, on: bool) -> Iterator[None]:
+    """Record the turns (``render_mode="ansi"``) while the block plays a transcript session.
+
+    Recording only reads the environment's state, so the session plays as it would without it.
+    """
+    base = env.unwrapped
+    before = base.render_mode
+    base.render_mode = "ansi" if on else before
+    try:
+        yield
+    finally:
+        base.render_mode = before
 
 
 def _trainable() -> tuple[str, ...]:
@@ -160,13 +183,20 @@ class CRSSuite:
             agent = _trained_agent(s, p["env"], p["agent"], int(p["seed"]), run_dir)
         else:
             agent = make_agent(p["agent"], env.unwrapped.world, useed, None)
+        shown = int(p["seed"]) == config.seeds[0]
+        outcomes, transcripts = [], []
         with one_torch_thread():
-            outcomes = [
-                run_session(
-                    env, agent, {"split": s.split, "index": i}, useed if i == p["start"] else None
-                )
-                for i in range(p["start"], p["end"])
-            ]
+            for i in range(p["start"], p["end"]):
+                recorded = shown and i < TRANSCRIPT_SESSIONS
+                with _rendering(env, recorded):
+                    outcomes.append(
+                        run_session(
+                            env, agent, {"split": s.split, "index": i},
+                            useed if i == p["start"] else None,
+                        )
+                    )
+                    if recorded:
+                        transcripts.append([i, env.unwrapped.render()])
         return {
             "env": p["env"],
             "agent": p["agent"],
@@ -177,6 +207,7 @@ class CRSSuite:
             "turn": [o.turn for o in outcomes],
             "rank": [o.rank for o in outcomes],
             "steps": [o.steps for o in outcomes],
+            "transcripts": transcripts,
         }
 
     def summarize(
@@ -252,6 +283,12 @@ class CRSSuite:
                 )
         if any(e not in published for e in s.envs):
             notes.append("No published numbers exist for the synthetic world.")
+        transcripts = _transcripts(config, s, groups)
+        if transcripts:
+            notes.append(
+                f"Transcripts: the first {TRANSCRIPT_SESSIONS} {s.split} sessions of seed "
+                f"{config.seeds[0]}, as each agent played them in the evaluation."
+            )
         return SuiteResult(
             rows=tuple(rows),
             group_columns=("env", "agent"),
@@ -260,7 +297,37 @@ class CRSSuite:
             reference_source=source,
             plots=tuple(plots),
             notes=tuple(notes),
+            transcripts=tuple(transcripts),
         )
+
+
+def _transcripts(
+    config: BenchConfig, s: CRSSuiteConfig, groups: dict[tuple[int, str, str], list[dict[str, Any]]]
+) -> list[Transcript]:
+    """The recorded sessions, ordered by env, session, then agent (the report's columns)."""
+    seed = config.seeds[0]
+    out = []
+    for env_id in s.envs:
+        by_agent = {
+            agent: dict(
+                (int(i), str(text))
+                for b in groups[(seed, env_id, agent)]
+                for i, text in b.get("transcripts", [])
+            )
+            for agent in s.agents
+        }
+        for i in sorted({i for texts in by_agent.values() for i in texts}):
+            out += [
+                Transcript(
+                    name=f"{short_id(env_id)}_{s.split}-{i}_{agent}",
+                    session=f"{env_id}, {s.split} session {i} (seed {seed})",
+                    label=agent,
+                    text=texts[i],
+                )
+                for agent, texts in by_agent.items()
+                if i in texts
+            ]
+    return out
 
 
 def _learning_curve(env_id: str, learned: list[tuple[str, list[list[list[float]]]]]) -> PlotSpec:

@@ -6,6 +6,12 @@ Units: one per (seed, environment, agent). Baselines are evaluated with
 evaluating it ``curve_points`` times on the way (the learning curve), then evaluates it like the
 baselines. Torch runs on one thread inside a unit so that a unit's numbers do not depend on the
 process (local or a Ray worker) it runs in.
+
+Timeline: the units of the first seed then play one more session, on a one-user environment
+seeded with that seed (so every agent meets the same user), recorded with ``render_mode="ansi"``:
+its watch time per video and the video after which the user left are plotted per agent, and its
+text is the unit's transcript. Baselines play it as freshly made agents (as their evaluation
+starts), PPO as trained.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from recoworld.bench.config import BenchConfig, FeedSuiteConfig
-from recoworld.bench.records import PlotSpec, SuiteResult
+from recoworld.bench.records import PlotSpec, Series, SuiteResult, Transcript
 from recoworld.bench.suite_helpers import (
     category_plot,
     check_env_ids,
@@ -41,6 +47,32 @@ def _monitored(env_id: str, kwargs: dict[str, Any]) -> Any:
     from stable_baselines3.common.monitor import Monitor
 
     return Monitor(gymnasium.make(env_id, **kwargs))
+
+
+def _timeline(env_id: str, agent_name: str, trained: Any, seed: int, kwargs: dict[str, Any]) -> Any:
+    """Play the first session of one user (seeded ``seed``); its watch times, leave, transcript."""
+    from recoworld.agents.feed import make_feed_agent
+    from recoworld.evaluation import make_feed_vector_env
+
+    env = make_feed_vector_env(env_id, num_envs=1, render_mode="ansi", **kwargs)
+    agent = trained if trained is not None else make_feed_agent(agent_name, env, seed=seed)
+    update = getattr(agent, "update", None)
+    obs, _ = env.reset(seed=seed)
+    while True:
+        action = np.asarray(agent.predict(obs), dtype=np.int64)
+        next_obs, reward, term, trunc, _ = env.step(action)
+        if update is not None:
+            update(obs, action, reward)
+        obs = next_obs
+        views = [v for v in env.views if v.session == 0]
+        if views[-1].left or term[0] or trunc[0]:
+            break
+    return {
+        "watch_time": [v.watch_time for v in views],
+        "duration": [v.duration for v in views],
+        "left": bool(views[-1].left),
+        "text": env.render(),
+    }
 
 
 def _eval_seed(seed: int, point: int) -> int:
@@ -82,16 +114,20 @@ class FeedSuite:
         def fresh_env(episodes: int) -> Any:
             return make_feed_vector_env(p["env"], num_envs=min(s.num_envs, episodes), **kwargs)
 
-        curve: list[list[float]] = []
+        extra: dict[str, Any] = {}
+        trained = None
         if p["agent"] == "ppo":
-            agent, curve = self._train_ppo(s, p["env"], seed, kwargs, fresh_env)
+            trained, extra["curve"] = self._train_ppo(s, p["env"], seed, kwargs, fresh_env)
+            agent = trained
+            env = fresh_env(s.episodes)
         else:
             env = fresh_env(s.episodes)
             agent = make_feed_agent(p["agent"], env, seed=seed)
-            return {"env": p["env"], "agent": p["agent"], "seed": seed,
-                    **asdict(evaluate_feed(env, agent, s.episodes, seed=seed))}
-        metrics = evaluate_feed(fresh_env(s.episodes), agent, s.episodes, seed=seed)
-        return {"env": p["env"], "agent": "ppo", "seed": seed, "curve": curve, **asdict(metrics)}
+        metrics = evaluate_feed(env, agent, s.episodes, seed=seed)
+        if seed == config.seeds[0]:
+            with one_torch_thread():
+                extra["timeline"] = _timeline(p["env"], p["agent"], trained, seed, kwargs)
+        return {"env": p["env"], "agent": p["agent"], "seed": seed, **extra, **asdict(metrics)}
 
     @staticmethod
     def _train_ppo(
@@ -126,7 +162,7 @@ class FeedSuite:
         """Rows per (seed, env, agent); watch-time error bars and PPO learning curves."""
         s = suite_settings(config, FeedSuiteConfig)
         rows = [
-            {k: v for k, v in r.items() if k != "curve"}
+            {k: v for k, v in r.items() if k not in ("curve", "timeline")}
             for r in results.values()
         ]
         order = {(e, a): i for i, (e, a) in enumerate((e, a) for e in s.envs for a in s.agents)}
@@ -158,6 +194,8 @@ class FeedSuite:
                                             c[:, :, 1]),),
                     )
                 )
+        timelines, transcripts = self._timelines(config, s, results)
+        plots += timelines
         notes = [
             f"{s.episodes} evaluation episodes per (seed, env, agent); seeds {seeds_text(config)}.",
             "watch_time and depth are per session; like/skip rates per video; return_rate over "
@@ -165,10 +203,63 @@ class FeedSuite:
         ]
         if "ppo" in s.agents:
             notes.append(f"ppo trained for {s.ppo_timesteps} environment steps per seed.")
+        if transcripts:
+            notes.append(
+                f"Timelines and transcripts: the first session of one user (seed "
+                f"{config.seeds[0]}, the same user for every agent), played after the evaluation."
+            )
         return SuiteResult(
             rows=tuple(rows),
             group_columns=("env", "agent"),
             metric_columns=_METRICS,
             plots=tuple(plots),
             notes=tuple(notes),
+            transcripts=tuple(transcripts),
         )
+
+    @staticmethod
+    def _timelines(
+        config: BenchConfig, s: FeedSuiteConfig, results: dict[str, dict[str, Any]]
+    ) -> tuple[list[PlotSpec], list[Transcript]]:
+        """Per env: watch time per video of the recorded session, the leave point crossed."""
+        seed = config.seeds[0]
+        plots, transcripts = [], []
+        for env_id in s.envs:
+            recorded = {
+                r["agent"]: r["timeline"]
+                for r in results.values()
+                if r["env"] == env_id and r["seed"] == seed and "timeline" in r
+            }
+            series = []
+            for agent in s.agents:
+                if agent not in recorded:
+                    continue
+                t = recorded[agent]
+                n = len(t["watch_time"])
+                series.append(
+                    Series(
+                        f"{agent} ({'leaves' if t['left'] else 'stays'} after {n} videos)",
+                        tuple(float(k) for k in range(1, n + 1)),
+                        tuple(float(w) for w in t["watch_time"]),
+                        marks=(n - 1,) if t["left"] else (),
+                    )
+                )
+                transcripts.append(
+                    Transcript(
+                        name=f"{short_id(env_id)}_seed-{seed}_{agent}",
+                        session=f"{env_id}, first session of the user of seed {seed}",
+                        label=agent,
+                        text=str(t["text"]),
+                    )
+                )
+            if series:
+                plots.append(
+                    PlotSpec(
+                        name=f"timeline_{short_id(env_id)}",
+                        title=f"One session per agent: {short_id(env_id)}, seed {seed} (X: the user leaves)",
+                        xlabel="video shown",
+                        ylabel="watch time (s)",
+                        series=tuple(series),
+                    )
+                )
+        return plots, transcripts

@@ -8,6 +8,10 @@ units -- and their LLM calls -- fan out across workers, each with its own model.
 ``cache_dir``, each unit records (or replays) its calls in its own SQLite file, so a rerun
 replays the same answers without a server. The ``statistical`` user is the ground truth itself
 and scores 1 everywhere: a check of the harness.
+
+Transcripts: the units of the first seed keep the first :data:`TRANSCRIPT_SESSIONS` sessions as
+text (the questions, the answers, the LLM user's utterances); the report shows each session's
+transcripts of every user side by side, the statistical user's answers being the truth.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from recoworld.bench.config import BenchConfig, LLMSuiteConfig
-from recoworld.bench.records import SuiteResult
+from recoworld.bench.records import SuiteResult, Transcript
 from recoworld.bench.suite_helpers import (
     category_plot,
     check_env_ids,
@@ -29,7 +33,9 @@ from recoworld.bench.suite_helpers import (
 )
 from recoworld.bench.units import Unit
 
-__all__ = ["LLMSuite"]
+__all__ = ["TRANSCRIPT_SESSIONS", "LLMSuite"]
+
+TRANSCRIPT_SESSIONS = 2  # the first sessions of the split, first seed, shown as text per user
 
 _METRICS = (
     "answer_accuracy",
@@ -73,9 +79,11 @@ class LLMSuite:
         p = unit.params
         world = load_world(CONVERSATIONAL_IDS[p["env"]], s.data_dir or None)
         seed = int(p["seed"])
+        shown = TRANSCRIPT_SESSIONS if seed == config.seeds[0] else 0
         if p["user"] == "statistical":
             report = measure_fidelity(
-                world, TargetItemUser(world), s.sessions, s.split, s.questions, seed=seed
+                world, TargetItemUser(world), s.sessions, s.split, s.questions, seed=seed,
+                transcripts=shown,
             )
         else:
             from recoworld.users.llm.cache import ResponseCache
@@ -106,16 +114,19 @@ class LLMSuite:
                     )
                 )
                 user = LLMConversationalUser(world, client)
-                report = measure_fidelity(world, user, s.sessions, s.split, s.questions, seed=seed)
+                report = measure_fidelity(
+                    world, user, s.sessions, s.split, s.questions, seed=seed, transcripts=shown
+                )
         out = {k: v for k, v in report.to_json().items() if k not in _VOLATILE}
-        return {"env": p["env"], "user": p["user"], "seed": seed, **out}
+        transcripts = {"transcripts": list(report.transcripts)} if report.transcripts else {}
+        return {"env": p["env"], "user": p["user"], "seed": seed, **out, **transcripts}
 
     def summarize(
         self, config: BenchConfig, results: dict[str, dict[str, Any]], run_dir: Path
     ) -> SuiteResult:
         """Rows per (seed, env, user); accuracy error bars per environment."""
         s = suite_settings(config, LLMSuiteConfig)
-        rows = list(results.values())
+        rows = [{k: v for k, v in r.items() if k != "transcripts"} for r in results.values()]
         plots = []
         shown = ("answer_accuracy", "acceptance_accuracy", "opening_accuracy", "invalid_rate")
         for env_id in s.envs:
@@ -140,10 +151,32 @@ class LLMSuite:
             "A yes-always (or no-always) user scores 0.5 answer accuracy; the statistical user is "
             "the ground truth and scores 1.",
         ]
+        transcripts = [
+            Transcript(
+                name=f"{short_id(env_id)}_{s.split}-{i}_{user}",
+                session=f"{env_id}, {s.split} session {i} (seed {config.seeds[0]})",
+                label=f"{user} user",
+                text=texts[i],
+            )
+            for env_id in s.envs
+            for i in range(TRANSCRIPT_SESSIONS)
+            for user in s.users
+            for texts in [
+                r["transcripts"] for r in results.values()
+                if r["env"] == env_id and r["user"] == user and "transcripts" in r
+            ]
+            if i < len(texts)
+        ]
+        if transcripts:
+            notes.append(
+                "Transcripts: each user's first sessions of the first seed, side by side (the "
+                "statistical user's answers are the truth; the LLM user's utterances are quoted)."
+            )
         return SuiteResult(
             rows=tuple(rows),
             group_columns=("env", "user"),
             metric_columns=_METRICS,
             plots=tuple(plots),
             notes=tuple(notes),
+            transcripts=tuple(transcripts),
         )

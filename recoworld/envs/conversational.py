@@ -104,6 +104,33 @@ def _check_settings(
     world.split(split)  # validates the split name
 
 
+class ItemListSpace(spaces.MultiDiscrete):
+    """``rec_size`` item ids, each in ``[0, n_items)``, whose ``sample()`` repeats no item.
+
+    The environment refuses a recommendation that lists an item twice (but for end padding), which
+    a ``MultiDiscrete`` cannot express; its plain samples would sometimes be refused (Gymnasium's
+    ``check_env`` steps them). This space samples distinct ids, padded by repeating the last one
+    when the catalogue is smaller than the list. Masked or weighted sampling is ``MultiDiscrete``'s
+    and may repeat items.
+    """
+
+    def __init__(self, n_items: int, rec_size: int, seed: int | np.random.Generator | None = None):
+        super().__init__(np.full(rec_size, n_items, dtype=np.int64), seed=seed)
+
+    def sample(
+        self, mask: Any = None, probability: Any = None
+    ) -> npt.NDArray[np.int64]:
+        """Distinct item ids (unless a mask or probabilities are given)."""
+        if mask is not None or probability is not None:
+            out: npt.NDArray[np.int64] = super().sample(mask=mask, probability=probability)
+            return out
+        n_items, k = int(self.nvec[0]), int(self.nvec.size)
+        ids = self.np_random.choice(n_items, size=min(k, n_items), replace=False)
+        items = np.full(k, ids[-1], dtype=np.int64)
+        items[: ids.size] = ids
+        return items
+
+
 def _spaces(
     world: AttributeGraphWorld, max_turns: int, rec_size: int
 ) -> tuple[spaces.Dict, spaces.Dict]:
@@ -113,7 +140,7 @@ def _spaces(
         {
             "kind": spaces.Discrete(2),
             "question": spaces.Discrete(n_q),
-            "items": spaces.MultiDiscrete(np.full(rec_size, n_i, dtype=np.int64)),
+            "items": ItemListSpace(n_i, rec_size),
         }
     )
     observation_space = spaces.Dict(

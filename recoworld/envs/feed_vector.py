@@ -117,6 +117,11 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
         """True expected outcome of every sub-environment's candidates; for oracle agents."""
         return self.sim.expected(_EVERY)
 
+    @property
+    def views(self) -> tuple[FeedView, ...]:
+        """The videos of sub-environment ``render_slot``'s current episode (``render_mode="ansi"``)."""
+        return tuple(self._views)
+
     def render(self) -> str | None:  # type: ignore[override]
         """The episode of sub-environment ``render_slot`` so far as text (``render_mode="ansi"``).
 

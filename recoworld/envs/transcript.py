@@ -62,11 +62,14 @@ class ConversationTurn:
         rejected: Attributes the user declined this turn.
         items: The recommended items, in rank order.
         rank: 1-based rank of the target in an accepted list; 0 otherwise.
-        candidates: Number of candidate items after the turn.
-        reward: The step's reward (``None`` for the opening).
+        candidates: Number of candidate items after the turn (-1: not tracked, as in the fidelity
+            harness, which plays no environment).
+        reward: The step's reward (``None`` for the opening, and where no environment pays one).
         utterance: What the user said, when the user model produced text (LLM users).
         invalid: Whether the user model's reply was unusable (LLM users).
         ending: Why the session ended at this turn (``""`` while it goes on).
+        off_target: The user accepted a recommended list that does not hold the target (an LLM
+            user's mistake, shown by the fidelity harness).
 
     """
 
@@ -82,6 +85,7 @@ class ConversationTurn:
     utterance: str = ""
     invalid: bool = False
     ending: Ending = ""
+    off_target: bool = False
 
 
 _ENDINGS = {
@@ -134,8 +138,11 @@ def format_conversation(
                 what += f" | user: {'yes' if t.accepted else 'no'}"
         else:
             what = f"agent recommends {len(t.items)} items"
-            what += f" | user: yes, #{t.rank}" if t.rank else " | user: no"
-        tail = f" | candidates {t.candidates:,}"
+            if t.rank:
+                what += f" | user: yes, #{t.rank}"
+            else:
+                what += " | user: yes, but the target is not listed" if t.off_target else " | user: no"
+        tail = f" | candidates {t.candidates:,}" if t.candidates >= 0 else ""
         if t.reward is not None:
             tail += f" | reward {t.reward:+.2f}"
         lines.append(prefix + what + tail)
