@@ -40,8 +40,8 @@ def test_llm_suite_scores_a_perfect_user_and_replays_without_a_server(tmp_path):
     for r in rows:  # the scripted user is perfect, and the ground truth agrees with itself
         assert r["answer_accuracy"] == r["acceptance_accuracy"] == r["opening_accuracy"] == 1.0
         assert r["invalid_rate"] == 0.0 and r["sessions"] == 2
-    # 2 seeds x 2 sessions x (opening + 2 answers + 2 judgements)
-    assert calls == 2 * 2 * 5
+    # 2 seeds x 2 sessions x (opening + 2 answers + the first asked again + 2 judgements)
+    assert calls == 2 * 2 * 6
     assert len(list((tmp_path / "cache").glob("*.sqlite"))) == 2  # one cache per llm unit
     # replay-only: no server at all ("serve" starts none in replay mode), same rows
     run_suite(_cfg("serve", cache, "replay"), tmp_path / "replay", progress=False)

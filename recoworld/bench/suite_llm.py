@@ -46,7 +46,7 @@ _METRICS = (
     "acceptance_accuracy_valid",
 )
 # wall time and call counts depend on the machine and the cache, not on the simulator
-_VOLATILE = ("seconds",)
+_VOLATILE = ("seconds", "turns_per_second")
 
 
 class LLMSuite:
