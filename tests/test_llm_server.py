@@ -149,7 +149,7 @@ def test_fidelity_cli_against_the_server(server: LocalLLMServer) -> None:
         capture_output=True, text=True, timeout=300, check=True,
     )  # fmt: skip
     report = json.loads(out.stdout.strip().splitlines()[-1])
-    assert report["sessions"] == 1 and report["turns"] == 5  # opening + 2 questions + 2 lists
+    assert report["sessions"] == 1 and report["turns"] == 6  # opening + 2 questions + 1 repeat + 2 lists
     for key in ("answer_accuracy", "acceptance_accuracy", "invalid_rate"):
         assert 0.0 <= report[key] <= 1.0
     assert report["server_calls"] >= 5

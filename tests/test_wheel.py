@@ -112,7 +112,7 @@ def test_installed_wheel_evaluates_the_bundled_world_like_the_checkout(
     # imported from the fresh environment, not from the checkout
     assert Path(data["file"]).is_relative_to(venv)
     assert data["configs"] == {
-        f"{s}{q}": s for s in ("crs", "feed", "ope", "llm") for q in ("", "-quick")
+        f"{s}{q}": s for s in ("crs", "feed", "ope", "llm", "mnar") for q in ("", "-quick")
     }
     shipped_prompts = sorted(p.stem for p in (ROOT / "recoworld/users/llm/prompts").glob("*.txt"))
     assert data["prompts"] == shipped_prompts and len(shipped_prompts) >= 8

@@ -16,7 +16,6 @@ Run it through :class:`~recoworld.users.llm.serve.LocalLLMServer` (``engine="sco
 
 from __future__ import annotations
 
-import argparse
 import json
 import threading
 import time
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ScoringEngine", "main"]
+__all__ = ["ScoringEngine", "make_server"]
 
 _MAX_TOP = 50
 
@@ -229,28 +228,3 @@ def make_server(engine: ScoringEngine, host: str, port: int, alias: str) -> Thre
             pass
 
     return ThreadingHTTPServer((host, port), Handler)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Serve a GGUF model for scoring until interrupted."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="GGUF file")
-    p.add_argument("--model_alias", default="local", help="model name in answers")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--n_ctx", type=int, default=2048)
-    p.add_argument("--n_threads", type=int, default=None)
-    p.add_argument("--n_batch", type=int, default=512)
-    args = p.parse_args(argv)
-    engine = ScoringEngine(args.model, args.n_ctx, args.n_threads, args.n_batch)
-    server = make_server(engine, args.host, args.port, args.model_alias)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-
-
-if __name__ == "__main__":
-    main()

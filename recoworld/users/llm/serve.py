@@ -111,7 +111,7 @@ class LocalLLMServer:
     def command(self) -> list[str]:
         """Return the command line that starts the server."""
         module = "llama_cpp.server" if self.engine == "llama-cpp" else (
-            "recoworld.users.llm.scoring_server"
+            "recoworld.cli.scoring_server"
         )
         cmd = [
             sys.executable, "-m", module,
@@ -259,7 +259,12 @@ def check_local_server(
             with LLMClient(config) as client:
                 reply = client.chat([{"role": "user", "content": "Say hello."}], seed=0)
         except LLMServerError as exc:
-            code = None if server.process is None else server.process.poll()
+            code = None
+            if server.process is not None:
+                try:  # a crashing server may still be dying when its connection drops
+                    code = server.process.wait(timeout=5.0)
+                except subprocess.TimeoutExpired:
+                    code = None
             died = "" if code is None else f"; the server process died ({_exit_status(code)})"
             raise LLMServerError(
                 f"the model server at {base_url} started but gave no chat completion{died}: "
