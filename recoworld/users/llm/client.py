@@ -296,9 +296,15 @@ class LLMClient:
         """One chat completion (from the cache when it holds the request)."""
         msgs = [{"role": m["role"], "content": m["content"]} for m in messages]
         params = self._params(seed, response_format, grammar, top_logprobs, max_tokens, temperature)
+        return await self._cached_send(msgs, params, f"model {self.model!r}, seed {seed}")
+
+    async def _cached_send(
+        self, msgs: list[Message], params: dict[str, Any], describe: str
+    ) -> ChatResponse:
+        """The cached response to this request, or the server's (then recorded in the cache)."""
         key = request_key(self.model, msgs, params)
         if self.cache is not None:
-            hit = self.cache.get(key, describe=f"model {self.model!r}, seed {seed}")
+            hit = self.cache.get(key, describe=describe)
             if hit is not None:
                 self.cache_hits += 1
                 return ChatResponse.from_json(hit, cached=True)
@@ -350,19 +356,7 @@ class LLMClient:
             "max_tokens": int(max_tokens),
             "top_logprobs": int(top_logprobs),
         }
-        key = request_key(self.model, msgs, params)
-        if self.cache is not None:
-            hit = self.cache.get(key, describe=f"model {self.model!r}, text completion")
-            if hit is not None:
-                self.cache_hits += 1
-                return ChatResponse.from_json(hit, cached=True)
-        response = await self._send(msgs, params)
-        if self.cache is not None:
-            self.cache.put(
-                key, self.model, {"model": self.model, "messages": msgs, "params": params},
-                response.to_json(),
-            )
-        return response
+        return await self._cached_send(msgs, params, f"model {self.model!r}, text completion")
 
     def complete(self, prompt: str, *, top_logprobs: int = 20, max_tokens: int = 1) -> ChatResponse:
         """Blocking :meth:`acomplete`."""
