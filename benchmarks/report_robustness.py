@@ -123,7 +123,7 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
 
     fig, axes = plt.subplots(1, len(DATASETS), figsize=(10, 4), sharey=True)
     for ax, (ds, name) in zip(axes, DATASETS.items(), strict=True):
-        for agent, variant, label in ROWS:
+        for k, (agent, variant, label) in enumerate(ROWS):
             xs, ys = [], []
             for p in NOISE:
                 rs = _pick(rows, dataset=ds, agent=agent, variant=variant, noise=p,
@@ -135,13 +135,14 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
                     xs.append(p)
                     ys.append(statistics.mean(float(r["sr@15"]) for r in rs))
             if xs:
-                ax.plot(xs, ys, marker="o", label=label)
+                ax.plot(xs, ys, marker="o", color=f"C{k}", label=label)  # one colour per row
         ax.set_title(name)
         ax.set_xlabel("answer flip probability")
         ax.set_xticks(NOISE)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("SR@15 (all test sessions)")
-    axes[-1].legend(fontsize=8)
+    handles = {h.get_label(): h for ax in axes for h in ax.get_lines()}
+    axes[-1].legend(handles.values(), handles.keys(), fontsize=8)  # every row, from both panels
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
