@@ -22,13 +22,10 @@ from typing import Any, Protocol
 import gymnasium
 import numpy as np
 from gymnasium.utils import seeding
-from gymnasium.vector import AutoresetMode
-from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker
 from numpy.typing import NDArray
 
 from recoworld._validate import require_range
-from recoworld.envs.conversational import ConversationalRecEnv
-from recoworld.envs.conversational_vector import ConversationalVectorEnv
+from recoworld.envs.conversational_vector import ConversationalVectorEnv, vector_env_like
 from recoworld.envs.feed_vector import FeedVectorEnv
 from recoworld.errors import ConfigError, DataError
 
@@ -219,33 +216,13 @@ def _batched_env(
         return None
     if not callable(getattr(agent, "predict_batch", None)):
         return None
-    base: Any = env
-    while isinstance(base, gymnasium.Wrapper):
-        if type(base) not in (OrderEnforcing, PassiveEnvChecker):
-            return None  # a wrapper may change what the agent sees or does
-        base = base.env
-    if type(base) is not ConversationalRecEnv or not hasattr(base.user_model, "batched"):
-        return None
-    if base.render_mode is not None:
+    if getattr(env.unwrapped, "render_mode", None) is not None:
         return None  # the single env records the transcript a caller may read afterwards
-    if base.reject_filter:
-        return None  # the vector env runs the published candidate protocol only
-    try:
-        user = base.user_model.batched(num_envs)
+    try:  # the checks of vector_env_like: plain env, published protocol, a batchable user
+        vec = vector_env_like(env, num_envs, split=split)
     except ConfigError:
         return None
-    if not user.draws_only_at_start:
-        return None
-    return ConversationalVectorEnv(
-        num_envs,
-        world=base.world,
-        user=user,
-        rewards=base.rewards,
-        split=split,
-        max_turns=base.max_turns,
-        rec_size=base.rec_size,
-        autoreset_mode=AutoresetMode.DISABLED,
-    )
+    return vec if vec.user.draws_only_at_start else None
 
 
 def _evaluate_batched(

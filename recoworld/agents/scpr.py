@@ -48,6 +48,7 @@ from recoworld.agents.crs_base import (
 from recoworld.agents.fm import FMScorer
 from recoworld.agents.learner import Decision, LearnedCRSAgent, LearnerConfig
 from recoworld.datasets.world import AttributeGraphWorld
+from recoworld.envs.conversational_vector import ConversationalVectorEnv, vector_env_like
 from recoworld.envs.crs_stats import question_entropy, reachable_entropy, reachable_questions
 
 __all__ = ["SCPRAgent", "SCPRConfig", "scpr_question"]
@@ -80,6 +81,15 @@ class SCPRConfig(LearnerConfig):
         skip_known_questions: Exclude questions of zero entropy (the answer is already known).
         score_features: Add FM-score concentration features to the DQN state.
         rejected_weight: How much each rejected attribute lowers an item's score (0 = SCPR).
+        num_envs: Conversations played at once in training. 1 (SCPR) plays one session at a
+            time in the env handed to ``learn``; ``N > 1`` plays ``N`` on a
+            :class:`~recoworld.envs.ConversationalVectorEnv` with that env's settings (its user's
+            batched form, its rewards and split; the published candidate protocol only), the
+            DQN deciding for all ``N`` in one pass, each slot starting the next session when its
+            own ends; the learn loop hands over ``4 N`` sessions at a time.
+        transitions_per_update: Transitions collected per gradient step (1 = SCPR's step per
+            environment step). With ``num_envs > 1`` the gradient steps are taken after each
+            batched step, one per ``transitions_per_update`` transitions it added.
 
     """
 
@@ -98,10 +108,15 @@ class SCPRConfig(LearnerConfig):
     skip_known_questions: bool = True
     score_features: bool = True
     rejected_weight: float = 0.0
+    num_envs: int = 1
+    transitions_per_update: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("hidden", "batch_size", "buffer_size", "target_update"):
+        for name in (
+            "hidden", "batch_size", "buffer_size", "target_update", "num_envs",
+            "transitions_per_update",
+        ):
             require_range(name, getattr(self, name), 1)
         for name in ("gamma", "eps_start", "eps_end", "eps_fraction"):
             require_range(name, getattr(self, name), 0, 1)
@@ -269,6 +284,8 @@ class SCPRAgent(LearnedCRSAgent):
         self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.lr)
         self._replay = _Replay(cfg.buffer_size, self.state_dim)
         self.grad_steps = 0
+        self._pending = 0  # transitions collected since the last gradient step (batched training)
+        self._vec: tuple[gymnasium.Env[Any, Any], ConversationalVectorEnv] | None = None
 
     # ---- acting --------------------------------------------------------------------------------
     def _scorer(self) -> FMScorer:
@@ -351,11 +368,68 @@ class SCPRAgent(LearnedCRSAgent):
         probs[self._flat(t, int(np.argmax(self._q(t))))] = 1.0
         return Decision(probs, t.candidates, t.scores)
 
+    # ---- batches -------------------------------------------------------------------------------
+    def _greedy(self, turns: list[_Turn]) -> npt.NDArray[np.int64]:
+        """The DQN's choice (ask / recommend) for each turn, exactly as :meth:`_q` makes it.
+
+        One forward pass for all turns. A batched pass may differ from a one-row pass in the last
+        bits, so a row whose two values lie too close for the larger to be certain is decided by
+        the one-row pass: the choices are those of the single path.
+        """
+        states = np.stack([t.state for t in turns])
+        with torch.no_grad():
+            q = self.q_net(torch.from_numpy(states)).numpy().astype(np.float64)
+        close = np.abs(q[:, 0] - q[:, 1]) <= 1e-4 * np.maximum(1.0, np.abs(q).max(axis=1))
+        for r in np.flatnonzero(close).tolist():
+            q[r] = self._q(turns[r])
+        asks = np.array([t.question >= 0 for t in turns])
+        q[~asks, _ASK_ACTION] = -np.inf
+        out: npt.NDArray[np.int64] = np.argmax(q, axis=1).astype(np.int64)
+        return out
+
+    def _vector_action(
+        self, n: int, rows: npt.NDArray[np.int64], turns: list[_Turn], choice: npt.NDArray[np.int64]
+    ) -> dict[str, npt.NDArray[np.int64]]:
+        """The batched env action of ``n`` slots: row ``rows[j]`` takes ``choice[j]`` on ``turns[j]``."""
+        kind = np.zeros(n, dtype=np.int64)
+        question = np.zeros(n, dtype=np.int64)
+        items = np.zeros((n, self.config.rec_size), dtype=np.int64)
+        for r, t, c in zip(rows.tolist(), turns, choice.tolist(), strict=True):
+            a = self._action(t.decision(), self._flat(t, c))
+            kind[r], question[r], items[r] = a["kind"], a["question"], a["items"]
+        return {"kind": kind, "question": question, "items": items}
+
+    def predict_batch(
+        self,
+        obs: dict[str, npt.NDArray[Any]],
+        active: npt.NDArray[np.bool_] | None = None,
+        candidates: Any = None,
+    ) -> dict[str, npt.NDArray[np.int64]]:
+        """The greedy batched env action for a vector env's observations.
+
+        Row ``i`` equals :meth:`predict` (greedy) on row ``i``'s observation; only the rows of
+        ``active`` (all by default) are decided, the others get a placeholder (ask question 0)
+        that a vector env ignores for sub-environments it is not stepping. Each row's candidates,
+        scores and question are the single path's computation; the DQN runs once for the batch
+        (:meth:`_greedy`). ``candidates`` (the env's candidate lists) is accepted for the
+        batched evaluator's interface; the candidates are read off the observation.
+        """
+        n = len(obs["user"])
+        rows = np.arange(n, dtype=np.int64) if active is None else np.flatnonzero(active)
+        turns = [self._turn({k: v[r] for k, v in obs.items()}) for r in rows.tolist()]
+        if not turns:
+            return self._vector_action(n, rows, turns, np.zeros(0, dtype=np.int64))
+        return self._vector_action(n, rows, turns, self._greedy(turns))
+
     # ---- learning ------------------------------------------------------------------------------
     def _epsilon(self) -> float:
+        return self._epsilon_at(self.episodes_done)
+
+    def _epsilon_at(self, sessions: int) -> float:
+        """Exploration rate of a session after ``sessions`` training sessions (linear decay)."""
         cfg = self.config
         span = max(cfg.eps_fraction * cfg.episodes, 1.0)
-        frac = min(self.episodes_done / span, 1.0)
+        frac = min(sessions / span, 1.0)
         return cfg.eps_start + frac * (cfg.eps_end - cfg.eps_start)
 
     def _gradient_step(self) -> None:
@@ -383,11 +457,105 @@ class SCPRAgent(LearnedCRSAgent):
         if self.grad_steps % cfg.target_update == 0:
             self.target_net.load_state_dict(self.q_net.state_dict())
 
+    def _batch_sessions(self) -> int:
+        return 1 if self.config.num_envs == 1 else 4 * self.config.num_envs
+
     def _train_sessions(
         self, env: gymnasium.Env[Any, Any], split: str, indices: npt.NDArray[np.int64]
     ) -> None:
+        if self.config.num_envs > 1:
+            self._train_vector(env, split, indices)
+            return
         for index in indices.tolist():
             self._run_episode(env, split, int(index), self._epsilon())
+
+    def _vector_env(self, env: gymnasium.Env[Any, Any]) -> ConversationalVectorEnv:
+        """The batched copy of the training env (built once per env handed over)."""
+        if self._vec is None or self._vec[0] is not env:
+            self._vec = (env, vector_env_like(env, self.config.num_envs))
+        return self._vec[1]
+
+    def _train_vector(
+        self, env: gymnasium.Env[Any, Any], split: str, indices: npt.NDArray[np.int64]
+    ) -> None:
+        """Play ``indices`` on the batched copy of ``env``, ``num_envs`` at a time, and learn.
+
+        Each slot plays sessions in the order given, the next one starting when its own ends. A
+        session explores with the rate of its position in training (:meth:`_epsilon` of the
+        sessions done before it); the random draws come from the agent's generator, the slots'
+        generators from a seed it draws per call, so a run is reproducible and resumes exactly
+        from a checkpoint.
+        """
+        vec = self._vector_env(env)
+        slots, n = vec.num_envs, indices.size
+        session = np.full(slots, -1, dtype=np.int64)  # position in ``indices`` of each slot's
+        running = np.zeros(slots, dtype=np.bool_)
+        first = min(slots, n)
+        session[:first] = np.arange(first)
+        running[:first] = True
+        obs, _ = vec.reset(
+            seed=int(self._rng.integers(2**31 - 1)),
+            options={"split": split, "index": self._slot_index(indices, session), "reset_mask": running.copy()},
+        )
+        turns: list[_Turn | None] = [None] * slots
+        for r in range(first):
+            turns[r] = self._turn({k: v[r] for k, v in obs.items()})
+        upcoming = first
+        while running.any():
+            rows = np.flatnonzero(running)
+            now = [turns[r] for r in rows.tolist()]
+            assert all(t is not None for t in now)
+            live: list[_Turn] = now  # type: ignore[assignment]
+            eps = np.array([self._epsilon_at(self.episodes_done + int(session[r])) for r in rows])
+            explore = self._rng.random(rows.size) < eps
+            choice = self._greedy(live)
+            if explore.any():
+                random = self._rng.integers(2, size=int(explore.sum()))
+                can_ask = np.array([live[j].question >= 0 for j in np.flatnonzero(explore)])
+                choice[explore] = np.where(can_ask, random, _REC_ACTION)
+            obs, reward, term, trunc, _ = vec.step(self._vector_action(slots, rows, live, choice))
+            ended = np.zeros(slots, dtype=np.bool_)
+            for j, r in enumerate(rows.tolist()):
+                t, done = live[j], bool(term[r] or trunc[r])
+                t2 = t if done else self._turn({k: v[r] for k, v in obs.items()})
+                self._replay.add(t.state, int(choice[j]), float(reward[r]), t2.state, done, t2.mask)
+                turns[r] = t2
+                ended[r] = done
+            self._updates(rows.size)
+            if not ended.any():
+                continue
+            restart = np.flatnonzero(ended)[: max(0, n - upcoming)]
+            running[ended] = False
+            if restart.size:
+                session[restart] = np.arange(upcoming, upcoming + restart.size)
+                upcoming += restart.size
+                running[restart] = True
+                mask = np.zeros(slots, dtype=np.bool_)
+                mask[restart] = True
+                obs, _ = vec.reset(
+                    options={"split": split, "index": self._slot_index(indices, session), "reset_mask": mask}
+                )
+                for r in restart.tolist():
+                    turns[r] = self._turn({k: v[r] for k, v in obs.items()})
+
+    @staticmethod
+    def _slot_index(
+        indices: npt.NDArray[np.int64], session: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        """Each slot's session index (0 for a slot with none; its reset is masked off)."""
+        out: npt.NDArray[np.int64] = np.where(session >= 0, indices[np.maximum(session, 0)], 0)
+        return out
+
+    def _updates(self, transitions: int) -> None:
+        """The gradient steps ``transitions`` new transitions earn (one per ``transitions_per_update``)."""
+        cfg = self.config
+        if self._replay.size < max(cfg.learning_starts, cfg.batch_size):
+            self._pending = 0
+            return
+        self._pending += transitions
+        while self._pending >= cfg.transitions_per_update:
+            self._pending -= cfg.transitions_per_update
+            self._gradient_step()
 
     def _run_episode(
         self, env: gymnasium.Env[Any, Any], split: str, index: int, eps: float
@@ -404,8 +572,7 @@ class SCPRAgent(LearnedCRSAgent):
             t2 = self._turn(obs) if not done else t
             self._replay.add(t.state, choice, float(reward), t2.state, done, t2.mask)
             total += float(reward)
-            if self._replay.size >= max(self.config.learning_starts, self.config.batch_size):
-                self._gradient_step()
+            self._updates(1)
             if done:
                 return total
             t = t2
@@ -421,6 +588,7 @@ class SCPRAgent(LearnedCRSAgent):
             "optimizer": self.optimizer.state_dict(),
             "replay": None if lean else self._replay.arrays(),
             "grad_steps": self.grad_steps,
+            "pending_transitions": self._pending,
         }
 
     def _restore_network(self, payload: dict[str, Any]) -> None:
@@ -430,3 +598,4 @@ class SCPRAgent(LearnedCRSAgent):
         if payload["replay"] is not None:
             self._replay.restore(payload["replay"])
         self.grad_steps = int(payload["grad_steps"])
+        self._pending = int(payload.get("pending_transitions", 0))

@@ -26,7 +26,7 @@ from recoworld.users.conversational import ConversationalUser
 from recoworld.users.conversational_batch import ConversationalBatchUser, as_batch_user
 from recoworld.users.target_item import TargetItemBatchUser, TargetItemUserConfig
 
-__all__ = ["ConversationalVectorEnv", "make_conversational_vector_env"]
+__all__ = ["ConversationalVectorEnv", "make_conversational_vector_env", "vector_env_like"]
 
 Obs = dict[str, npt.NDArray[Any]]
 _MODES = (AutoresetMode.NEXT_STEP, AutoresetMode.DISABLED)
@@ -627,6 +627,61 @@ def _batch_reports(
         out[key] = values
         out["_" + key] = present
     return out
+
+
+def vector_env_like(
+    env: Any,
+    num_envs: int,
+    *,
+    split: str | None = None,
+    autoreset_mode: AutoresetMode | str = AutoresetMode.DISABLED,
+) -> ConversationalVectorEnv:
+    """A :class:`ConversationalVectorEnv` of ``num_envs`` conversations with ``env``'s settings.
+
+    ``env`` is a :class:`~recoworld.envs.ConversationalRecEnv`, possibly under Gymnasium's
+    checking wrappers (``OrderEnforcing``, ``PassiveEnvChecker``, which change nothing an agent
+    sees). The vector env gets its world, rewards, split (or ``split``), horizon, list size and
+    the batched form of its user (:func:`~recoworld.users.conversational_batch.as_batch_user`).
+
+    Raises:
+        ConfigError: ``env`` is not such an env; another wrapper sits on it (it may change what
+            an agent sees or does); it runs the ``reject_filter`` protocol (the vector env runs
+            the published one only); or its user has no batched form.
+
+    """
+    from gymnasium import Wrapper
+    from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker
+
+    from recoworld.envs.conversational import ConversationalRecEnv
+
+    base = env
+    while isinstance(base, Wrapper):
+        if type(base) not in (OrderEnforcing, PassiveEnvChecker):
+            raise ConfigError(
+                f"cannot batch an env under a {type(base).__name__} wrapper (it may change what "
+                "the agent sees or does); hand over the ConversationalRecEnv itself, or play one "
+                "conversation at a time (num_envs=1)"
+            )
+        base = base.env
+    if type(base) is not ConversationalRecEnv:  # a subclass may change the dynamics
+        raise ConfigError(
+            f"a batched copy needs a ConversationalRecEnv, got {type(base).__name__}"
+        )
+    if base.reject_filter:
+        raise ConfigError(
+            "the vector env runs the published candidate protocol only, and this env has "
+            "reject_filter=True; play one conversation at a time (num_envs=1)"
+        )
+    return ConversationalVectorEnv(
+        num_envs,
+        world=base.world,
+        user=as_batch_user(base.user_model, num_envs),
+        rewards=base.rewards,
+        split=base.split if split is None else split,
+        max_turns=base.max_turns,
+        rec_size=base.rec_size,
+        autoreset_mode=autoreset_mode,
+    )
 
 
 def make_conversational_vector_env(
