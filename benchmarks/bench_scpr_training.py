@@ -1,4 +1,4 @@
-"""SCPR's training loop, one conversation at a time vs on a vector env, side by side.
+"""SCPR's and EAR's training loops, one conversation at a time vs on a vector env, side by side.
 
 Usage (from the repository root):
 
@@ -11,7 +11,9 @@ training sessions with one model selection on the 500 held-out sessions at the e
 configuration (``num_envs=1``: one session at a time, a gradient step of 64 transitions per
 environment step) and the batched one of ``benchmarks/train_crs.py``'s ``batched-50k`` variant
 (64 conversations at a time on a vector env, a gradient step of 256 transitions per 16 new ones).
-Reports sessions per second of each (medians), the ratio, and the load average.
+With ``--agent ear``: EAR's REINFORCE phase (no imitation phase, ``pretrain_sessions=0``), its
+16 sessions per gradient step played one after another or 16 at a time (``num_envs=16``: the same
+update). Reports sessions per second of each (medians), the ratio, and the load average.
 """
 
 from __future__ import annotations
@@ -26,18 +28,31 @@ from typing import Any
 
 import torch
 
+from recoworld.agents.ear import EARAgent, EARConfig
 from recoworld.agents.fm import train_fm
+from recoworld.agents.learner import LearnedCRSAgent
 from recoworld.agents.scpr import SCPRAgent, SCPRConfig
 from recoworld.datasets.registry import load_world
 from recoworld.outputs import dumps_json
 
 BATCHED = {"num_envs": 64, "transitions_per_update": 16, "batch_size": 256}
+EAR_BATCHED = {"num_envs": 16}
+
+
+def _agent(name: str, batched: bool, sessions: int, world: Any, seed: int, emb: Any) -> LearnedCRSAgent:
+    if name == "scpr":
+        cfg = SCPRConfig(episodes=sessions, eval_every=sessions, **(BATCHED if batched else {}))
+        return SCPRAgent(world, cfg, seed=seed, embeddings=emb)
+    ear = EARConfig(episodes=sessions, eval_every=sessions, pretrain_sessions=0,
+                    **(EAR_BATCHED if batched else {}))  # fmt: skip
+    return EARAgent(world, ear, seed=seed, embeddings=emb)
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--data-dir", default=None)
     p.add_argument("--dataset", default="lastfm")
+    p.add_argument("--agent", choices=("scpr", "ear"), default="scpr")
     p.add_argument("--sessions", type=int, default=2000)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
@@ -51,9 +66,8 @@ def main() -> None:
     runs: dict[str, list[float]] = {"single": [], "batched": []}
     loads: list[float] = [os.getloadavg()[0]]
     for _ in range(args.repeats):
-        for name, extra in (("single", {}), ("batched", BATCHED)):
-            cfg = SCPRConfig(episodes=args.sessions, eval_every=args.sessions, **extra)
-            agent = SCPRAgent(world, cfg, seed=args.seed, embeddings=emb)
+        for name in ("single", "batched"):
+            agent = _agent(args.agent, name == "batched", args.sessions, world, args.seed, emb)
             t = time.perf_counter()
             agent.learn()
             runs[name].append(args.sessions / (time.perf_counter() - t))
@@ -65,9 +79,10 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": platform.machine(),
         "dataset": args.dataset,
+        "agent": args.agent,
         "sessions": args.sessions,
         "fm_seconds": fm_s,
-        "batched_settings": BATCHED,
+        "batched_settings": BATCHED if args.agent == "scpr" else EAR_BATCHED,
         "sessions_per_second": runs,
         "median": med,
         "batched_over_single": med["batched"] / med["single"],

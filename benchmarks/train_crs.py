@@ -37,9 +37,9 @@ from typing import Any
 import torch
 
 from recoworld.agents import FMEmbeddings, make_agent
-from recoworld.agents.fm import train_fm
 from recoworld.agents.crm import CRMConfig
 from recoworld.agents.ear import EARConfig
+from recoworld.agents.fm import train_fm
 from recoworld.agents.registry import RULE_AGENTS, make_trainable_agent
 from recoworld.agents.scpr import SCPRConfig
 from recoworld.datasets.registry import load_world

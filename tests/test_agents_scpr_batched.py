@@ -152,3 +152,39 @@ def test_batched_training_refuses_what_the_vector_env_cannot_play(
         SCPRConfig(num_envs=0)
     with pytest.raises(ConfigError, match="`transitions_per_update` must be"):
         SCPRConfig(transitions_per_update=0)
+
+
+def test_ear_and_crm_play_their_batches_on_a_vector_env(
+    world: AttributeGraphWorld, emb: object
+) -> None:
+    from recoworld.agents.crm import CRMAgent, CRMConfig
+    from recoworld.agents.ear import EARAgent, EARConfig
+
+    for cls, cfg_cls in ((EARAgent, EARConfig), (CRMAgent, CRMConfig)):
+        cfg = cfg_cls(
+            episodes=96, pretrain_sessions=64, batch_episodes=32, eval_every=48, eval_sessions=32,
+            fm=FM, num_envs=32,
+        )  # fmt: skip
+        a = cls(world, cfg, seed=0, embeddings=emb).learn()  # type: ignore[arg-type]
+        b = cls(world, cfg, seed=0, embeddings=emb).learn()  # type: ignore[arg-type]
+        assert a.episodes_done == 96 and a.pretrained_sessions == 64
+        for k, v in a.policy.state_dict().items():
+            torch.testing.assert_close(b.policy.state_dict()[k], v, rtol=0, atol=0)
+        assert not a._slot_memory  # the per-slot reflection memories last one batch
+    # the batched imitation steps taught the policy the max-entropy rule
+    cfg = EARConfig(episodes=1, pretrain_sessions=256, batch_episodes=16, eval_sessions=0, fm=FM,
+                    num_envs=16)  # fmt: skip
+    ear = EARAgent(world, cfg, seed=0, embeddings=emb)  # type: ignore[arg-type]
+    env = ConversationalRecEnv(world, split="test")
+
+    def agreement() -> float:
+        agree = 0
+        for i in range(40):
+            obs, _ = env.reset(seed=i, options={"split": "test", "index": i})
+            s = ear._step(obs)
+            agree += int(np.argmax(ear._probs(s)) == ear._rule_action(s, int(obs["turn"])))
+        return agree / 40
+
+    before = agreement()
+    ear.learn()
+    assert agreement() > max(0.8, before + 0.3)

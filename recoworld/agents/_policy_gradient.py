@@ -16,6 +16,7 @@ reflects on the recommendations that policy made.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,11 @@ class PolicyGradientConfig(LearnerConfig):
         reflection_lr: Step size of the reflection update.
         mask_unreachable: Mask questions no candidate can answer differently (zero entropy or
             held by no candidate) besides those already asked; off = mask asked ones only (EAR).
+        num_envs: Conversations played at once in training. 1 (EAR) plays the sessions of a
+            gradient step one after another in the env handed to ``learn``; ``N > 1`` plays them
+            ``N`` at a time on a :class:`~recoworld.envs.ConversationalVectorEnv` with that env's
+            settings (the published candidate protocol only), the policy deciding for all running
+            sessions in one pass. The update is the same: one per ``batch_episodes`` sessions.
 
     """
 
@@ -91,10 +97,12 @@ class PolicyGradientConfig(LearnerConfig):
     reflection: bool = True
     reflection_lr: float = 0.01
     mask_unreachable: bool = True
+    num_envs: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
         validate_settings(self)
+        require_range("num_envs", self.num_envs, 1)
 
 
 @dataclass(frozen=True)
@@ -207,6 +215,7 @@ class PolicyGradientAgent(LearnedCRSAgent):
             self.policy = _Policy(self.state_dim, cfg.hidden, self.world.n_questions + 1)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr)
         self.reflection: ReflectionMemory | None = None
+        self._slot_memory: dict[int, ReflectionMemory] = {}  # per slot, in batched play
 
     # ---- subclass hooks ------------------------------------------------------------------------
     def _extra_state_dim(self) -> int:
@@ -296,9 +305,62 @@ class PolicyGradientAgent(LearnedCRSAgent):
     def _batch_sessions(self) -> int:
         return int(self.config.batch_episodes)
 
+    def _observe_slot(self, slot: int, obs: dict[str, Any]) -> _Step:
+        """:meth:`_step` with the reflection memory of ``slot``'s session (batched play)."""
+        self.reflection = self._slot_memory.get(slot)
+        s = self._step(obs)
+        if self.reflection is not None:
+            self._slot_memory[slot] = self.reflection
+        return s
+
+    def _play_batch(
+        self,
+        env: gymnasium.Env[Any, Any],
+        split: str,
+        indices: npt.NDArray[np.int64],
+        decide: Callable[[list[tuple[_Step, int]]], npt.NDArray[np.int64]],
+    ) -> list[list[tuple[_Step, int, float]]]:
+        """Play ``indices`` ``num_envs`` at a time; each session's (step, action, reward) list."""
+        played: list[list[tuple[_Step, int, float]]] = [[] for _ in range(indices.size)]
+
+        def record(t: tuple[_Step, int], choice: int, reward: float, nxt: Any, k: int) -> None:
+            played[k].append((t[0], choice, reward))
+
+        self._slot_memory = {}
+        try:
+            self._play_vector(
+                env, split, indices, self.config.num_envs,
+                lambda slot, obs: (self._observe_slot(slot, obs), int(obs["turn"])),
+                lambda sessions, turns: decide(turns),
+                lambda t, c: self._action(t[0].decision(np.zeros(0)), c), record,
+            )  # fmt: skip
+        finally:
+            self._slot_memory = {}
+            self.reflection = None
+        return played
+
+    def _batch_probs(self, steps: list[_Step]) -> npt.NDArray[np.float64]:
+        """:meth:`_probs` of every step, from one forward pass."""
+        states = torch.from_numpy(np.stack([s.state for s in steps]))
+        masks = np.stack([s.mask for s in steps])
+        with torch.no_grad():
+            p = torch.softmax(self._logits(states, torch.from_numpy(masks)), dim=1).double().numpy()
+        p[~masks] = 0.0
+        out: npt.NDArray[np.float64] = p / p.sum(axis=1, keepdims=True)
+        return out
+
     def _pretrain_sessions(
         self, env: gymnasium.Env[Any, Any], split: str, indices: npt.NDArray[np.int64]
     ) -> None:
+        if self.config.num_envs > 1:
+            played = self._play_batch(
+                env, split, indices,
+                lambda turns: np.array([self._rule_action(s, turn) for s, turn in turns]),
+            )  # fmt: skip
+            steps = [x for session in played for x in session]
+            self._imitate([s.state for s, _, _ in steps], [s.mask for s, _, _ in steps],
+                          [a for _, a, _ in steps])  # fmt: skip
+            return
         states, masks, actions = [], [], []
         for i in indices.tolist():
             obs = self._reset(env, split, int(i))
@@ -311,6 +373,15 @@ class PolicyGradientAgent(LearnedCRSAgent):
                 obs, _, term, trunc, _ = env.step(self._action(s.decision(np.zeros(0)), a))
                 if term or trunc:
                     break
+        self._imitate(states, masks, actions)
+
+    def _imitate(
+        self,
+        states: list[npt.NDArray[np.float32]],
+        masks: list[npt.NDArray[np.bool_]],
+        actions: list[int],
+    ) -> None:
+        """One imitation step towards the rule's ``actions``."""
         logits = self._logits(torch.from_numpy(np.stack(states)), torch.from_numpy(np.stack(masks)))
         loss = nn.functional.cross_entropy(logits, torch.tensor(actions, dtype=torch.int64))
         self._optimise(loss, self.config.pretrain_lr)
@@ -328,20 +399,36 @@ class PolicyGradientAgent(LearnedCRSAgent):
     ) -> None:
         cfg = self.config
         states, masks, actions, returns = [], [], [], []
-        for i in indices.tolist():
-            obs = self._reset(env, split, int(i))
-            rewards = []
-            while True:
-                s = self._step(obs)
-                p = self._probs(s)
-                a = int(self._rng.choice(p.size, p=p))
-                states.append(s.state)
-                masks.append(s.mask)
-                actions.append(a)
-                obs, r, term, trunc, _ = env.step(self._action(s.decision(p), a))
-                rewards.append(float(r))
-                if term or trunc:
-                    break
+        sessions: list[list[float]] = []
+        if cfg.num_envs > 1:
+
+            def sample(turns: list[tuple[_Step, int]]) -> npt.NDArray[np.int64]:
+                probs = self._batch_probs([s for s, _ in turns])
+                return np.array([int(self._rng.choice(p.size, p=p)) for p in probs])
+
+            for session in self._play_batch(env, split, indices, sample):
+                for s, a, _ in session:
+                    states.append(s.state)
+                    masks.append(s.mask)
+                    actions.append(a)
+                sessions.append([r for _, _, r in session])
+        else:
+            for i in indices.tolist():
+                obs = self._reset(env, split, int(i))
+                rewards = []
+                while True:
+                    s = self._step(obs)
+                    p = self._probs(s)
+                    a = int(self._rng.choice(p.size, p=p))
+                    states.append(s.state)
+                    masks.append(s.mask)
+                    actions.append(a)
+                    obs, r, term, trunc, _ = env.step(self._action(s.decision(p), a))
+                    rewards.append(float(r))
+                    if term or trunc:
+                        break
+                sessions.append(rewards)
+        for rewards in sessions:
             g = 0.0
             ep_returns = []
             for r in reversed(rewards):

@@ -54,6 +54,7 @@ from recoworld.agents.crs_base import (
 from recoworld.agents.fm import FMConfig, FMEmbeddings, train_fm
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.envs.conversational import ASK
+from recoworld.envs.conversational_vector import ConversationalVectorEnv, vector_env_like
 from recoworld.errors import ConfigError, InvalidActionError
 from recoworld.scoring import top_items
 
@@ -182,6 +183,7 @@ class LearnedCRSAgent(ABC):
         self._best_weights: dict[str, torch.Tensor] | None = None
         self.selection_history: list[tuple[int, float]] = []
         self.train_seconds = 0.0
+        self._vec: tuple[gymnasium.Env[Any, Any], ConversationalVectorEnv] | None = None
         self._build()
 
     # ---- subclass hooks ------------------------------------------------------------------------
@@ -383,6 +385,97 @@ class LearnedCRSAgent(ABC):
         if checkpoint_path is not None:
             self.save(checkpoint_path)
         return self
+
+    def _vector_env(self, env: gymnasium.Env[Any, Any], num_envs: int) -> ConversationalVectorEnv:
+        """The batched copy of a training env (built once per env handed over)."""
+        cached = self._vec
+        if cached is None or cached[0] is not env or cached[1].num_envs != num_envs:
+            cached = self._vec = (env, vector_env_like(env, num_envs))
+        return cached[1]
+
+    def _play_vector(
+        self,
+        env: gymnasium.Env[Any, Any],
+        split: str,
+        indices: npt.NDArray[np.int64],
+        num_envs: int,
+        observe: Callable[[int, dict[str, Any]], Any],
+        decide: Callable[[npt.NDArray[np.int64], list[Any]], npt.NDArray[np.int64]],
+        act: Callable[[Any, int], dict[str, Any]],
+        record: Callable[[Any, int, float, Any, int], None],
+        after_step: Callable[[int], None] | None = None,
+    ) -> None:
+        """Play the sessions ``indices`` of ``split`` on a batched copy of ``env``.
+
+        ``num_envs`` sessions run at once (:func:`~recoworld.envs.vector_env_like`: ``env``'s
+        world, user, rewards and horizon); each slot plays sessions in the order given, the next
+        starting when its own ends. The agent's callbacks: ``observe(slot, obs)`` gives a running
+        slot's turn (at its session's start and after each step); ``decide(sessions, turns)`` the
+        choices of all running slots in one call (``sessions``: each one's position in
+        ``indices``); ``act(turn, choice)`` one slot's env action; after each batched step,
+        ``record(turn, choice, reward, next_turn, session)`` every transition (``next_turn`` is
+        ``None`` when the session ended) and ``after_step(transitions)``. The slots' generators are
+        seeded from one draw of the agent's generator per call, so a run is reproducible and
+        resumes exactly from a checkpoint.
+        """
+        vec = self._vector_env(env, num_envs)
+        slots, n, k = vec.num_envs, indices.size, self.config.rec_size
+        session = np.full(slots, -1, dtype=np.int64)  # each slot's position in ``indices``
+        running = np.zeros(slots, dtype=np.bool_)
+        first = min(slots, n)
+        session[:first] = np.arange(first)
+        running[:first] = True
+
+        def index() -> npt.NDArray[np.int64]:
+            out: npt.NDArray[np.int64] = np.where(session >= 0, indices[np.maximum(session, 0)], 0)
+            return out
+
+        def row(obs: dict[str, Any], r: int) -> dict[str, Any]:
+            # copies: the env's arrays are views that the next step overwrites
+            return {key: np.array(v[r]) for key, v in obs.items()}
+
+        obs, _ = vec.reset(
+            seed=int(self._rng.integers(2**31 - 1)),
+            options={"split": split, "index": index(), "reset_mask": running.copy()},
+        )
+        turns: list[Any] = [None] * slots
+        for r in range(first):
+            turns[r] = observe(r, row(obs, r))
+        upcoming = first
+        while running.any():
+            rows = np.flatnonzero(running)
+            live = [turns[r] for r in rows.tolist()]
+            choice = decide(session[rows], live)
+            kind = np.zeros(slots, dtype=np.int64)
+            question = np.zeros(slots, dtype=np.int64)
+            items = np.zeros((slots, k), dtype=np.int64)
+            for r, t, c in zip(rows.tolist(), live, choice.tolist(), strict=True):
+                a = act(t, int(c))
+                kind[r], question[r], items[r] = a["kind"], a["question"], a["items"]
+            obs, reward, term, trunc, _ = vec.step(
+                {"kind": kind, "question": question, "items": items}
+            )
+            stop = np.zeros(slots, dtype=np.bool_)
+            stop[rows] = (term | trunc)[rows]
+            for j, r in enumerate(rows.tolist()):
+                nxt = None if stop[r] else observe(r, row(obs, r))
+                record(live[j], int(choice[j]), float(reward[r]), nxt, int(session[r]))
+                turns[r] = nxt
+            if after_step is not None:
+                after_step(rows.size)
+            if not stop.any():
+                continue
+            restart = np.flatnonzero(stop)[: max(0, n - upcoming)]
+            running[stop] = False
+            if restart.size:
+                session[restart] = np.arange(upcoming, upcoming + restart.size)
+                upcoming += restart.size
+                running[restart] = True
+                mask = np.zeros(slots, dtype=np.bool_)
+                mask[restart] = True
+                obs, _ = vec.reset(options={"split": split, "index": index(), "reset_mask": mask})
+                for r in restart.tolist():
+                    turns[r] = observe(r, row(obs, r))
 
     def _reset(
         self, env: gymnasium.Env[Any, Any], split: str, index: int

@@ -48,7 +48,6 @@ from recoworld.agents.crs_base import (
 from recoworld.agents.fm import FMScorer
 from recoworld.agents.learner import Decision, LearnedCRSAgent, LearnerConfig
 from recoworld.datasets.world import AttributeGraphWorld
-from recoworld.envs.conversational_vector import ConversationalVectorEnv, vector_env_like
 from recoworld.envs.crs_stats import question_entropy, reachable_entropy, reachable_questions
 
 __all__ = ["SCPRAgent", "SCPRConfig", "scpr_question"]
@@ -285,7 +284,6 @@ class SCPRAgent(LearnedCRSAgent):
         self._replay = _Replay(cfg.buffer_size, self.state_dim)
         self.grad_steps = 0
         self._pending = 0  # transitions collected since the last gradient step (batched training)
-        self._vec: tuple[gymnasium.Env[Any, Any], ConversationalVectorEnv] | None = None
 
     # ---- acting --------------------------------------------------------------------------------
     def _scorer(self) -> FMScorer:
@@ -469,82 +467,34 @@ class SCPRAgent(LearnedCRSAgent):
         for index in indices.tolist():
             self._run_episode(env, split, int(index), self._epsilon())
 
-    def _vector_env(self, env: gymnasium.Env[Any, Any]) -> ConversationalVectorEnv:
-        """The batched copy of the training env (built once per env handed over)."""
-        if self._vec is None or self._vec[0] is not env:
-            self._vec = (env, vector_env_like(env, self.config.num_envs))
-        return self._vec[1]
-
     def _train_vector(
         self, env: gymnasium.Env[Any, Any], split: str, indices: npt.NDArray[np.int64]
     ) -> None:
-        """Play ``indices`` on the batched copy of ``env``, ``num_envs`` at a time, and learn.
+        """Play ``indices`` ``num_envs`` at a time on the batched copy of ``env``, and learn.
 
-        Each slot plays sessions in the order given, the next one starting when its own ends. A
-        session explores with the rate of its position in training (:meth:`_epsilon` of the
-        sessions done before it); the random draws come from the agent's generator, the slots'
-        generators from a seed it draws per call, so a run is reproducible and resumes exactly
-        from a checkpoint.
+        A session explores with the rate of its position in training (:meth:`_epsilon_at` of the
+        sessions before it); the DQN decides for every running slot in one pass; one gradient
+        step per ``transitions_per_update`` new transitions after each batched step.
         """
-        vec = self._vector_env(env)
-        slots, n = vec.num_envs, indices.size
-        session = np.full(slots, -1, dtype=np.int64)  # position in ``indices`` of each slot's
-        running = np.zeros(slots, dtype=np.bool_)
-        first = min(slots, n)
-        session[:first] = np.arange(first)
-        running[:first] = True
-        obs, _ = vec.reset(
-            seed=int(self._rng.integers(2**31 - 1)),
-            options={"split": split, "index": self._slot_index(indices, session), "reset_mask": running.copy()},
-        )
-        turns: list[_Turn | None] = [None] * slots
-        for r in range(first):
-            turns[r] = self._turn({k: v[r] for k, v in obs.items()})
-        upcoming = first
-        while running.any():
-            rows = np.flatnonzero(running)
-            now = [turns[r] for r in rows.tolist()]
-            assert all(t is not None for t in now)
-            live: list[_Turn] = now  # type: ignore[assignment]
-            eps = np.array([self._epsilon_at(self.episodes_done + int(session[r])) for r in rows])
-            explore = self._rng.random(rows.size) < eps
-            choice = self._greedy(live)
+
+        def decide(sessions: npt.NDArray[np.int64], turns: list[_Turn]) -> npt.NDArray[np.int64]:
+            eps = np.array([self._epsilon_at(self.episodes_done + int(k)) for k in sessions])
+            explore = self._rng.random(sessions.size) < eps
+            choice = self._greedy(turns)
             if explore.any():
                 random = self._rng.integers(2, size=int(explore.sum()))
-                can_ask = np.array([live[j].question >= 0 for j in np.flatnonzero(explore)])
+                can_ask = np.array([turns[j].question >= 0 for j in np.flatnonzero(explore)])
                 choice[explore] = np.where(can_ask, random, _REC_ACTION)
-            obs, reward, term, trunc, _ = vec.step(self._vector_action(slots, rows, live, choice))
-            ended = np.zeros(slots, dtype=np.bool_)
-            for j, r in enumerate(rows.tolist()):
-                t, done = live[j], bool(term[r] or trunc[r])
-                t2 = t if done else self._turn({k: v[r] for k, v in obs.items()})
-                self._replay.add(t.state, int(choice[j]), float(reward[r]), t2.state, done, t2.mask)
-                turns[r] = t2
-                ended[r] = done
-            self._updates(rows.size)
-            if not ended.any():
-                continue
-            restart = np.flatnonzero(ended)[: max(0, n - upcoming)]
-            running[ended] = False
-            if restart.size:
-                session[restart] = np.arange(upcoming, upcoming + restart.size)
-                upcoming += restart.size
-                running[restart] = True
-                mask = np.zeros(slots, dtype=np.bool_)
-                mask[restart] = True
-                obs, _ = vec.reset(
-                    options={"split": split, "index": self._slot_index(indices, session), "reset_mask": mask}
-                )
-                for r in restart.tolist():
-                    turns[r] = self._turn({k: v[r] for k, v in obs.items()})
+            return choice
 
-    @staticmethod
-    def _slot_index(
-        indices: npt.NDArray[np.int64], session: npt.NDArray[np.int64]
-    ) -> npt.NDArray[np.int64]:
-        """Each slot's session index (0 for a slot with none; its reset is masked off)."""
-        out: npt.NDArray[np.int64] = np.where(session >= 0, indices[np.maximum(session, 0)], 0)
-        return out
+        def record(t: _Turn, choice: int, reward: float, t2: _Turn | None, session: int) -> None:
+            nxt = t if t2 is None else t2
+            self._replay.add(t.state, choice, reward, nxt.state, t2 is None, nxt.mask)
+
+        self._play_vector(
+            env, split, indices, self.config.num_envs, lambda slot, obs: self._turn(obs), decide,
+            lambda t, c: self._action(t.decision(), self._flat(t, c)), record, self._updates,
+        )  # fmt: skip
 
     def _updates(self, transitions: int) -> None:
         """The gradient steps ``transitions`` new transitions earn (one per ``transitions_per_update``)."""
