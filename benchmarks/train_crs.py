@@ -189,7 +189,7 @@ def main() -> None:
             print(f"skip {spec} noise={args.noise} {args.protocol} (already in {out})", flush=True)
             continue
         world = load_world(dataset, args.data_dir)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fm_s = 0.0
         if agent in RULE_AGENTS:
             trained: Any = make_agent(agent, world, seed)
@@ -203,7 +203,7 @@ def main() -> None:
             trained = make_trainable_agent(agent, world, cfg, seed, emb)
             trained.learn(_env(world, "valid", args.noise, args.protocol))
             history = [list(x) for x in trained.selection_history]
-        train_s = time.perf_counter() - t0
+        train_s, train_cpu = time.perf_counter() - t0, time.process_time() - c0
         if args.save_dir and agent not in RULE_AGENTS:
             name = f"{dataset}_{agent}_{variant}_{seed}_noise{args.noise}_{args.protocol}.pt"
             trained.save(Path(args.save_dir) / name)
@@ -220,6 +220,7 @@ def main() -> None:
             "protocol": args.protocol,
             "max_declined": args.max_declined if variant == "noise-aware" else None,
             "train_seconds": train_s,
+            "train_cpu_seconds": train_cpu,
             "fm_seconds": fm_s,
             "eval_seconds": eval_s,
             "selection_history": history,
