@@ -3,6 +3,13 @@
 Each kernel handles every addressed slot in one call. The same kernels serve the single
 environment (one slot) and the vector environment (N slots), which is what keeps their
 trajectories identical; their outputs are checked against plain numpy in ``tests/test_feed_env.py``.
+The fused :func:`step_kernel` (one call per step of the one-video environments) runs the same
+record, pools and observe kernels the slate environment and resets run separately, so both
+paths compute the same numbers. (It calls each once for all slots: a compiled call per slot
+would pay reference counting on every array argument, a per-slot cost.)
+
+Output arrays of several per-slot values are blocks with one row per value (``out_int[1]`` is
+the video id of every addressed slot), so a block's rows are contiguous arrays.
 """
 
 from __future__ import annotations
@@ -10,8 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 import numba
+import numpy as np
 
-__all__ = ["observe_kernel", "pools_kernel", "record_kernel", "take_kernel"]
+__all__ = ["observe_kernel", "pools_kernel", "record_kernel", "step_kernel", "take_kernel"]
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]
@@ -31,19 +39,23 @@ def take_kernel(rows: Any, ptr: Any, buf: Any, out: Any) -> bool:  # pragma: no 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]
 def record_kernel(
-    rows: Any, items: Any, ratio: Any, seconds: Any, like: Any, skip: Any, leave: Any,
-    return_days: Any, hist_items: Any, hist_feedback: Any, session_depth: Any,
+    rows: Any, cols: Any, items: Any, ratio: Any, seconds: Any, like: Any, skip: Any,
+    leave: Any, return_days: Any, hist_items: Any, hist_feedback: Any, session_depth: Any,
     session_ratio: Any, last_ratio: Any, session_index: Any, video_ids: Any, category: Any,
-    weights: Any, return_window: int, ratio_cap: float, out_depth: Any, out_reward: Any,
-    out_returned: Any, out_session: Any, out_video: Any, out_category: Any,
+    weights: Any, return_window: int, ratio_cap: float, out_int: Any, out_reward: Any,
+    out_flags: Any,
 ) -> None:  # pragma: no cover - compiled
     """Push each shown video into its slot's history and session counters; compute its reward.
 
-    ``weights`` = (per minute watched, per unit of watch ratio, per like, per return).
+    Response row ``i`` is slot ``rows[i]``'s; its outputs go to column ``cols[i]``: ``out_int``
+    rows item, video id, category, session index, depth; ``out_reward`` (``weights`` = per
+    minute watched, per unit of watch ratio, per like, per return); ``out_flags`` row 0,
+    returned within the window.
     """
     h = hist_items.shape[1]
     for i in range(rows.shape[0]):
         s = rows[i]
+        o = cols[i]
         it = items[i]
         for j in range(h - 1):
             hist_items[s, j] = hist_items[s, j + 1]
@@ -57,12 +69,13 @@ def record_kernel(
         session_ratio[s] += ratio[i]
         last_ratio[s] = ratio[i]
         returned = leave[i] and return_days[i] <= return_window
-        out_depth[i] = session_depth[s]
-        out_returned[i] = returned
-        out_session[i] = session_index[s]
-        out_video[i] = video_ids[it]
-        out_category[i] = category[it]
-        out_reward[i] = (
+        out_int[0, o] = it
+        out_int[1, o] = video_ids[it]
+        out_int[2, o] = category[it]
+        out_int[3, o] = session_index[s]
+        out_int[4, o] = session_depth[s]
+        out_flags[0, o] = returned
+        out_reward[o] = (
             weights[0] * seconds[i] / 60.0
             + weights[1] * ratio[i]
             + (weights[2] if like[i] else 0.0)
@@ -101,9 +114,17 @@ def observe_kernel(
     dim = embedding.shape[1]
     k_size = candidates.shape[1]
     h = hist_items.shape[1]
+    # Category of each history entry, -1 where empty (no category is negative).
+    history_category = np.empty(h, dtype=np.int64)
+    # The retrieval score's float32 products, formed first (a loop the compiler vectorises), then
+    # summed in float64 in their order: the same sum as one multiply-add loop, fewer instructions.
+    products = np.empty((k_size, dim), dtype=np.float64)
     for i in range(rows.shape[0]):
         s = rows[i]
         us = user[s]
+        for j in range(h):
+            hi = hist_items[s, j]
+            history_category[j] = category[hi] if hi >= 0 else -1
         for f in range(n_static):
             out_user[i, f] = user_static[us, f]
         d = session_depth[s]
@@ -113,16 +134,19 @@ def observe_kernel(
         out_user[i, n_static + 3] = min(last_ratio[s], ratio_cap)
         for k in range(k_size):
             it = candidates[s, k]
+            for j in range(dim):
+                products[k, j] = profile[us, j] * embedding[it, j]
+        for k in range(k_size):
+            it = candidates[s, k]
             out_ids[i, k] = it
             score = 0.0
             for j in range(dim):
-                score += profile[us, j] * embedding[it, j]
+                score += products[k, j]
             out_cand[i, k, 0] = score
             same = 0
             c = category[it]
             for j in range(h):
-                hi = hist_items[s, j]
-                if hi >= 0 and category[hi] == c:
+                if history_category[j] == c:
                     same += 1
             out_cand[i, k, 1] = same / h
             for f in range(n_table):
@@ -138,3 +162,55 @@ def observe_kernel(
             else:
                 for f in range(4 + n_table):
                     out_hist[i, j, f] = 0.0
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def step_kernel(
+    rows: Any, all_rows: Any, items: Any, ratio: Any, seconds: Any, like: Any, skip: Any,
+    leave: Any, return_days: Any, candidates: Any, user: Any, step_count: Any, base_pos: Any,
+    list_rows: Any, count: Any, lists: Any, length: int, hist_items: Any, hist_feedback: Any,
+    session_depth: Any, session_ratio: Any, last_ratio: Any, session_index: Any,
+    video_ids: Any, category: Any, weights: Any, return_window: int, ratio_cap: float,
+    sessions: int, user_static: Any, item_table: Any, profile: Any, embedding: Any,
+    inv_sessions: float, depth_cap: float, full_ratio: Any, full_seconds: Any, full_like: Any,
+    full_skip: Any, full_leave: Any, full_days: Any, out_int: Any, out_reward: Any,
+    out_flags: Any, out_user: Any, out_cand: Any, out_hist: Any, out_ids: Any,
+) -> int:  # pragma: no cover - compiled
+    """One step of the slots ``rows`` once the user model has responded; returns the restarts.
+
+    Response row ``i`` is slot ``rows[i]``'s: :func:`record_kernel` with its outputs in column
+    ``rows[i]``, the response scattered to the same column of ``full_*``, the simulator's side
+    of a session restart (a user back within the window with sessions left: depth and mean ratio
+    cleared, session index advanced; the user model's ``start_session`` is the caller's),
+    ``out_flags[1]`` terminated (left, no restart), :func:`pools_kernel` with ``advance=1``;
+    then :func:`observe_kernel` for every slot in ``all_rows`` (``0..n-1``). Outputs of slots
+    not stepping are left as given (the caller passes zeros).
+    """
+    record_kernel(
+        rows, rows, items, ratio, seconds, like, skip, leave, return_days, hist_items,
+        hist_feedback, session_depth, session_ratio, last_ratio, session_index, video_ids,
+        category, weights, return_window, ratio_cap, out_int, out_reward, out_flags,
+    )
+    restarts = 0
+    for i in range(rows.shape[0]):
+        s = rows[i]
+        full_ratio[s] = ratio[i]
+        full_seconds[s] = seconds[i]
+        full_like[s] = like[i]
+        full_skip[s] = skip[i]
+        full_leave[s] = leave[i]
+        full_days[s] = return_days[i]
+        again = out_flags[0, s] and out_int[3, s] + 1 < sessions
+        out_flags[1, s] = leave[i] and not again
+        if again:
+            session_depth[s] = 0
+            session_ratio[s] = 0.0
+            session_index[s] += 1
+            restarts += 1
+    pools_kernel(rows, step_count, base_pos, list_rows, count, lists, length, candidates, 1)
+    observe_kernel(
+        all_rows, candidates, user, session_depth, session_index, session_ratio, last_ratio,
+        hist_items, hist_feedback, user_static, item_table, profile, embedding, category,
+        inv_sessions, depth_cap, ratio_cap, out_user, out_cand, out_hist, out_ids,
+    )
+    return restarts

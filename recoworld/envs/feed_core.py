@@ -18,7 +18,7 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from recoworld._validate import require_range
-from recoworld.envs._feed_kernels import observe_kernel, record_kernel, take_kernel
+from recoworld.envs._feed_kernels import observe_kernel, record_kernel, step_kernel, take_kernel
 from recoworld.envs.feed_retriever import RetrieverConfig, SegmentRetriever
 from recoworld.envs.feed_settings import FeedSettings
 from recoworld.errors import ConfigError
@@ -171,7 +171,7 @@ class FeedSimulator:
             gen = self._gens[s]
             if gen is None:
                 raise ConfigError(f"slot {int(s)} has no generator; reset the env with a seed")
-            self._buf[s] = gen.random((BLOCK, self._n_u))
+            gen.random(out=self._buf[s])  # the same draws as gen.random((BLOCK, n_u)), in place
             self._ptr[s] = 0
         taken = take_kernel(rows, self._ptr, self._buf, out)
         assert taken
@@ -203,44 +203,30 @@ class FeedSimulator:
     def show(self, slots: Slots, items: NDArray[np.intp]) -> StepOutcome:
         """Show catalogue rows ``items`` to ``slots``; update history, sessions and rewards.
 
-        ``slots`` is an index array or ``slice(None)`` (every slot; the fast path).
+        ``slots`` is an index array or ``slice(None)`` (every slot; the fast path). The pools
+        are not refreshed (:meth:`refresh`); :meth:`step` does all of a one-video step at once.
         """
         every = isinstance(slots, slice)
         u = self._take(slots)
         resp = self.user_model.respond(slots, items, u[:, self._user_u])
-        ratio, like, skip, left = resp.watch_ratio, resp.like, resp.skip, resp.leave
         rows = self._all if every else np.asarray(slots, dtype=np.intp)
         n = rows.shape[0]
-        depth = np.empty(n, dtype=np.int64)
+        out_int = np.empty((5, n), dtype=np.int64)
         reward = np.empty(n, dtype=np.float32)
-        returned = np.empty(n, dtype=np.bool_)
-        session = np.empty(n, dtype=np.int64)
-        video_id = np.empty(n, dtype=np.int64)
-        category = np.empty(n, dtype=np.int64)
+        flags = np.empty((2, n), dtype=np.bool_)
         record_kernel(
-            rows, items, ratio, resp.watch_time, like, skip, left, resp.return_days,
-            self.hist_items, self.hist_feedback, self.session_depth, self.session_ratio,
-            self.last_ratio, self.session_index, self._video_ids, self._category,
-            self._weights, self.return_window_days, RATIO_CAP,
-            depth, reward, returned, session, video_id, category,
+            rows, self._all[:n], items, resp.watch_ratio, resp.watch_time, resp.like, resp.skip, resp.leave,
+            resp.return_days, self.hist_items, self.hist_feedback, self.session_depth,
+            self.session_ratio, self.last_ratio, self.session_index, self._video_ids,
+            self._category, self._weights, self.return_window_days, RATIO_CAP,
+            out_int, reward, flags,
         )
-        info: dict[str, NDArray[np.generic]] = {
-            "item": items.astype(np.int64),
-            "video_id": video_id,
-            "category": category,
-            "watch_ratio": ratio,
-            "watch_time": resp.watch_time,
-            "like": like,
-            "skip": skip,
-            "left": left,
-            "return_days": resp.return_days,
-            "returned": returned,
-            "session_index": session,
-            "depth": depth,
-        }
+        returned, session = flags[0], out_int[3]
+        info = self._info(out_int, resp.watch_ratio, resp.watch_time, resp.like, resp.skip,
+                          resp.leave, resp.return_days, returned)
         if resp.info:
             info.update(resp.info)
-        terminated = left
+        terminated = resp.leave
         if returned.any():
             again = returned & (session + 1 < self.sessions)
             if again.any():
@@ -249,8 +235,100 @@ class FeedSimulator:
                 self.session_depth[back] = 0
                 self.session_ratio[back] = 0.0
                 self.session_index[back] += 1
-                terminated = left & ~again
+                terminated = resp.leave & ~again
         return StepOutcome(reward=reward, terminated=terminated, info=info)
+
+    @staticmethod
+    def _info(
+        out_int: NDArray[np.int64], ratio: NDArray[np.generic], seconds: NDArray[np.generic],
+        like: NDArray[np.generic], skip: NDArray[np.generic], leave: NDArray[np.generic],
+        days: NDArray[np.generic], returned: NDArray[np.bool_],
+    ) -> dict[str, NDArray[np.generic]]:
+        """The step info of :class:`StepOutcome` (its keys in their documented order)."""
+        return {
+            "item": out_int[0],
+            "video_id": out_int[1],
+            "category": out_int[2],
+            "watch_ratio": ratio,
+            "watch_time": seconds,
+            "like": like,
+            "skip": skip,
+            "left": leave,
+            "return_days": days,
+            "returned": returned,
+            "session_index": out_int[3],
+            "depth": out_int[4],
+        }
+
+    def step(
+        self,
+        slots: Slots,
+        actions: NDArray[np.intp],
+        copy_response: bool = True,
+    ) -> tuple[StepOutcome, dict[str, NDArray[np.generic]]]:
+        """One one-video step: show, restart returning sessions, refresh the pools, observe.
+
+        ``slots`` (an increasing index array, or ``slice(None)`` for every slot) step; slot
+        ``slots[i]`` is shown its candidate ``actions[i]``. Returns the outcome and the observation of *every* slot (the slots not
+        stepping are observed as they are). The outcome's arrays have one entry per slot, zero
+        where not stepping. The same numbers as :meth:`show`, :meth:`refresh` and
+        :meth:`observe` in turn, in one compiled pass after the user model's ``respond``.
+        ``copy_response=False`` (only where every slot steps and the caller reads the values at
+        once, as the single environment does) hands the user model's response arrays on as they
+        are instead of copying them into fresh per-slot arrays.
+        """
+        rows = self._all if isinstance(slots, slice) else slots
+        items = self.candidates[rows, actions]
+        u = self._take(slots)
+        resp = self.user_model.respond(slots, items, u[:, self._user_u])
+        n = self.n_slots
+        full: tuple[NDArray[np.generic], ...]
+        if not copy_response:  # every slot steps: the response arrays are already per slot
+            full = (resp.watch_ratio, resp.watch_time, resp.like, resp.skip, resp.leave,
+                    resp.return_days)
+            out_int = np.empty((5, n), dtype=np.int64)
+            reward = np.empty(n, dtype=np.float32)
+            flags = np.empty((2, n), dtype=np.bool_)
+        else:
+            full = tuple(
+                np.zeros(n, dtype=a.dtype)
+                for a in (resp.watch_ratio, resp.watch_time, resp.like, resp.skip, resp.leave,
+                          resp.return_days)
+            )
+            out_int = np.zeros((5, n), dtype=np.int64)
+            reward = np.zeros(n, dtype=np.float32)
+            flags = np.zeros((2, n), dtype=np.bool_)
+        obs_user = np.empty((n, self.user_dim), dtype=np.float32)
+        obs_cand = np.empty((n, self.pool_size, self.item_dim), dtype=np.float32)
+        obs_hist = np.empty((n, self.history_length, self.history_dim), dtype=np.float32)
+        obs_ids = np.empty((n, self.pool_size), dtype=np.int64)
+        r = self.retriever
+        restarts = step_kernel(
+            rows, self._all, items, resp.watch_ratio, resp.watch_time, resp.like, resp.skip,
+            resp.leave, resp.return_days, self.candidates, self.user, self.step_count,
+            r.base_pos, r.list_rows, r.count, r.lists, r.length, self.hist_items,
+            self.hist_feedback, self.session_depth, self.session_ratio, self.last_ratio,
+            self.session_index, self._video_ids, self._category, self._weights,
+            self.return_window_days, RATIO_CAP, self.sessions, self._user_static,
+            self._item_table, self._profile, self._embedding, 1.0 / self.sessions,
+            float(_DEPTH_CAP), *full, out_int, reward, flags, obs_user, obs_cand, obs_hist,
+            obs_ids,
+        )
+        returned, terminated = flags[0], flags[1]
+        info = self._info(out_int, *full, returned)
+        if resp.info:
+            for key, value in resp.info.items():
+                if not copy_response:
+                    info[key] = value
+                else:
+                    info[key] = np.zeros((n, *value.shape[1:]), dtype=value.dtype)
+                    info[key][rows] = value
+        if restarts:
+            again = returned & ~terminated
+            self.user_model.start_session(np.flatnonzero(again), full[5][again])
+        obs = {"user": obs_user, "candidates": obs_cand, "history": obs_hist,
+               "candidate_ids": obs_ids}
+        return StepOutcome(reward=reward, terminated=terminated, info=info), obs
 
     def refresh(self, slots: Slots) -> None:
         """Advance the slots' step counters and retrieve their next candidate pools."""

@@ -93,7 +93,8 @@ class SegmentRetriever:
         counts = [*config.per_segment, config.n_popular, config.n_fresh]
         source = np.repeat(np.arange(len(counts)), counts)
         self._source = source.astype(np.intp)
-        self._count = np.asarray(counts, dtype=np.int64)[source]
+        #: Per pool position: how far its window slides each step (its source's count per pool).
+        self.count = np.asarray(counts, dtype=np.int64)[source]
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         self._rank = (np.arange(self.pool_size) - starts[source]).astype(np.int64)
         self.n_sources = len(counts)
@@ -120,7 +121,7 @@ class SegmentRetriever:
 
     def candidates(self, slots: Slots, step: NDArray[np.int64]) -> NDArray[np.intp]:
         """Catalogue rows of the ``(n, K)`` pools at the given per-slot step counters."""
-        pos = (self.base_pos[slots] + step[:, None] * self._count) % self.length
+        pos = (self.base_pos[slots] + step[:, None] * self.count) % self.length
         return np.asarray(self.lists[self.list_rows[slots], pos])
 
     def fill(
@@ -129,6 +130,6 @@ class SegmentRetriever:
         """Add ``advance`` to ``step[slot]``, then write the pools at those steps into ``out[slot]``."""
         rows = self._all if isinstance(slots, slice) else np.asarray(slots, dtype=np.intp)
         pools_kernel(
-            rows, step, self.base_pos, self.list_rows, self._count, self.lists, self.length, out,
+            rows, step, self.base_pos, self.list_rows, self.count, self.lists, self.length, out,
             advance,
         )
