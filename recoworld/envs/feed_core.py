@@ -12,6 +12,7 @@ with ``s + i``, and the two produce the same trajectory.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -282,19 +283,20 @@ class FeedSimulator:
         u = self._take(slots)
         resp = self.user_model.respond(slots, items, u[:, self._user_u])
         n = self.n_slots
-        full: tuple[NDArray[np.generic], ...]
+        ratio: NDArray[Any] = resp.watch_ratio
+        seconds: NDArray[Any] = resp.watch_time
+        like: NDArray[Any] = resp.like
+        skip: NDArray[Any] = resp.skip
+        leave: NDArray[Any] = resp.leave
+        days: NDArray[Any] = resp.return_days
         if not copy_response:  # every slot steps: the response arrays are already per slot
-            full = (resp.watch_ratio, resp.watch_time, resp.like, resp.skip, resp.leave,
-                    resp.return_days)
             out_int = np.empty((5, n), dtype=np.int64)
             reward = np.empty(n, dtype=np.float32)
             flags = np.empty((2, n), dtype=np.bool_)
-        else:
-            full = tuple(
-                np.zeros(n, dtype=a.dtype)
-                for a in (resp.watch_ratio, resp.watch_time, resp.like, resp.skip, resp.leave,
-                          resp.return_days)
-            )
+        else:  # fresh per-slot arrays (zeros where not stepping), filled by the kernel
+            ratio, seconds = np.zeros(n, ratio.dtype), np.zeros(n, seconds.dtype)
+            like, skip = np.zeros(n, like.dtype), np.zeros(n, skip.dtype)
+            leave, days = np.zeros(n, leave.dtype), np.zeros(n, days.dtype)
             out_int = np.zeros((5, n), dtype=np.int64)
             reward = np.zeros(n, dtype=np.float32)
             flags = np.zeros((2, n), dtype=np.bool_)
@@ -311,11 +313,11 @@ class FeedSimulator:
             self.session_index, self._video_ids, self._category, self._weights,
             self.return_window_days, RATIO_CAP, self.sessions, self._user_static,
             self._item_table, self._profile, self._embedding, 1.0 / self.sessions,
-            float(_DEPTH_CAP), *full, out_int, reward, flags, obs_user, obs_cand, obs_hist,
-            obs_ids,
+            float(_DEPTH_CAP), ratio, seconds, like, skip, leave, days, out_int, reward, flags,
+            obs_user, obs_cand, obs_hist, obs_ids,
         )
         returned, terminated = flags[0], flags[1]
-        info = self._info(out_int, *full, returned)
+        info = self._info(out_int, ratio, seconds, like, skip, leave, days, returned)
         if resp.info:
             for key, value in resp.info.items():
                 if not copy_response:
@@ -325,7 +327,7 @@ class FeedSimulator:
                     info[key][rows] = value
         if restarts:
             again = returned & ~terminated
-            self.user_model.start_session(np.flatnonzero(again), full[5][again])
+            self.user_model.start_session(np.flatnonzero(again), days[again])
         obs = {"user": obs_user, "candidates": obs_cand, "history": obs_hist,
                "candidate_ids": obs_ids}
         return StepOutcome(reward=reward, terminated=terminated, info=info), obs
