@@ -133,7 +133,10 @@ def _digest_feed(h, mapping):
 
 def _single_digest(env_id, seed, steps, **keywords):
     """SHA-256 of every observation, info entry (value, dtype, type), reward and end flag."""
-    env = gym.make(env_id, **keywords)
+    return _env_digest(gym.make(env_id, **keywords), seed, steps)
+
+
+def _env_digest(env, seed, steps):
     rng = np.random.default_rng(seed)
     h = hashlib.sha256()
     for part in env.reset(seed=seed):
@@ -183,3 +186,15 @@ def test_exact_trajectories_bit_for_bit():
     assert _single_digest("recoworld/ShortVideo-Slate-v0", 1, 20) == ("c9c0347c249a5377", 5)
     assert _vector_digest(4, 8, 60) == ("f9217191430d1ae3", 19)
     assert _vector_digest(6, 8, 60, max_episode_steps=25, **multi) == ("919261ca2553d35d", 16)
+
+
+def test_a_stock_user_bound_again_still_drives_the_first_env_exactly():
+    """The single step runs the stock user's response inside its own compiled call, reading the
+    user's arrays; a second env binding the same user object replaces them, and the first env
+    must follow (as it did when it called ``respond``), not step stale arrays."""
+    from recoworld.users.feed import StatisticalFeedUser
+
+    user = StatisticalFeedUser()
+    first = gym.make("recoworld/ShortVideo-v0", user_model=user)
+    gym.make("recoworld/ShortVideo-v0", user_model=user)  # binds `user` again
+    assert _env_digest(first, 3, 80) == ("fc25898540370418", 4)

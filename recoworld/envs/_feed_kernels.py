@@ -3,6 +3,9 @@
 Each kernel handles every addressed slot in one call. The same kernels serve the single
 environment (one slot) and the vector environment (N slots), which is what keeps their
 trajectories identical; their outputs are checked against plain numpy in ``tests/test_feed_env.py``.
+With the stock statistical user, :func:`respond_step_kernel` is the whole one-video step in
+one compiled call: :func:`take_kernel`, the user's own compiled response
+(:func:`recoworld.users.feed._kernels.respond_rows`), then :func:`step_kernel`.
 The fused :func:`step_kernel` (one call per step of the one-video environments) runs the same
 record, pools and observe kernels the slate environment and resets run separately, so both
 paths compute the same numbers. (It calls each once for all slots: a compiled call per slot
@@ -14,12 +17,24 @@ the video id of every addressed slot), so a block's rows are contiguous arrays.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numba
 import numpy as np
 
-__all__ = ["observe_kernel", "pools_kernel", "record_kernel", "step_kernel", "take_kernel"]
+from recoworld.users.feed._kernels import respond_rows
+
+__all__ = [
+    "observe_kernel",
+    "pools_kernel",
+    "record_kernel",
+    "reset_kernel",
+    "respond_step_kernel",
+    "start_pools_kernel",
+    "step_kernel",
+    "take_kernel",
+]
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]
@@ -98,6 +113,56 @@ def pools_kernel(
         step[s] += advance
         for k in range(k_size):
             out[s, k] = lists[list_rows[s, k], (base_pos[s, k] + step[s] * count[k]) % length]
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def start_pools_kernel(
+    rows: Any, users: Any, u: Any, user_segments: Any, fixed_lists: Any, source: Any,
+    rank: Any, length: int, list_rows: Any, base_pos: Any,
+) -> None:  # pragma: no cover - compiled
+    """Give slot ``rows[i]`` the lists of population row ``users[i]`` and random window starts.
+
+    Pool position ``k`` reads source ``source[k]``: the user's segment of that rank
+    (``user_segments``), else a fixed list (``fixed_lists``: popular, fresh); its start is
+    ``floor(u[i, source[k]] * length) + rank[k]``.
+    """
+    n_seg = user_segments.shape[1]
+    for i in range(rows.shape[0]):
+        s = rows[i]
+        for k in range(source.shape[0]):
+            src = source[k]
+            if src < n_seg:
+                list_rows[s, k] = user_segments[users[i], src]
+            else:
+                list_rows[s, k] = fixed_lists[src - n_seg]
+            base_pos[s, k] = np.int64(math.floor(u[i, src] * length)) + rank[k]
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def reset_kernel(
+    rows: Any, users: Any, u: Any, user_segments: Any, fixed_lists: Any, source: Any,
+    rank: Any, length: int, list_rows: Any, base_pos: Any, count: Any, lists: Any, user: Any,
+    step_count: Any, session_index: Any, session_depth: Any, session_ratio: Any,
+    last_ratio: Any, hist_items: Any, hist_feedback: Any, candidates: Any,
+) -> None:  # pragma: no cover - compiled
+    """The simulator's side of a new episode in ``rows``: user, pools, cleared state, first pool.
+
+    ``u`` holds each slot's retriever uniforms (:func:`start_pools_kernel`); then step counter,
+    session and history are cleared and :func:`pools_kernel` retrieves the pools at step 0.
+    """
+    start_pools_kernel(rows, users, u, user_segments, fixed_lists, source, rank, length,
+                       list_rows, base_pos)
+    for i in range(rows.shape[0]):
+        s = rows[i]
+        user[s] = users[i]
+        step_count[s] = 0
+        session_index[s] = 0
+        session_depth[s] = 0
+        session_ratio[s] = 0.0
+        last_ratio[s] = 0.0
+        hist_items[s, :] = -1
+        hist_feedback[s, :, :] = 0.0
+    pools_kernel(rows, step_count, base_pos, list_rows, count, lists, length, candidates, 0)
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]
@@ -214,3 +279,56 @@ def step_kernel(
         inv_sessions, depth_cap, ratio_cap, out_user, out_cand, out_hist, out_ids,
     )
     return restarts
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def respond_step_kernel(
+    rows: Any, all_rows: Any, actions: Any, ptr: Any, buf: Any, u_first: int,
+    user_user: Any, interest: Any, satiation: Any, budget: Any, depth: Any, ratio_sum: Any,
+    user_embedding: Any, static_logit: Any, user_category: Any, duration: Any,
+    propensity: Any, params: Any, candidates: Any, user: Any, step_count: Any, base_pos: Any,
+    list_rows: Any, count: Any, lists: Any, length: int, hist_items: Any, hist_feedback: Any,
+    session_depth: Any, session_ratio: Any, last_ratio: Any, session_index: Any,
+    video_ids: Any, category: Any, weights: Any, return_window: int, ratio_cap: float,
+    sessions: int, user_static: Any, item_table: Any, profile: Any, embedding: Any,
+    inv_sessions: float, depth_cap: float, out_float: Any, out_int: Any, out_flags: Any,
+    out_user: Any, out_cand: Any, out_hist: Any, out_ids: Any,
+) -> int:  # pragma: no cover - compiled
+    """A whole one-video step with the stock user; returns the restarts, or -1 (nothing done).
+
+    Slot ``rows[i]`` is shown its candidate ``actions[i]``: :func:`take_kernel` takes each slot's
+    next row of uniforms (-1, with no state touched, when a slot's block is used up: the caller
+    refills it and calls again, so the draws are those of the separate calls), the user responds
+    (:func:`~recoworld.users.feed._kernels.respond_rows` on the columns from ``u_first`` on; the
+    arguments ``user_user`` to ``params`` are the user's ``kernel_arguments``), then
+    :func:`step_kernel`. Per-slot outputs, one column per slot: ``out_float`` rows watch ratio,
+    watch time, reward; ``out_int`` rows item, video id, category, session index, depth, return
+    days; ``out_flags`` rows returned, terminated, like, skip, left.
+    """
+    n = rows.shape[0]
+    drawn = np.empty((n, buf.shape[2]), dtype=np.float64)
+    if not take_kernel(rows, ptr, buf, drawn):
+        return -1
+    items = np.empty(n, dtype=np.intp)
+    for i in range(n):
+        items[i] = candidates[rows[i], actions[i]]
+    ratio = np.empty(n, dtype=np.float32)
+    seconds = np.empty(n, dtype=np.float32)
+    like = np.empty(n, dtype=np.bool_)
+    skip = np.empty(n, dtype=np.bool_)
+    leave = np.empty(n, dtype=np.bool_)
+    days = np.empty(n, dtype=np.int64)
+    respond_rows(
+        rows, items, drawn[:, u_first:], user_user, interest, satiation, budget, depth,
+        ratio_sum, user_embedding, static_logit, user_category, duration, propensity, params,
+        ratio, seconds, like, skip, leave, days,
+    )
+    return step_kernel(
+        rows, all_rows, items, ratio, seconds, like, skip, leave, days, candidates, user,
+        step_count, base_pos, list_rows, count, lists, length, hist_items, hist_feedback,
+        session_depth, session_ratio, last_ratio, session_index, video_ids, category, weights,
+        return_window, ratio_cap, sessions, user_static, item_table, profile, embedding,
+        inv_sessions, depth_cap, out_float[0], out_float[1], out_flags[2], out_flags[3],
+        out_flags[4], out_int[5], out_int[:5], out_float[2], out_flags[:2], out_user, out_cand,
+        out_hist, out_ids,
+    )

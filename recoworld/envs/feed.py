@@ -145,7 +145,6 @@ class FeedEnv(gym.Env[Obs, Any]):
         self._slot = slice(None)  # the simulator's only slot, through its fast path
         self._bound: np.random.Generator | None = None
         self._mask = np.ones(self.pool_size, dtype=np.int8)
-        self._action = np.zeros(1, dtype=np.intp)
         self._needs_reset = True
 
     @property
@@ -186,16 +185,13 @@ class FeedEnv(gym.Env[Obs, Any]):
         """Show the chosen candidate; see the class docstring for rewards, ends and info."""
         if self._needs_reset:
             raise InvalidActionError("step() called before reset() or after the episode ended")
-        self._action[0] = _as_index(action, self.pool_size, "action")
-        out, batch = self.sim.step(self._slot, self._action, copy_response=False)
-        obs = {k: v[0] for k, v in batch.items()}
-        info: dict[str, Any] = {k: v[0] for k, v in out.info.items()}
-        reward = float(out.reward[0])
+        obs, reward, terminated, info = self.sim.step_single(
+            _as_index(action, self.pool_size, "action")
+        )
         if self.render_mode is not None:
             self._views.append(feed_view(info, reward, self.world.catalogue))
         info["candidate_ids"] = obs["candidate_ids"].copy()
         info["action_mask"] = self._mask.copy()
-        terminated = bool(out.terminated[0])
         self._needs_reset = terminated
         return obs, reward, terminated, False, info
 

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from recoworld._validate import require_range
 from recoworld.datasets.feed_world import FeedWorld
-from recoworld.envs._feed_kernels import pools_kernel
+from recoworld.envs._feed_kernels import pools_kernel, start_pools_kernel
 from recoworld.errors import ConfigError
 from recoworld.users.feed.interface import Slots
 
@@ -102,6 +102,11 @@ class SegmentRetriever:
         self.list_rows = np.zeros((n_slots, self.pool_size), dtype=np.intp)
         self.base_pos = np.zeros((n_slots, self.pool_size), dtype=np.int64)
         self._all = np.arange(n_slots, dtype=np.intp)
+        #: What a reset reads (:func:`~recoworld.envs._feed_kernels.start_pools_kernel`): each
+        #: user's segments, the fixed lists, per pool position its source and rank, list length.
+        self.start_tables = (
+            self.user_segments, self._fixed_lists, self._source, self._rank, self.length
+        )
 
     #: Uniforms a reset consumes per user: one start offset per source.
     @property
@@ -111,13 +116,11 @@ class SegmentRetriever:
 
     def reset(self, slots: Slots, users: NDArray[np.intp], u: NDArray[np.float64]) -> None:
         """Give slots their users' lists and random window starts (``u``: ``(n, n_uniforms)``)."""
-        n = users.shape[0]
-        fixed = np.broadcast_to(self._fixed_lists, (n, 2))
-        list_ids = np.concatenate([self.user_segments[users], fixed], axis=1)
-        offset = np.floor(u[:, : self.n_sources] * self.length).astype(np.int64)
-        # Per pool position: its list row and its position at step 0.
-        self.list_rows[slots] = list_ids[:, self._source]
-        self.base_pos[slots] = offset[:, self._source] + self._rank
+        rows = self._all if isinstance(slots, slice) else np.asarray(slots, dtype=np.intp)
+        start_pools_kernel(
+            rows, np.asarray(users, dtype=np.intp), u, *self.start_tables, self.list_rows,
+            self.base_pos,
+        )
 
     def candidates(self, slots: Slots, step: NDArray[np.int64]) -> NDArray[np.intp]:
         """Catalogue rows of the ``(n, K)`` pools at the given per-slot step counters."""
