@@ -7,6 +7,8 @@ exact; summed floats carry a tolerance of a few float32 ulps.
 
 from __future__ import annotations
 
+import hashlib
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -121,3 +123,78 @@ def test_oracle_metrics():
     assert m.depth == pytest.approx(21.291666666666668, rel=1e-9)
     assert m.like_rate == pytest.approx(0.06555772994129158, rel=1e-9)
     assert m.return_days == pytest.approx(2.7708333333333335, rel=1e-9)
+
+
+def _digest_feed(h, mapping):
+    for key, value in mapping.items():
+        a = np.asarray(value)
+        h.update(key.encode() + a.dtype.str.encode() + str(a.shape).encode() + a.tobytes())
+
+
+def _single_digest(env_id, seed, steps, **keywords):
+    """SHA-256 of every observation, info entry (value, dtype, type), reward and end flag."""
+    return _env_digest(gym.make(env_id, **keywords), seed, steps)
+
+
+def _env_digest(env, seed, steps):
+    rng = np.random.default_rng(seed)
+    h = hashlib.sha256()
+    for part in env.reset(seed=seed):
+        _digest_feed(h, part)
+    ends = 0
+    for _ in range(steps):
+        shape = env.action_space.shape
+        obs, r, term, trunc, info = env.step(rng.integers(0, env.unwrapped.pool_size, size=shape or None))
+        _digest_feed(h, obs)
+        _digest_feed(h, info)
+        h.update(repr((type(r).__name__, float(r).hex(), term, trunc)).encode())
+        h.update(repr(sorted((k, type(v).__name__) for k, v in info.items())).encode())
+        if term or trunc:
+            ends += 1
+            for part in env.reset():
+                _digest_feed(h, part)
+    return h.hexdigest()[:16], ends
+
+
+def _vector_digest(seed, n, steps, **keywords):
+    env = make_feed_vector_env("recoworld/ShortVideo-v0", n, **keywords)
+    rng = np.random.default_rng(seed)
+    h = hashlib.sha256()
+    for part in env.reset(seed=seed):
+        _digest_feed(h, part)
+    ends = 0
+    for _ in range(steps):
+        obs, r, term, trunc, info = env.step(rng.integers(0, env.pool_size, n))
+        _digest_feed(h, obs)
+        _digest_feed(h, info)
+        _digest_feed(h, {"reward": r, "terminated": term, "truncated": trunc})
+        h.update(repr(list(info)).encode())
+        ends += int((term | trunc).sum())
+    return h.hexdigest()[:16], ends
+
+
+def test_exact_trajectories_bit_for_bit():
+    """Every bit of short trajectories: observations, rewards, ends, info values, dtypes, keys.
+
+    Recorded from commit 808df36 (before the fused step kernel) and unchanged since: a speed-up
+    must not move a single float. Covers resets, multi-session restarts, the slate path and the
+    vector env's autoreset and truncation.
+    """
+    multi = {"sessions": 3, "return_window_days": 366}
+    assert _single_digest("recoworld/ShortVideo-v0", 3, 80) == ("fc25898540370418", 4)
+    assert _single_digest("recoworld/ShortVideo-v0", 5, 80, **multi) == ("438a351d6ba0c25c", 1)
+    assert _single_digest("recoworld/ShortVideo-Slate-v0", 1, 20) == ("c9c0347c249a5377", 5)
+    assert _vector_digest(4, 8, 60) == ("f9217191430d1ae3", 19)
+    assert _vector_digest(6, 8, 60, max_episode_steps=25, **multi) == ("919261ca2553d35d", 16)
+
+
+def test_a_stock_user_bound_again_still_drives_the_first_env_exactly():
+    """The single step runs the stock user's response inside its own compiled call, reading the
+    user's arrays; a second env binding the same user object replaces them, and the first env
+    must follow (as it did when it called ``respond``), not step stale arrays."""
+    from recoworld.users.feed import StatisticalFeedUser
+
+    user = StatisticalFeedUser()
+    first = gym.make("recoworld/ShortVideo-v0", user_model=user)
+    gym.make("recoworld/ShortVideo-v0", user_model=user)  # binds `user` again
+    assert _env_digest(first, 3, 80) == ("fc25898540370418", 4)

@@ -185,18 +185,15 @@ class FeedEnv(gym.Env[Obs, Any]):
         """Show the chosen candidate; see the class docstring for rewards, ends and info."""
         if self._needs_reset:
             raise InvalidActionError("step() called before reset() or after the episode ended")
-        a = _as_index(action, self.pool_size, "action")
-        out = self.sim.show(self._slot, self.sim.candidates[0, a : a + 1])
-        self.sim.refresh(self._slot)
-        obs = self._observe()
-        info: dict[str, Any] = {k: v[0] for k, v in out.info.items()}
+        obs, reward, terminated, info = self.sim.step_single(
+            _as_index(action, self.pool_size, "action")
+        )
         if self.render_mode is not None:
-            self._views.append(feed_view(info, float(out.reward[0]), self.world.catalogue))
+            self._views.append(feed_view(info, reward, self.world.catalogue))
         info["candidate_ids"] = obs["candidate_ids"].copy()
         info["action_mask"] = self._mask.copy()
-        terminated = bool(out.terminated[0])
         self._needs_reset = terminated
-        return obs, float(out.reward[0]), terminated, False, info
+        return obs, reward, terminated, False, info
 
     @property
     def views(self) -> tuple[FeedView, ...]:

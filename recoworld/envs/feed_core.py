@@ -12,13 +12,21 @@ with ``s + i``, and the two produce the same trajectory.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
 from recoworld._validate import require_range
-from recoworld.envs._feed_kernels import observe_kernel, record_kernel, take_kernel
+from recoworld.envs._feed_kernels import (
+    observe_kernel,
+    record_kernel,
+    reset_kernel,
+    respond_step_kernel,
+    step_kernel,
+    take_kernel,
+)
 from recoworld.envs.feed_retriever import RetrieverConfig, SegmentRetriever
 from recoworld.envs.feed_settings import FeedSettings
 from recoworld.errors import ConfigError
@@ -98,6 +106,7 @@ class FeedSimulator:
         ).astype(np.float32)
         self._embedding = cat.embedding
         self._all = np.arange(n_slots, dtype=np.intp)
+        self._action = np.zeros(1, dtype=np.intp)  # step_single's action, as a one-slot array
         self._profile = pop.profile
         self._user_static = np.concatenate([pop.features, pop.profile], axis=1).astype(np.float32)
         # Uniform rows: [user pick, one start per retrieval source, the user model's draws].
@@ -119,6 +128,31 @@ class FeedSimulator:
         self.user_dim = self._user_static.shape[1] + 4
         self.item_dim = self._item_table.shape[1] + 2
         self.history_dim = self._item_table.shape[1] + 4
+        r = self.retriever
+        # The step kernels' arguments that are the same every step (arrays updated in place;
+        # the settings are fixed at construction).
+        self._step_args = (
+            self.candidates, self.user, self.step_count, r.base_pos, r.list_rows, r.count,
+            r.lists, r.length, self.hist_items, self.hist_feedback, self.session_depth,
+            self.session_ratio, self.last_ratio, self.session_index, self._video_ids,
+            self._category, self._weights, self.return_window_days, RATIO_CAP, self.sessions,
+            self._user_static, self._item_table, self._profile, self._embedding,
+            1.0 / self.sessions, float(_DEPTH_CAP),
+        )
+        # The stock statistical user responds inside the step's one compiled call (the same
+        # compiled response its ``respond`` runs); any other user model through ``respond``.
+        self._stock = user_model if isinstance(user_model, StatisticalFeedUser) else None
+        self._user_args: tuple[Any, ...] | None = None
+        self._fused_args: tuple[Any, ...] | None = None
+        if self._stock is not None:
+            self._bind_fused(self._stock.kernel_arguments)
+
+    def _bind_fused(self, user_args: tuple[Any, ...] | None) -> None:
+        """The fused step's fixed arguments, with the user's compiled-response arguments."""
+        self._user_args = user_args
+        self._fused_args = None if user_args is None else (
+            self._ptr, self._buf, self._user_u.start, *user_args, *self._step_args
+        )
 
     # -- spaces ----------------------------------------------------------------------------------
 
@@ -167,15 +201,19 @@ class FeedSimulator:
         out = np.empty((rows.shape[0], self._n_u), dtype=np.float64)
         if take_kernel(rows, self._ptr, self._buf, out):
             return out
+        self._refill(rows)
+        taken = take_kernel(rows, self._ptr, self._buf, out)
+        assert taken
+        return out
+
+    def _refill(self, rows: NDArray[np.intp]) -> None:
+        """Draw the next block of uniforms of each of ``rows`` whose block is used up."""
         for s in rows[self._ptr[rows] >= BLOCK]:  # one generator call per slot every BLOCK rows
             gen = self._gens[s]
             if gen is None:
                 raise ConfigError(f"slot {int(s)} has no generator; reset the env with a seed")
-            self._buf[s] = gen.random((BLOCK, self._n_u))
+            gen.random(out=self._buf[s])  # the same draws as gen.random((BLOCK, n_u)), in place
             self._ptr[s] = 0
-        taken = take_kernel(rows, self._ptr, self._buf, out)
-        assert taken
-        return out
 
     # -- episode ---------------------------------------------------------------------------------
 
@@ -188,59 +226,43 @@ class FeedSimulator:
             raise ConfigError(
                 f"`user` must be a population row in [0, {self._n_users}), got {users.tolist()}"
             )
-        self.user[slots] = users
-        self.retriever.reset(slots, users, u[:, 1 : 1 + self.retriever.n_uniforms])
+        r = self.retriever
+        rows = self._all if isinstance(slots, slice) else np.asarray(slots, dtype=np.intp)
+        reset_kernel(
+            rows, users, u[:, 1 : 1 + r.n_uniforms], *r.start_tables, r.list_rows, r.base_pos,
+            r.count, r.lists, self.user, self.step_count, self.session_index,
+            self.session_depth, self.session_ratio, self.last_ratio, self.hist_items,
+            self.hist_feedback, self.candidates,
+        )
         self.user_model.reset(slots, users)
-        self.step_count[slots] = 0
-        self.session_index[slots] = 0
-        self.session_depth[slots] = 0
-        self.session_ratio[slots] = 0.0
-        self.last_ratio[slots] = 0.0
-        self.hist_items[slots] = -1
-        self.hist_feedback[slots] = 0.0
-        self.retriever.fill(slots, self.step_count, self.candidates)
 
     def show(self, slots: Slots, items: NDArray[np.intp]) -> StepOutcome:
         """Show catalogue rows ``items`` to ``slots``; update history, sessions and rewards.
 
-        ``slots`` is an index array or ``slice(None)`` (every slot; the fast path).
+        ``slots`` is an index array or ``slice(None)`` (every slot; the fast path). The pools
+        are not refreshed (:meth:`refresh`); :meth:`step` does all of a one-video step at once.
         """
         every = isinstance(slots, slice)
         u = self._take(slots)
         resp = self.user_model.respond(slots, items, u[:, self._user_u])
-        ratio, like, skip, left = resp.watch_ratio, resp.like, resp.skip, resp.leave
         rows = self._all if every else np.asarray(slots, dtype=np.intp)
         n = rows.shape[0]
-        depth = np.empty(n, dtype=np.int64)
+        out_int = np.empty((5, n), dtype=np.int64)
         reward = np.empty(n, dtype=np.float32)
-        returned = np.empty(n, dtype=np.bool_)
-        session = np.empty(n, dtype=np.int64)
-        video_id = np.empty(n, dtype=np.int64)
-        category = np.empty(n, dtype=np.int64)
+        flags = np.empty((2, n), dtype=np.bool_)
         record_kernel(
-            rows, items, ratio, resp.watch_time, like, skip, left, resp.return_days,
-            self.hist_items, self.hist_feedback, self.session_depth, self.session_ratio,
-            self.last_ratio, self.session_index, self._video_ids, self._category,
-            self._weights, self.return_window_days, RATIO_CAP,
-            depth, reward, returned, session, video_id, category,
+            rows, self._all[:n], items, resp.watch_ratio, resp.watch_time, resp.like, resp.skip, resp.leave,
+            resp.return_days, self.hist_items, self.hist_feedback, self.session_depth,
+            self.session_ratio, self.last_ratio, self.session_index, self._video_ids,
+            self._category, self._weights, self.return_window_days, RATIO_CAP,
+            out_int, reward, flags,
         )
-        info: dict[str, NDArray[np.generic]] = {
-            "item": items.astype(np.int64),
-            "video_id": video_id,
-            "category": category,
-            "watch_ratio": ratio,
-            "watch_time": resp.watch_time,
-            "like": like,
-            "skip": skip,
-            "left": left,
-            "return_days": resp.return_days,
-            "returned": returned,
-            "session_index": session,
-            "depth": depth,
-        }
+        returned, session = flags[0], out_int[3]
+        info = self._info(out_int, resp.watch_ratio, resp.watch_time, resp.like, resp.skip,
+                          resp.leave, resp.return_days, returned)
         if resp.info:
             info.update(resp.info)
-        terminated = left
+        terminated = resp.leave
         if returned.any():
             again = returned & (session + 1 < self.sessions)
             if again.any():
@@ -249,8 +271,182 @@ class FeedSimulator:
                 self.session_depth[back] = 0
                 self.session_ratio[back] = 0.0
                 self.session_index[back] += 1
-                terminated = left & ~again
+                terminated = resp.leave & ~again
         return StepOutcome(reward=reward, terminated=terminated, info=info)
+
+    @staticmethod
+    def _info(
+        out_int: NDArray[np.int64], ratio: NDArray[np.generic], seconds: NDArray[np.generic],
+        like: NDArray[np.generic], skip: NDArray[np.generic], leave: NDArray[np.generic],
+        days: NDArray[np.generic], returned: NDArray[np.bool_],
+    ) -> dict[str, NDArray[np.generic]]:
+        """The step info of :class:`StepOutcome` (its keys in their documented order)."""
+        return {
+            "item": out_int[0],
+            "video_id": out_int[1],
+            "category": out_int[2],
+            "watch_ratio": ratio,
+            "watch_time": seconds,
+            "like": like,
+            "skip": skip,
+            "left": leave,
+            "return_days": days,
+            "returned": returned,
+            "session_index": out_int[3],
+            "depth": out_int[4],
+        }
+
+    def step(
+        self,
+        slots: Slots,
+        actions: NDArray[np.intp],
+        copy_response: bool = True,
+    ) -> tuple[StepOutcome, dict[str, NDArray[np.generic]]]:
+        """One one-video step: show, restart returning sessions, refresh the pools, observe.
+
+        ``slots`` (an increasing index array, or ``slice(None)`` for every slot) step; slot
+        ``slots[i]`` is shown its candidate ``actions[i]``. Returns the outcome and the
+        observation of *every* slot (the slots not stepping are observed as they are). The
+        outcome's arrays have one entry per slot, zero where not stepping. The same numbers as
+        :meth:`show`, :meth:`refresh` and :meth:`observe` in turn: with the stock statistical
+        user in one compiled call (:func:`~recoworld.envs._feed_kernels.respond_step_kernel`),
+        with any other user model in one after its ``respond``. ``copy_response=False`` (only
+        where every slot steps, as in the single environment) leaves the outputs of slots not
+        stepping unwritten (there are none) and hands a user model's response arrays on as they
+        are instead of copying them into fresh per-slot arrays.
+        """
+        rows = self._all if isinstance(slots, slice) else slots
+        if self._fused_args is not None:
+            return self._step_fused(rows, actions, copy_response)
+        items = self.candidates[rows, actions]
+        u = self._take(slots)
+        resp = self.user_model.respond(slots, items, u[:, self._user_u])
+        n = self.n_slots
+        ratio: NDArray[Any] = resp.watch_ratio
+        seconds: NDArray[Any] = resp.watch_time
+        like: NDArray[Any] = resp.like
+        skip: NDArray[Any] = resp.skip
+        leave: NDArray[Any] = resp.leave
+        days: NDArray[Any] = resp.return_days
+        if not copy_response:  # every slot steps: the response arrays are already per slot
+            out_int = np.empty((5, n), dtype=np.int64)
+            reward = np.empty(n, dtype=np.float32)
+            flags = np.empty((2, n), dtype=np.bool_)
+        else:  # fresh per-slot arrays (zeros where not stepping), filled by the kernel
+            ratio, seconds = np.zeros(n, ratio.dtype), np.zeros(n, seconds.dtype)
+            like, skip = np.zeros(n, like.dtype), np.zeros(n, skip.dtype)
+            leave, days = np.zeros(n, leave.dtype), np.zeros(n, days.dtype)
+            out_int = np.zeros((5, n), dtype=np.int64)
+            reward = np.zeros(n, dtype=np.float32)
+            flags = np.zeros((2, n), dtype=np.bool_)
+        obs = self._empty_observation(n)
+        restarts = step_kernel(
+            rows, self._all, items, resp.watch_ratio, resp.watch_time, resp.like, resp.skip,
+            resp.leave, resp.return_days, *self._step_args, ratio, seconds, like, skip, leave,
+            days, out_int, reward, flags, *obs,
+        )
+        returned, terminated = flags[0], flags[1]
+        info = self._info(out_int, ratio, seconds, like, skip, leave, days, returned)
+        if resp.info:
+            for key, value in resp.info.items():
+                if not copy_response:
+                    info[key] = value
+                else:
+                    info[key] = np.zeros((n, *value.shape[1:]), dtype=value.dtype)
+                    info[key][rows] = value
+        if restarts:
+            again = returned & ~terminated
+            self.user_model.start_session(np.flatnonzero(again), days[again])
+        return StepOutcome(reward=reward, terminated=terminated, info=info), self._obs_dict(obs)
+
+    def _step_fused(
+        self, rows: NDArray[np.intp], actions: NDArray[np.intp], zero: bool
+    ) -> tuple[StepOutcome, dict[str, NDArray[np.generic]]]:
+        """:meth:`step` with the stock user (:meth:`_run_fused`), as arrays."""
+        out_float, out_int, out_flags, obs = self._run_fused(rows, actions, zero)
+        info = self._info(out_int[:5], out_float[0], out_float[1], out_flags[2], out_flags[3],
+                          out_flags[4], out_int[5], out_flags[0])
+        outcome = StepOutcome(reward=out_float[2], terminated=out_flags[1], info=info)
+        return outcome, self._obs_dict(obs)
+
+    def _run_fused(
+        self, rows: NDArray[np.intp], actions: NDArray[np.intp], zero: bool
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.bool_],
+               tuple[NDArray[np.generic], ...]]:
+        """One step with the stock user in one compiled call; the output blocks, observations.
+
+        The blocks are those of :func:`~recoworld.envs._feed_kernels.respond_step_kernel`
+        (zeros where not stepping when ``zero``); the user's side of a session restart follows.
+        """
+        assert self._stock is not None
+        user_args = self._stock.kernel_arguments
+        if user_args is not self._user_args:  # the user model was bound again (another env)
+            self._bind_fused(user_args)
+        assert self._fused_args is not None
+        n = self.n_slots
+        alloc = np.zeros if zero else np.empty
+        out_float = alloc((3, n), dtype=np.float32)
+        out_int = alloc((6, n), dtype=np.int64)
+        out_flags = alloc((5, n), dtype=np.bool_)
+        obs = self._empty_observation(n)
+        args = (rows, self._all, actions, *self._fused_args, out_float, out_int, out_flags, *obs)
+        restarts = respond_step_kernel(*args)
+        if restarts < 0:  # a slot's uniforms are used up: nothing was done; draw and step
+            self._refill(rows)
+            restarts = respond_step_kernel(*args)
+        if restarts:
+            again = out_flags[0] & ~out_flags[1]
+            self.user_model.start_session(np.flatnonzero(again), out_int[5][again])
+        return out_float, out_int, out_flags, obs
+
+    def step_single(
+        self, action: int
+    ) -> tuple[dict[str, NDArray[np.generic]], float, bool, dict[str, Any]]:
+        """:meth:`step` of a one-slot simulator: slot 0 is shown its candidate ``action``.
+
+        Returns the observation (no leading slot axis), the reward, whether the episode
+        terminated and the info with one scalar per key (numpy scalars of the arrays' dtypes,
+        the keys of :class:`StepOutcome` in order).
+        """
+        self._action[0] = action
+        if self._fused_args is None:
+            out, batch = self.step(slice(None), self._action, copy_response=False)
+            info: dict[str, Any] = {k: v[0] for k, v in out.info.items()}
+            obs = {k: v[0] for k, v in batch.items()}
+            return obs, float(out.reward[0]), bool(out.terminated[0]), info
+        out_float, out_int, out_flags, arrays = self._run_fused(self._all, self._action, False)
+        info = {
+            "item": out_int[0, 0],
+            "video_id": out_int[1, 0],
+            "category": out_int[2, 0],
+            "watch_ratio": out_float[0, 0],
+            "watch_time": out_float[1, 0],
+            "like": out_flags[2, 0],
+            "skip": out_flags[3, 0],
+            "left": out_flags[4, 0],
+            "return_days": out_int[5, 0],
+            "returned": out_flags[0, 0],
+            "session_index": out_int[3, 0],
+            "depth": out_int[4, 0],
+        }
+        user, candidates, history, ids = arrays
+        obs = {"user": user[0], "candidates": candidates[0], "history": history[0],
+               "candidate_ids": ids[0]}
+        return obs, float(out_float[2, 0]), bool(out_flags[1, 0]), info
+
+    def _empty_observation(self, n: int) -> tuple[NDArray[np.generic], ...]:
+        """Fresh arrays for ``n`` slots' observations: user, candidates, history, candidate ids."""
+        return (
+            np.empty((n, self.user_dim), dtype=np.float32),
+            np.empty((n, self.pool_size, self.item_dim), dtype=np.float32),
+            np.empty((n, self.history_length, self.history_dim), dtype=np.float32),
+            np.empty((n, self.pool_size), dtype=np.int64),
+        )
+
+    @staticmethod
+    def _obs_dict(obs: tuple[NDArray[np.generic], ...]) -> dict[str, NDArray[np.generic]]:
+        user, candidates, history, ids = obs
+        return {"user": user, "candidates": candidates, "history": history, "candidate_ids": ids}
 
     def refresh(self, slots: Slots) -> None:
         """Advance the slots' step counters and retrieve their next candidate pools."""
@@ -265,15 +461,11 @@ class FeedSimulator:
     def observe(self, slots: Slots) -> dict[str, NDArray[np.generic]]:
         """Observations of ``slots`` (a leading axis of one row per addressed slot on every key)."""
         rows = self._all if isinstance(slots, slice) else np.asarray(slots, dtype=np.intp)
-        n = rows.shape[0]
-        user = np.empty((n, self.user_dim), dtype=np.float32)
-        candidates = np.empty((n, self.pool_size, self.item_dim), dtype=np.float32)
-        history = np.empty((n, self.history_length, self.history_dim), dtype=np.float32)
-        ids = np.empty((n, self.pool_size), dtype=np.int64)
+        obs = self._empty_observation(rows.shape[0])
         observe_kernel(
             rows, self.candidates, self.user, self.session_depth, self.session_index,
             self.session_ratio, self.last_ratio, self.hist_items, self.hist_feedback,
             self._user_static, self._item_table, self._profile, self._embedding, self._category,
-            1.0 / self.sessions, float(_DEPTH_CAP), RATIO_CAP, user, candidates, history, ids,
+            1.0 / self.sessions, float(_DEPTH_CAP), RATIO_CAP, *obs,
         )
-        return {"user": user, "candidates": candidates, "history": history, "candidate_ids": ids}
+        return self._obs_dict(obs)

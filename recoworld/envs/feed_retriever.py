@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from recoworld._validate import require_range
 from recoworld.datasets.feed_world import FeedWorld
-from recoworld.envs._feed_kernels import pools_kernel
+from recoworld.envs._feed_kernels import pools_kernel, start_pools_kernel
 from recoworld.errors import ConfigError
 from recoworld.users.feed.interface import Slots
 
@@ -93,7 +93,8 @@ class SegmentRetriever:
         counts = [*config.per_segment, config.n_popular, config.n_fresh]
         source = np.repeat(np.arange(len(counts)), counts)
         self._source = source.astype(np.intp)
-        self._count = np.asarray(counts, dtype=np.int64)[source]
+        #: Per pool position: how far its window slides each step (its source's count per pool).
+        self.count = np.asarray(counts, dtype=np.int64)[source]
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         self._rank = (np.arange(self.pool_size) - starts[source]).astype(np.int64)
         self.n_sources = len(counts)
@@ -101,6 +102,11 @@ class SegmentRetriever:
         self.list_rows = np.zeros((n_slots, self.pool_size), dtype=np.intp)
         self.base_pos = np.zeros((n_slots, self.pool_size), dtype=np.int64)
         self._all = np.arange(n_slots, dtype=np.intp)
+        #: What a reset reads (:func:`~recoworld.envs._feed_kernels.start_pools_kernel`): each
+        #: user's segments, the fixed lists, per pool position its source and rank, list length.
+        self.start_tables = (
+            self.user_segments, self._fixed_lists, self._source, self._rank, self.length
+        )
 
     #: Uniforms a reset consumes per user: one start offset per source.
     @property
@@ -110,17 +116,15 @@ class SegmentRetriever:
 
     def reset(self, slots: Slots, users: NDArray[np.intp], u: NDArray[np.float64]) -> None:
         """Give slots their users' lists and random window starts (``u``: ``(n, n_uniforms)``)."""
-        n = users.shape[0]
-        fixed = np.broadcast_to(self._fixed_lists, (n, 2))
-        list_ids = np.concatenate([self.user_segments[users], fixed], axis=1)
-        offset = np.floor(u[:, : self.n_sources] * self.length).astype(np.int64)
-        # Per pool position: its list row and its position at step 0.
-        self.list_rows[slots] = list_ids[:, self._source]
-        self.base_pos[slots] = offset[:, self._source] + self._rank
+        rows = self._all if isinstance(slots, slice) else np.asarray(slots, dtype=np.intp)
+        start_pools_kernel(
+            rows, np.asarray(users, dtype=np.intp), u, *self.start_tables, self.list_rows,
+            self.base_pos,
+        )
 
     def candidates(self, slots: Slots, step: NDArray[np.int64]) -> NDArray[np.intp]:
         """Catalogue rows of the ``(n, K)`` pools at the given per-slot step counters."""
-        pos = (self.base_pos[slots] + step[:, None] * self._count) % self.length
+        pos = (self.base_pos[slots] + step[:, None] * self.count) % self.length
         return np.asarray(self.lists[self.list_rows[slots], pos])
 
     def fill(
@@ -129,6 +133,6 @@ class SegmentRetriever:
         """Add ``advance`` to ``step[slot]``, then write the pools at those steps into ``out[slot]``."""
         rows = self._all if isinstance(slots, slice) else np.asarray(slots, dtype=np.intp)
         pools_kernel(
-            rows, step, self.base_pos, self.list_rows, self._count, self.lists, self.length, out,
+            rows, step, self.base_pos, self.list_rows, self.count, self.lists, self.length, out,
             advance,
         )

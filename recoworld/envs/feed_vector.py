@@ -147,9 +147,6 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
             raise InvalidActionError("step() called before reset()")
         resetting = self._needs_reset
         n = self.num_envs
-        reward = np.zeros(n, dtype=np.float32)
-        terminated = np.zeros(n, dtype=bool)
-        truncated = np.zeros(n, dtype=bool)
         info: dict[str, Any] = {}
         stepping: Slots
         if resetting.any():
@@ -163,6 +160,7 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
         else:
             rows = self._all
             stepping = _EVERY
+        truncated = np.zeros(n, dtype=bool)
         if len(rows):
             a = act[stepping]
             if a.min() < 0 or a.max() >= self.pool_size:
@@ -170,22 +168,21 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
                 raise InvalidActionError(
                     f"`actions` must lie in [0, {self.pool_size}), got {bad.tolist()}"
                 )
-            items = self.sim.candidates[rows, a]
-            out = self.sim.show(stepping, items)
-            self.sim.refresh(stepping)
-            reward[stepping] = out.reward
-            terminated[stepping] = out.terminated
+            stepped = ~resetting
+            out, obs = self.sim.step(stepping, a)
+            reward, terminated = out.reward, out.terminated
             self._elapsed[stepping] += 1
             if self.max_episode_steps is not None:
                 truncated[stepping] = (self._elapsed[stepping] >= self.max_episode_steps) & (
-                    ~out.terminated
+                    ~terminated[stepping]
                 )
-            stepped = ~resetting
             for key, value in out.info.items():
-                full = np.zeros((n, *value.shape[1:]), dtype=value.dtype)
-                full[stepping] = value
-                info[key] = full
+                info[key] = value
                 info["_" + key] = stepped
+        else:  # every slot was reset: nothing steps, the new episodes are observed
+            reward = np.zeros(n, dtype=np.float32)
+            terminated = np.zeros(n, dtype=bool)
+            obs = self.sim.observe(_EVERY)
         r = self.render_slot
         if self.render_mode is not None and not resetting[r]:
             row = {k: v[r] for k, v in info.items() if not k.startswith("_")}
@@ -195,7 +192,7 @@ class FeedVectorEnv(VectorEnv[Obs, NDArray[np.int64], NDArray[Any]]):
         info["action_mask"] = self._mask.copy()
         info["_action_mask"] = np.ones(n, dtype=bool)
         self._needs_reset = terminated | truncated
-        return self.sim.observe(_EVERY), reward, terminated, truncated, info
+        return obs, reward, terminated, truncated, info
 
 
 def feed_vector_env_from_keywords(

@@ -27,7 +27,7 @@ from recoworld.users.feed.response import Response
 from recoworld.users.feed.returning import NEVER_DAYS, Return
 from recoworld.users.feed.transition import Transition
 
-__all__ = ["Param", "pack_params", "respond_kernel"]
+__all__ = ["Param", "pack_params", "respond_kernel", "respond_rows"]
 
 
 class Param(IntEnum):
@@ -108,12 +108,18 @@ _NEVER = float(NEVER_DAYS)
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]
-def _respond(
+def respond_rows(
     rows: Any, items: Any, u: Any, user: Any, interest: Any, satiation: Any, budget: Any,
     depth: Any, ratio_sum: Any, embedding: Any, static_logit: Any, category: Any,
     duration: Any, propensity: Any, p: Any, out_ratio: Any, out_time: Any, out_like: Any,
     out_skip: Any, out_leave: Any, out_days: Any,
 ) -> None:  # pragma: no cover - compiled
+    """Slot ``rows[i]`` is shown ``items[i]`` with uniforms ``u[i]``: its response goes to row ``i``.
+
+    The arguments from ``user`` to ``p`` are ``StatisticalFeedUser.kernel_arguments``; the
+    simulator's fused step (:func:`recoworld.envs._feed_kernels.respond_step_kernel`) calls this
+    same function inside its own compiled call.
+    """
     dim = interest.shape[1]
     n_cat = satiation.shape[1]
     for i in range(rows.shape[0]):
@@ -175,6 +181,6 @@ def respond_kernel(
     skip = np.empty(n, dtype=np.bool_)
     leave = np.empty(n, dtype=np.bool_)
     days = np.empty(n, dtype=np.int64)
-    kernel: Any = _respond
+    kernel: Any = respond_rows
     kernel(rows, items, u, *state, *world, p, ratio, seconds, like, skip, leave, days)
     return ratio, seconds, like, skip, leave, days

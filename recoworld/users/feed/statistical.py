@@ -161,6 +161,7 @@ class StatisticalFeedUser:
         self._u_return = slice(r, r + ret)
         self._u_leave = slice(r + ret, r + ret + lv)
         self._world: FeedWorld | None = None
+        self._kernel_args: tuple[Any, ...] | None = None
 
     @property
     def fused(self) -> bool:
@@ -220,6 +221,18 @@ class StatisticalFeedUser:
         self._packed = pack_params(
             preference, response, self.position_bias, self.transition, self.leave, self.returning
         )
+        self._kernel_args = (*self._state, *self._world_arrays, self._packed)
+
+    @property
+    def kernel_arguments(self) -> tuple[Any, ...] | None:
+        """When :attr:`fused` (and bound): the compiled response's arguments after its uniforms.
+
+        State, world columns and packed parameters of
+        :func:`recoworld.users.feed._kernels.respond_rows`, for a caller that runs the response
+        inside its own compiled call (the feed simulator's step); ``None`` otherwise. The same
+        tuple object until the next :meth:`bind`.
+        """
+        return self._kernel_args
 
     def reset(self, slots: Slots, users: NDArray[np.intp]) -> None:
         """Slot ``slots[i]`` becomes population row ``users[i]`` at the start of a session."""
