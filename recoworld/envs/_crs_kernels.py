@@ -3,9 +3,9 @@
 State of slot ``s``: its candidate items as a sorted list ``cand[s, :n_cand[s]]`` and as the
 observation's mask ``cmask[s]``; accepted / rejected attributes and asked questions as the
 observation's masks plus lists (so a reset clears only what the session set). Every update touches
-only the entries it changes: filtering on an accepted attribute costs the candidates plus the
-attribute's holders (or a binary search per candidate when the holders are many), a reset the old
-and the new candidates.
+only the entries it changes: filtering on an accepted attribute costs one bit test per candidate
+in the attribute's row of ``attribute_bits`` (a binary search per candidate where those rows are
+not built), a reset the old and the new candidates.
 """
 
 from __future__ import annotations
@@ -173,8 +173,9 @@ def _filter(
 ) -> None:
     """Keep the candidates of slot ``s`` that hold ``a`` (or that do not, ``keep_holders=False``).
 
-    One bit test per candidate in ``attr_bits[a]`` (the holders of ``a`` as a bit row), without
-    branches; a binary search in the candidate's attribute row when the bit rows are not built.
+    One bit test per candidate in ``attr_bits[a]`` (the holders of ``a`` as a bit row; the mask is
+    written only for removed candidates); a binary search in the candidate's attribute row when
+    the bit rows are not built (``attr_bits`` with no rows).
     """
     n = n_cand[s]
     keep = np.int64(1) if keep_holders else np.int64(0)
