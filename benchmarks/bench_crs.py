@@ -2,6 +2,8 @@
 
 Usage:
     .venv/bin/python benchmarks/bench_crs.py speed --data-dir ../shared/data [--repeats 5] [--json OUT]
+    .venv/bin/python benchmarks/bench_crs.py env --data-dir ../shared/data --baseline SRC [--repeats 7]
+        [--actions FILE] [--json OUT]
     .venv/bin/python benchmarks/bench_crs.py profile --data-dir ../shared/data
     .venv/bin/python benchmarks/bench_crs.py table --data-dir ../shared/data [--json OUT]
 
@@ -14,6 +16,14 @@ speed: on LastFM* test (11,892 sessions), interleaved repeats of
      evaluator's loop without the agent), and a steady state of 1,024 conversations with
      next-step autoreset (actions recorded from the batched max-entropy agent, then replayed).
   Wall and CPU seconds per repeat, medians, ratios, the load average around each repeat.
+env: the batched env alone, the previous code against this checkout side by side in one run. The
+  previous code is a source tree on PYTHONPATH (``--baseline SRC``, e.g. ``git archive OLD recoworld
+  | tar -x -C SRC``). Two child processes, one per version, replay the same recorded actions
+  (``--actions FILE``: every test session's max-entropy actions plus a 1,024-conversation steady
+  state, recorded on first use and reused after); each child first plays the steady state once
+  and hashes every observation, reward and info array, and the two hashes must be equal (same
+  trajectories). Then the children are asked in turn (alternating which goes first) to time one
+  replay of all sessions and one of the steady state; wall and CPU seconds of each, medians.
 profile: where the batched evaluation's CPU time goes, per compiled kernel and step, and the
   work counted (attribute entries, candidate entries) that bounds it.
 table: SR@5/10/15, AT and hDCG@(15,10) of the random, max-entropy and abs-greedy rules on LastFM
@@ -232,6 +242,117 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
     return {"summary": summary, "ratio": ratio, "metrics": metrics["batched"]}
 
 
+# ---- the env alone, previous code against this checkout -----------------------------------------
+def _record_actions(args: argparse.Namespace) -> None:
+    env = gymnasium.make(ENV_ID, data_dir=args.data_dir)
+    world = env.unwrapped.world
+    _, actions = single_env_evaluation(env, world)
+    offsets, kind, question, items = _flat_actions(actions)
+    steady = record_steady_state(world, 1024, args.steady_steps)
+    np.savez(
+        args.actions, offsets=offsets, kind=kind, question=question, items=items,
+        steady_kind=np.stack([a["kind"] for a in steady]),
+        steady_question=np.stack([a["question"] for a in steady]),
+        steady_items=np.stack([a["items"] for a in steady]),
+    )  # fmt: skip
+
+
+def _load_actions(path: str) -> tuple[tuple, list[dict]]:
+    d = np.load(path)
+    flat = (d["offsets"], d["kind"], d["question"], d["items"])
+    steady = [
+        {"kind": k, "question": q, "items": i}
+        for k, q, i in zip(d["steady_kind"], d["steady_question"], d["steady_items"], strict=True)
+    ]
+    return flat, steady
+
+
+def steady_state_digest(world: Any, recorded: list[dict]) -> str:
+    """A hash of every observation, reward, flag, info array and some candidate lists of the steady state."""
+    import hashlib
+
+    h = hashlib.sha256()
+    vec = ConversationalVectorEnv(len(recorded[0]["kind"]), world=world, split="test")
+    vec.reset(seed=0)
+    for action in recorded:
+        obs, reward, term, trunc, info = vec.step(action)
+        for x in (reward, term, trunc, *(info[k] for k in ("turn", "candidate_count", "success", "rank", "user", "target")),
+                  *(obs[k] for k in ("user", "turn", "accepted", "rejected", "asked", "candidates"))):
+            h.update(np.ascontiguousarray(x).tobytes())
+        lists, counts = vec.candidate_lists()
+        for i in range(0, len(counts), 37):
+            h.update(np.ascontiguousarray(lists[i, : counts[i]]).tobytes())
+    return h.hexdigest()
+
+
+def replay_child(args: argparse.Namespace) -> None:
+    """Child of ``env``: answer ``all`` / ``steady`` lines on stdin with one JSON timing line each."""
+    import json
+    import sys
+
+    from recoworld.datasets.registry import load_world
+
+    world = load_world("lastfm_star", args.data_dir)
+    flat, steady = _load_actions(args.actions)
+    import recoworld.envs.conversational_vector as cv
+
+    print(json.dumps({"module": cv.__file__, "digest": steady_state_digest(world, steady)}), flush=True)
+    batched_replay(world, flat)  # warm-up
+    jobs = {"all": lambda: batched_replay(world, flat), "steady": lambda: steady_state_replay(world, steady)}
+    for line in sys.stdin:
+        wall, cpu, (steps, load) = _timed(jobs[line.strip()])
+        print(json.dumps({"wall": wall, "cpu": cpu, "steps": steps, "load": load}), flush=True)
+
+
+def env_alone(args: argparse.Namespace) -> dict[str, Any]:
+    import json
+    import sys
+
+    if not os.path.exists(args.actions):
+        _record_actions(args)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cmd = [sys.executable, os.path.abspath(__file__), "_replay", "--data-dir", args.data_dir, "--actions", args.actions]
+    children = {}
+    for name, src in (("previous", os.path.abspath(args.baseline)), ("this checkout", here)):
+        env = dict(os.environ, PYTHONPATH=src)
+        children[name] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    heads = {name: json.loads(c.stdout.readline()) for name, c in children.items()}  # type: ignore[union-attr]
+    print(heads, flush=True)
+    if len({h["digest"] for h in heads.values()}) != 1:
+        raise SystemExit(f"trajectories differ: {heads}")
+    uptime = [subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()]
+    runs: dict[str, list[dict[str, float]]] = {}
+    for r in range(args.repeats):
+        order = list(children) if r % 2 == 0 else list(children)[::-1]
+        for what in ("all", "steady"):
+            for name in order:
+                child = children[name]
+                child.stdin.write(what + "\n")  # type: ignore[union-attr]
+                child.stdin.flush()  # type: ignore[union-attr]
+                out = json.loads(child.stdout.readline())  # type: ignore[union-attr]
+                runs.setdefault(f"{what}, {name}", []).append(out)
+                print(f"{what:<7} {name:<14} wall {out['wall']:.3f} s  cpu {out['cpu']:.3f} s  load {out['load']:.1f}", flush=True)
+    for child in children.values():
+        child.stdin.close()  # type: ignore[union-attr]
+        child.wait()
+    uptime.append(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    summary = {}
+    for key, rs in runs.items():
+        wall = statistics.median(x["wall"] for x in rs)
+        cpu = statistics.median(x["cpu"] for x in rs)
+        steps = rs[0]["steps"]
+        summary[key] = {"wall_s_median": wall, "cpu_s_median": cpu, "steps": steps,
+                        "steps_per_s_wall": steps / wall, "steps_per_s_cpu": steps / cpu,
+                        "load_median": statistics.median(x["load"] for x in rs), "runs": rs}
+        print(f"{key:<24} median wall {wall:.3f} s ({steps / wall:,.0f} steps/s), cpu {cpu:.3f} s ({steps / cpu:,.0f} steps/s)")
+    ratio = {}
+    for what in ("all", "steady"):
+        old, new = summary[f"{what}, previous"], summary[f"{what}, this checkout"]
+        ratio[what] = {"wall": old["wall_s_median"] / new["wall_s_median"], "cpu": old["cpu_s_median"] / new["cpu_s_median"]}
+    print("ratio previous / this checkout:", ratio, "\nuptime:", uptime)
+    return {"digest": heads, "summary": summary, "ratio": ratio, "uptime": uptime}
+
+
 # ---- profile ------------------------------------------------------------------------------------
 def profile(args: argparse.Namespace) -> dict[str, Any]:
     import recoworld.agents._rules_kernels as AK
@@ -272,7 +393,7 @@ def profile(args: argparse.Namespace) -> dict[str, Any]:
     AK.max_entropy_cached = counting
     for mod, names in (
         (AK, ("gather_lists", "max_entropy_cached", "store_ranking", "top_by_score")),
-        (EK, ("validate", "distinct_items", "reset_slots", "apply_asks", "apply_recommendations")),
+        (EK, ("first_repeat", "validate", "distinct_items", "reset_slots", "apply_asks", "apply_recommendations")),
     ):
         for name in names:
             setattr(mod, name, timed(f"kernel {name}", getattr(mod, name)))
@@ -301,14 +422,21 @@ def table(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=("speed", "profile", "table"))
+    parser.add_argument("what", choices=("speed", "env", "_replay", "profile", "table"))
+    parser.add_argument("--baseline", default=None, help="env: the previous code's source tree")
+    parser.add_argument("--actions", default="/tmp/crs_env_actions.npz", help="env: recorded actions")
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steady-steps", type=int, default=300)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
+    if args.what == "_replay":
+        replay_child(args)
+        return
+    if args.what == "env" and not args.baseline:
+        parser.error("env needs --baseline SRC (the previous code's source tree)")
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    out = {"speed": speed, "profile": profile, "table": table}[args.what](args)
+    out = {"speed": speed, "env": env_alone, "profile": profile, "table": table}[args.what](args)
     if args.what == "speed":
         print(dumps_json({k: v for k, v in out.items() if k != "summary"}, indent=1, sort_keys=False))
         for name, s in out["summary"].items():

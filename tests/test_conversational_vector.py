@@ -19,6 +19,7 @@ import recoworld  # noqa: F401  (registers the ids)
 from recoworld.datasets.synthetic import default_world
 from recoworld.datasets.world import AttributeGraphWorld
 from recoworld.envs import ConversationalRecEnv, ConversationalVectorEnv
+from recoworld.envs import conversational_vector as cv
 from recoworld.errors import ConfigError, InvalidActionError
 from recoworld.registration import CONVERSATIONAL_IDS
 from recoworld.users import TargetItemUser, TargetItemUserConfig
@@ -250,6 +251,14 @@ def test_invalid_actions_name_the_sub_environment(action, message):
         items[0, 3] = action.pop("bad_item")
     with pytest.raises(InvalidActionError, match=message):
         vec.step({**action, "items": items})
+
+
+@pytest.mark.parametrize("make_world", [default_world, enumerated_world], ids=["binary", "enumerated"])
+def test_without_attribute_bit_rows_the_search_path_plays_the_same(make_world, monkeypatch):
+    monkeypatch.setattr(cv, "_MAX_BIT_ROWS_BYTES", 0)  # a world too large for the bit rows
+    assert ConversationalVectorEnv(2, world=make_world())._attr_bits.shape[0] == 0
+    seen = _compare(make_world(), None, None, steps=120, user_config=NOISY)
+    assert seen["success"] > 0 and seen["left"] > 0 and seen["empty"] > 0
 
 
 def test_repeated_items_are_refused_where_read_and_padding_counts_once():

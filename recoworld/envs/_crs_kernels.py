@@ -3,9 +3,9 @@
 State of slot ``s``: its candidate items as a sorted list ``cand[s, :n_cand[s]]`` and as the
 observation's mask ``cmask[s]``; accepted / rejected attributes and asked questions as the
 observation's masks plus lists (so a reset clears only what the session set). Every update touches
-only the entries it changes: filtering on an accepted attribute costs the candidates plus the
-attribute's holders (or a binary search per candidate when the holders are many), a reset the old
-and the new candidates.
+only the entries it changes: filtering on an accepted attribute costs one bit test per candidate
+in the attribute's row of ``attribute_bits`` (a binary search per candidate where those rows are
+not built), a reset the old and the new candidates.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ I8 = npt.NDArray[np.int8]
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
+U64 = npt.NDArray[np.uint64]
 
 OK = 0
 BAD_KIND = 1
@@ -44,6 +45,36 @@ def validate(
         else:
             return BAD_KIND, r
     return OK, -1
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def attribute_bits(attr_indptr: I64, attr_items: I32, n_items: int) -> U64:
+    """Each attribute's holders as a row of bits: item ``v`` is bit ``v % 64`` of word ``v // 64``."""
+    n_attributes = attr_indptr.size - 1
+    out = np.zeros((n_attributes, (n_items + 63) >> 6), dtype=np.uint64)
+    for a in range(n_attributes):
+        for p in range(attr_indptr[a], attr_indptr[a + 1]):
+            v = attr_items[p]
+            out[a, v >> 6] |= np.uint64(1) << np.uint64(v & 63)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def first_repeat(items: I64, kind: I64) -> int:
+    """First recommending row listing an item twice (end padding by its last id aside), or -1."""
+    k = items.shape[1]
+    for r in range(items.shape[0]):
+        if kind[r] != 1:
+            continue
+        head = k
+        while head > 1 and items[r, head - 2] == items[r, k - 1]:
+            head -= 1  # the trailing run of the last id counts once
+        for i in range(1, head):
+            v = items[r, i]
+            for j in range(i):
+                if items[r, j] == v:
+                    return r
+    return -1
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]
@@ -136,28 +167,28 @@ def _filter(
     cand: I32,
     n_cand: I64,
     cmask: I8,
-    attr_indptr: I64,
-    attr_items: I32,
+    attr_bits: U64,
     item_indptr: I64,
     item_attrs: I32,
 ) -> None:
-    """Keep the candidates of slot ``s`` that hold ``a`` (or that do not, ``keep_holders=False``)."""
+    """Keep the candidates of slot ``s`` that hold ``a`` (or that do not, ``keep_holders=False``).
+
+    One bit test per candidate in ``attr_bits[a]`` (the holders of ``a`` as a bit row; the mask is
+    written only for removed candidates); a binary search in the candidate's attribute row when
+    the bit rows are not built (``attr_bits`` with no rows).
+    """
     n = n_cand[s]
-    lo = attr_indptr[a]
-    hi = attr_indptr[a + 1]
+    keep = np.int64(1) if keep_holders else np.int64(0)
     k = 0
-    if hi - lo <= 8 * n:
-        p = lo
+    if attr_bits.shape[0] > 0:
         for i in range(n):
             v = cand[s, i]
-            while p < hi and attr_items[p] < v:
-                p += 1
-            held = p < hi and attr_items[p] == v
-            if held == keep_holders:
-                cand[s, k] = v
-                k += 1
-            else:
+            held = np.int64((attr_bits[a, v >> 6] >> np.uint64(v & 63)) & np.uint64(1))
+            hit = 1 - (held ^ keep)
+            cand[s, k] = v
+            if hit == 0:
                 cmask[s, v] = 0
+            k += hit
     else:
         for i in range(n):
             v = cand[s, i]
@@ -179,8 +210,7 @@ def _accept(
     acc: I8,
     acc_list: I32,
     n_acc: I64,
-    attr_indptr: I64,
-    attr_items: I32,
+    attr_bits: U64,
     item_indptr: I64,
     item_attrs: I32,
 ) -> None:
@@ -188,7 +218,7 @@ def _accept(
         acc[s, a] = 1
         acc_list[s, n_acc[s]] = a
         n_acc[s] += 1
-        _filter(s, a, True, cand, n_cand, cmask, attr_indptr, attr_items, item_indptr, item_attrs)
+        _filter(s, a, True, cand, n_cand, cmask, attr_bits, item_indptr, item_attrs)
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]
@@ -230,8 +260,7 @@ def apply_asks(
     asked: I8,
     asked_list: I32,
     n_asked: I64,
-    attr_indptr: I64,
-    attr_items: I32,
+    attr_bits: U64,
     item_indptr: I64,
     item_attrs: I32,
 ) -> None:
@@ -253,7 +282,7 @@ def apply_asks(
         for i in range(lo, hi):
             _accept(
                 s, picks[i], cand, n_cand, cmask, acc, acc_list, n_acc,
-                attr_indptr, attr_items, item_indptr, item_attrs,
+                attr_bits, item_indptr, item_attrs,
             )
         if enumerated:
             for c in range(pc_indptr[q], pc_indptr[q + 1]):
@@ -266,10 +295,10 @@ def apply_asks(
                 if not picked and _reject(s, a, acc, rej, rej_list, n_rej) and reject_filter:
                     _filter(
                         s, a, False, cand, n_cand, cmask,
-                        attr_indptr, attr_items, item_indptr, item_attrs,
+                        attr_bits, item_indptr, item_attrs,
                     )
         elif hi == lo and _reject(s, q, acc, rej, rej_list, n_rej) and reject_filter:
-            _filter(s, q, False, cand, n_cand, cmask, attr_indptr, attr_items, item_indptr, item_attrs)
+            _filter(s, q, False, cand, n_cand, cmask, attr_bits, item_indptr, item_attrs)
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]

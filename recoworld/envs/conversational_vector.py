@@ -30,34 +30,12 @@ __all__ = ["ConversationalVectorEnv", "make_conversational_vector_env", "vector_
 
 Obs = dict[str, npt.NDArray[Any]]
 _MODES = (AutoresetMode.NEXT_STEP, AutoresetMode.DISABLED)
+_MAX_BIT_ROWS_BYTES = 1 << 28  # attribute bit rows (n_attributes x n_items bits) up to 256 MiB
 _BAD_ACTION = {
     K.BAD_KIND: "`kind` must be 0 (ask) or 1 (recommend)",
     K.BAD_QUESTION: "`question` must be a question id in [0, {n_q})",
     K.BAD_ITEM: "`items` must be item ids in [0, {n_i})",
 }
-
-
-def _check_no_repeats(
-    items: npt.NDArray[np.integer[Any]], recommending: npt.NDArray[np.bool_]
-) -> None:
-    """Each recommending row lists each item once, but for end padding (repeats of its last id).
-
-    The single env's rule; rows that ask are not read, so they are not checked.
-    """
-    k = items.shape[1]
-    trailing = np.cumprod((items == items[:, -1:])[:, ::-1], axis=1).sum(axis=1)
-    head_len = k - trailing + 1  # the trailing run of the last id counts once
-    keep = np.arange(k)[None, :] < head_len[:, None]
-    sentinel = -1 - np.arange(k)[None, :]  # distinct values outside the id range
-    head = np.sort(np.where(keep, items, sentinel), axis=1)
-    dup = (head[:, 1:] == head[:, :-1]).any(axis=1) & recommending
-    if dup.any():
-        row = int(np.flatnonzero(dup)[0])
-        raise InvalidActionError(
-            f"sub-environment {row}: `items` lists an item more than once ({items[row].tolist()}); "
-            "list each item once (a shorter list may be padded at its end by repeating its last "
-            "item)"
-        )
 
 
 class ConversationalVectorEnv(VectorEnv[Obs, dict[str, npt.NDArray[Any]], npt.NDArray[Any]]):
@@ -206,6 +184,11 @@ class ConversationalVectorEnv(VectorEnv[Obs, dict[str, npt.NDArray[Any]], npt.ND
         indptr, indices = world._item_attr_sets
         self._item_indptr = indptr.astype(np.int64)
         self._item_attrs = indices
+        words = (n_i + 63) // 64
+        if n_a * words * 8 <= _MAX_BIT_ROWS_BYTES:
+            self._attr_bits = K.attribute_bits(self._attr_indptr, self._attr_items, n_i)
+        else:  # too large to hold: candidates are tested by binary search instead
+            self._attr_bits = np.zeros((0, words), dtype=np.uint64)
         self._enumerated = world.question_mode == "enumerated"
         if self._enumerated:
             assert world.parent_children is not None
@@ -430,12 +413,16 @@ class ConversationalVectorEnv(VectorEnv[Obs, dict[str, npt.NDArray[Any]], npt.ND
         for name, arr in (("kind", kind), ("question", question), ("items", items)):
             if not np.issubdtype(arr.dtype, np.integer):
                 raise InvalidActionError(f"`{name}` must hold integers, got dtype {arr.dtype}")
-        _check_no_repeats(items, kind == 1)
-        return (
-            kind.astype(np.int64, copy=False),
-            question.astype(np.int64, copy=False),
-            items.astype(np.int64, copy=False),
-        )
+        kind = kind.astype(np.int64, copy=False)
+        items = items.astype(np.int64, copy=False)
+        row = K.first_repeat(items, kind)
+        if row >= 0:  # each item once, as in the single env; rows that ask are not read
+            raise InvalidActionError(
+                f"sub-environment {row}: `items` lists an item more than once ({items[row].tolist()}); "
+                "list each item once (a shorter list may be padded at its end by repeating its last "
+                "item)"
+            )
+        return kind, question.astype(np.int64, copy=False), items
 
     def step(
         self, actions: dict[str, npt.NDArray[Any]]
@@ -480,7 +467,7 @@ class ConversationalVectorEnv(VectorEnv[Obs, dict[str, npt.NDArray[Any]], npt.ND
                 self._acc, self._acc_list, self._n_acc,
                 self._rej, self._rej_list, self._n_rej,
                 self._asked, self._asked_list, self._n_asked,
-                self._attr_indptr, self._attr_items, self._item_indptr, self._item_attrs,
+                self._attr_bits, self._item_indptr, self._item_attrs,
             )  # fmt: skip
             reward[asking] = np.where(yes, r.ask_success, r.ask_fail)
         if recommending.size:
