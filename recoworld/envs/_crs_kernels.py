@@ -179,7 +179,7 @@ def _filter(
     """
     n = n_cand[s]
     keep = np.int64(1) if keep_holders else np.int64(0)
-    k = 0
+    k = np.int64(0)
     if attr_bits.shape[0] > 0:
         for i in range(n):
             v = cand[s, i]
