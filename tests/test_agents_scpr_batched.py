@@ -188,3 +188,18 @@ def test_ear_and_crm_play_their_batches_on_a_vector_env(
     before = agreement()
     ear.learn()
     assert agreement() > max(0.8, before + 0.3)
+
+
+def test_ear_batched_evaluation_equals_single_path(
+    world: AttributeGraphWorld, emb: object
+) -> None:
+    from recoworld.agents.ear import EARAgent, EARConfig
+
+    cfg = EARConfig(episodes=64, pretrain_sessions=64, eval_sessions=0, fm=FM, num_envs=16)
+    ear = EARAgent(world, cfg, seed=0, embeddings=emb).learn()  # type: ignore[arg-type]
+    assert ear.config.reflection  # each slot reflects on its own session
+    env = ConversationalRecEnv(world, split="test")
+    one, outcomes_one = evaluate(env, ear, "test", seed=2, num_envs=1)
+    many, outcomes_many = evaluate(env, ear, "test", seed=2, num_envs=32)
+    assert outcomes_one == outcomes_many
+    assert one == many
