@@ -203,3 +203,39 @@ def test_ear_batched_evaluation_equals_single_path(
     many, outcomes_many = evaluate(env, ear, "test", seed=2, num_envs=32)
     assert outcomes_one == outcomes_many
     assert one == many
+
+
+def test_ear_reflects_per_slot_when_the_active_rows_change(
+    world: AttributeGraphWorld, emb: object, tmp_path: Path
+) -> None:
+    from recoworld.agents.ear import EARAgent, EARConfig
+
+    cfg = EARConfig(episodes=32, pretrain_sessions=64, eval_sessions=0, fm=FM, num_envs=16)
+    ear = EARAgent(world, cfg, seed=0, embeddings=emb).learn()  # type: ignore[arg-type]
+    ear.save(tmp_path / "ear.pt")
+    copies = [EARAgent.load(tmp_path / "ear.pt", world) for _ in range(16)]  # one per slot
+    vec = ConversationalVectorEnv(16, world=world, split="test", autoreset_mode="Disabled")
+    obs, _ = vec.reset(seed=7)
+
+    def check(active: np.ndarray) -> dict[str, np.ndarray]:
+        action = ear.predict_batch(obs, active)
+        for r in np.flatnonzero(active).tolist():
+            one = copies[r].predict({k: np.array(v[r]) for k, v in obs.items()})
+            assert (action["kind"][r], action["question"][r]) == (one["kind"], one["question"])
+            assert copies[r].reflection is not None
+            np.testing.assert_array_equal(ear._slot_memory[r].vector, copies[r].reflection.vector)
+        return action
+
+    check(np.ones(16, dtype=np.bool_))
+    # Every slot recommends ten of its candidates (not the agent's choice): most are rejected,
+    # and the next observation makes each slot's memory reflect on its own rejected list.
+    items = np.stack([vec.candidate_items(r)[:10] for r in range(16)])
+    obs, _, term, trunc, _ = vec.step({"kind": np.ones(16, np.int64), "question": np.zeros(16, np.int64),
+                                       "items": items})  # fmt: skip
+    odd = (np.arange(16) % 2 == 1) & ~(term | trunc)  # now the odd slots only: rows != slots
+    check(odd)
+    reflected = [
+        r for r in np.flatnonzero(odd).tolist()
+        if not np.array_equal(ear._slot_memory[r].vector, ear._emb().user[int(obs["user"][r])])
+    ]
+    assert reflected  # the memories that were checked had moved

@@ -281,37 +281,22 @@ class PolicyGradientAgent(LearnedCRSAgent):
         s = self._step(obs)
         return s.decision(self._probs(s))
 
-    def predict_batch(
-        self,
-        obs: dict[str, npt.NDArray[Any]],
-        active: npt.NDArray[np.bool_] | None = None,
-        candidates: Any = None,
-    ) -> dict[str, npt.NDArray[np.int64]]:
-        """The greedy batched env action for a vector env's observations.
+    def _greedy_rows(
+        self, slots: list[int], rows: list[dict[str, Any]]
+    ) -> list[tuple[Decision, int]]:
+        """Each row's decision and greedy action, reflecting with its slot's own memory.
 
-        Row ``i`` equals :meth:`predict` (greedy) on row ``i``'s observation, with the reflection
-        memory of sub-environment ``i``'s own session; only the rows of ``active`` (all by default)
-        are decided, the others get a placeholder (ask question 0) that a vector env ignores. The
-        policy runs once for the batch; a row whose two most likely actions lie too close for the
-        batched and the one-row pass to agree is decided by the one-row pass, so the actions are
-        the single path's. ``candidates`` is accepted for the batched evaluator's interface.
+        One policy pass for all rows; a row whose two most likely actions lie too close for the
+        batched and the one-row pass to agree is decided by the one-row pass.
         """
-        n = len(obs["user"])
-        rows = np.arange(n, dtype=np.int64) if active is None else np.flatnonzero(active)
-        kind = np.zeros(n, dtype=np.int64)
-        question = np.zeros(n, dtype=np.int64)
-        items = np.zeros((n, self.config.rec_size), dtype=np.int64)
-        if rows.size == 0:
-            return {"kind": kind, "question": question, "items": items}
-        steps = [self._observe_slot(r, {k: np.array(v[r]) for k, v in obs.items()}) for r in rows.tolist()]
+        if not rows:
+            return []
+        steps = [self._observe_slot(s, obs) for s, obs in zip(slots, rows, strict=True)]
         probs = self._batch_probs(steps)
         top2 = -np.partition(-probs, 1, axis=1)[:, :2]
         for j in np.flatnonzero(top2[:, 0] - top2[:, 1] <= 1e-4 * top2[:, 0]).tolist():
             probs[j] = self._probs(steps[j])
-        for j, r in enumerate(rows.tolist()):
-            a = self._action(steps[j].decision(probs[j]), int(np.argmax(probs[j])))
-            kind[r], question[r], items[r] = a["kind"], a["question"], a["items"]
-        return {"kind": kind, "question": question, "items": items}
+        return [(s.decision(p), int(np.argmax(p))) for s, p in zip(steps, probs, strict=True)]
 
     # ---- learning ------------------------------------------------------------------------------
     def _rule_action(self, s: _Step, turn: int) -> int:

@@ -275,6 +275,42 @@ class LearnedCRSAgent(ABC):
         """Return the base-environment action of flat index ``flat`` (a question, or recommend)."""
         return self._action(self._decide(obs), int(flat))
 
+    def predict_batch(
+        self,
+        obs: dict[str, npt.NDArray[Any]],
+        active: npt.NDArray[np.bool_] | None = None,
+        candidates: Any = None,
+    ) -> dict[str, npt.NDArray[np.int64]]:
+        """The greedy batched env action for a vector env's observations.
+
+        Row ``i`` equals :meth:`predict` (greedy) on row ``i``'s observation, sub-environment
+        ``i`` being one session (EAR's reflection memory is kept per row); only the rows of
+        ``active`` (all by default) are decided, the others get a placeholder (ask question 0)
+        that a vector env ignores for sub-environments it is not stepping. Each row's candidates,
+        scores and state are the single path's computation; the network runs once for the batch,
+        and a row whose best actions lie too close for a batched and a one-row pass to agree is
+        decided by the one-row pass, so the actions are exactly the single path's.
+        ``candidates`` (the env's candidate lists) is accepted for the batched evaluator's
+        interface; the candidates are read off the observation.
+        """
+        n = len(obs["user"])
+        rows = np.arange(n, dtype=np.int64) if active is None else np.flatnonzero(active)
+        kind = np.zeros(n, dtype=np.int64)
+        question = np.zeros(n, dtype=np.int64)
+        items = np.zeros((n, self.config.rec_size), dtype=np.int64)
+        slots = rows.tolist()
+        picks = self._greedy_rows(slots, [{k: np.array(v[r]) for k, v in obs.items()} for r in slots])
+        for r, (d, flat) in zip(slots, picks, strict=True):
+            a = self._action(d, flat)
+            kind[r], question[r], items[r] = a["kind"], a["question"], a["items"]
+        return {"kind": kind, "question": question, "items": items}
+
+    def _greedy_rows(
+        self, slots: list[int], rows: list[dict[str, Any]]
+    ) -> list[tuple[Decision, int]]:
+        """Each row's decision and greedy flat action (row ``j`` is sub-environment ``slots[j]``)."""
+        raise NotImplementedError
+
     # ---- learning ------------------------------------------------------------------------------
     def learn(
         self: _A,

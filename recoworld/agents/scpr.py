@@ -385,39 +385,15 @@ class SCPRAgent(LearnedCRSAgent):
         out: npt.NDArray[np.int64] = np.argmax(q, axis=1).astype(np.int64)
         return out
 
-    def _vector_action(
-        self, n: int, rows: npt.NDArray[np.int64], turns: list[_Turn], choice: npt.NDArray[np.int64]
-    ) -> dict[str, npt.NDArray[np.int64]]:
-        """The batched env action of ``n`` slots: row ``rows[j]`` takes ``choice[j]`` on ``turns[j]``."""
-        kind = np.zeros(n, dtype=np.int64)
-        question = np.zeros(n, dtype=np.int64)
-        items = np.zeros((n, self.config.rec_size), dtype=np.int64)
-        for r, t, c in zip(rows.tolist(), turns, choice.tolist(), strict=True):
-            a = self._action(t.decision(), self._flat(t, c))
-            kind[r], question[r], items[r] = a["kind"], a["question"], a["items"]
-        return {"kind": kind, "question": question, "items": items}
-
-    def predict_batch(
-        self,
-        obs: dict[str, npt.NDArray[Any]],
-        active: npt.NDArray[np.bool_] | None = None,
-        candidates: Any = None,
-    ) -> dict[str, npt.NDArray[np.int64]]:
-        """The greedy batched env action for a vector env's observations.
-
-        Row ``i`` equals :meth:`predict` (greedy) on row ``i``'s observation; only the rows of
-        ``active`` (all by default) are decided, the others get a placeholder (ask question 0)
-        that a vector env ignores for sub-environments it is not stepping. Each row's candidates,
-        scores and question are the single path's computation; the DQN runs once for the batch
-        (:meth:`_greedy`). ``candidates`` (the env's candidate lists) is accepted for the
-        batched evaluator's interface; the candidates are read off the observation.
-        """
-        n = len(obs["user"])
-        rows = np.arange(n, dtype=np.int64) if active is None else np.flatnonzero(active)
-        turns = [self._turn({k: v[r] for k, v in obs.items()}) for r in rows.tolist()]
-        if not turns:
-            return self._vector_action(n, rows, turns, np.zeros(0, dtype=np.int64))
-        return self._vector_action(n, rows, turns, self._greedy(turns))
+    def _greedy_rows(
+        self, slots: list[int], rows: list[dict[str, Any]]
+    ) -> list[tuple[Decision, int]]:
+        """Each row's decision and greedy action: the single path's turns, one DQN pass."""
+        if not rows:
+            return []
+        turns = [self._turn(obs) for obs in rows]
+        choice = self._greedy(turns).tolist()
+        return [(t.decision(), self._flat(t, c)) for t, c in zip(turns, choice, strict=True)]
 
     # ---- learning ------------------------------------------------------------------------------
     def _epsilon(self) -> float:
