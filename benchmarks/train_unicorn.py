@@ -11,7 +11,7 @@ A run is ``dataset:method:seed``. Methods:
 
 * ``unicorn`` -- :class:`~recoworld.agents.UNICORNAgent` with its default settings (what
   ``recoworld train --agent unicorn`` trains); ``unicorn-<variant>`` changes the settings named in
-  :data:`VARIANTS`.
+  :data:`VARIANTS` (``unicorn-a+b`` merges two of them, ``b`` winning: ``unicorn-unseen+2k``).
 * ``rule-<penalty>`` -- no learning: UNICORN's graph and pruned action set, with the fixed policy
   "ask the question of highest weighted entropy; recommend the best-scored items when at most
   ``rec_size`` candidates remain, when no question is left, and on the last turn". ``<penalty>``
@@ -97,6 +97,16 @@ class PrunedRule:
         return {"kind": ASK, "question": int(view.question_actions[0]), "items": np.zeros(k, np.int64)}
 
 
+def _variant_settings(variant: str) -> dict[str, Any]:
+    """The settings of ``unicorn-<variant>``; ``a+b`` merges variants ``a`` and ``b`` (b wins)."""
+    settings: dict[str, Any] = {}
+    for part in variant.split("+"):
+        if part not in VARIANTS:
+            raise SystemExit(f"unknown UNICORN variant {part!r}; known: {sorted(VARIANTS)}")
+        settings.update(VARIANTS[part])
+    return settings
+
+
 def _fm(world: AttributeGraphWorld, seed: int, cache: Path | None) -> FMEmbeddings:
     if cache is None:
         return train_fm(world, FMConfig(), seed=seed)
@@ -132,9 +142,8 @@ def _run(dataset: str, method: str, seed: int, args: argparse.Namespace) -> dict
         agent = PrunedRule(graph)
     elif method == "unicorn" or method.startswith("unicorn-"):
         variant = method[len("unicorn-"):] if method != "unicorn" else ""
-        if variant not in VARIANTS:
-            raise SystemExit(f"unknown UNICORN variant {variant!r}; known: {sorted(VARIANTS)}")
-        cfg = UNICORNConfig(**VARIANTS[variant])
+        settings = _variant_settings(variant)
+        cfg = UNICORNConfig(**settings)
         emb = None if cfg.pretrained == "transe" else _fm(world, seed, cache)
         name = f"{dataset}_{method}_{seed}" + (f"_noise{args.noise:g}" if args.noise > 0 else "")
         ckpt = Path(args.save_dir) / f"{name}.pt" if args.save_dir else None
@@ -147,7 +156,7 @@ def _run(dataset: str, method: str, seed: int, args: argparse.Namespace) -> dict
         extra = {
             "selection_history": [list(x) for x in agent.selection_history],
             "agent_train_seconds": agent.train_seconds,
-            "config": {k: v for k, v in VARIANTS[variant].items()},
+            "config": settings,
         }
     else:
         raise SystemExit(f"unknown method {method!r}")
