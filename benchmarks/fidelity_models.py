@@ -35,7 +35,7 @@ def fidelity_cmd(args: argparse.Namespace, first: int, n: int, cache: Path, mode
            "--method", args.method, "--calibration", args.calibration, "--shots", str(args.shots),
            "--first", str(first), "--sessions", str(n), "--data-dir", args.data_dir,
            "--cache", str(cache), "--cache-mode", mode, "--model", model, "--json",
-           "--timeout-s", "1800"]
+           "--timeout", "1800"]
     if url:
         cmd += ["--base-url", url]
     return cmd
