@@ -69,7 +69,7 @@ def main() -> None:
         if not complete:
             continue
         indices = ",".join(map(str, complete))
-        for calibration in ("contextual", "none"):
+        for calibration in ("contextual", "fitted", "none"):
             r = fidelity(cache, name, calibration, indices, args.data_dir)
             if r:
                 r.update(model_name=name, parameters=model.parameters, indices=complete)
@@ -83,7 +83,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for calibration, style in (("contextual", "-o"), ("none", "--s")):
+    for calibration, style in (("contextual", "-o"), ("fitted", "-.^"), ("none", "--s")):
         rows = sorted((r for r in summary if r["calibration"] == calibration),
                       key=lambda r: r["parameters"])
         if not rows:
