@@ -156,6 +156,12 @@ def kuairec_world(matrix: KuaiRecMatrix, dim: int = 16, seed: int = 0) -> FeedWo
     item_mean = filled.mean(axis=0)
     u, s, vt = np.linalg.svd(filled - user_mean[:, None] - item_mean[None, :] + item_mean.mean(),
                              full_matrices=False)
+    # An SVD fixes each component only up to its sign, and LAPACK builds differ in the sign they
+    # return; the categories below read signs, so fix them: each item-side vector's entry of
+    # largest magnitude is positive (the user side flips with it, so u s vt is unchanged).
+    flip = np.sign(vt[np.arange(vt.shape[0]), np.abs(vt).argmax(axis=1)])
+    flip[flip == 0] = 1.0
+    u, vt = u * flip[None, :], vt * flip[:, None]
     basis = np.zeros((n_items, dim))
     basis[:, :rank] = vt[:rank].T
     embedding = unit_rows(basis + 1e-3 * rng.standard_normal(basis.shape))
