@@ -102,6 +102,25 @@ def test_kuairec_matrix_in_the_real_format(tmp_path):
     assert world.catalogue.n_categories == 8 and world.catalogue.is_new.sum() == 0
 
 
+def test_kuairec_world_does_not_depend_on_the_svd_signs(tmp_path, monkeypatch):
+    """LAPACK builds may return any sign per SVD component; the world must come out the same."""
+    path = tmp_path / "small_matrix.csv"
+    write_kuairec_fixture(path, n_users=12, n_items=20)
+    m = load_kuairec_matrix(path)
+    before = kuairec_world(m, dim=4, seed=0)
+    svd = np.linalg.svd
+
+    def flipped_svd(a, full_matrices=True):
+        u, s, vt = svd(a, full_matrices=full_matrices)
+        signs = np.where(np.arange(s.size) % 2 == 0, -1.0, 1.0)  # flip every other component
+        return u * signs[None, :], s, vt * signs[:, None]
+
+    monkeypatch.setattr(np.linalg, "svd", flipped_svd)
+    after = kuairec_world(m, dim=4, seed=0)
+    np.testing.assert_array_equal(after.catalogue.category, before.catalogue.category)
+    np.testing.assert_allclose(after.catalogue.embedding, before.catalogue.embedding, atol=1e-9)
+
+
 def test_kuairec_errors(tmp_path):
     with pytest.raises(DatasetNotFoundError, match=r"small_matrix\.csv"):
         load_kuairec_matrix(tmp_path / "small_matrix.csv")

@@ -3,8 +3,9 @@
 Recorded from the code before the feed user took pluggable parts (commit 8d70906): the fused
 kernel must keep producing these trajectories whatever the refactoring around it. Counts are
 exact; summed floats carry a tolerance of a few float32 ulps. The KuaiRec replay numbers were
-re-recorded on 2026-12-05 when its world fixed the signs of its SVD components (a newer numpy's
-LAPACK returned other signs, hence other categories and other trajectories).
+re-recorded on 2026-12-05: on a fresh install (numpy 2.4.6) the old ones no longer reproduced, and
+the replay world read the signs of its SVD components, which LAPACK builds may choose differently;
+the world now fixes those signs (tests/test_feed_datasets.py checks it does not depend on them).
 """
 
 from __future__ import annotations
